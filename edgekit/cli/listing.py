@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import platform
+
+import typer
+
+from edgekit.cli import app, command
+
+
+def _mark(ok: bool) -> str:
+    return "yes" if ok else "no"
+
+
+@app.command("list")
+@command
+def list_() -> None:
+    """Every recipe, export format, quantization, backend, task and source, and whether it is usable here."""
+    from edgekit.export.base import EXPORTERS, exporter_names
+    from edgekit.models.recipe import get_recipe, recipe_names
+    from edgekit.runtime.backends import BACKENDS, _load_all
+    from edgekit.runtime.deps import installed
+    from edgekit.runtime.sources import SOURCES
+    from edgekit.runtime.sources import _load_all as load_sources
+    from edgekit.runtime.tasks import task_names
+
+    training = installed("tensorflow")
+    typer.echo("recipes (training needs TensorFlow: " + _mark(training) + ")")
+    for name in recipe_names():
+        typer.echo(f"  {name:<14} {get_recipe(name).description}")
+    typer.echo("export formats (host side, needs TensorFlow: " + _mark(training) + ")")
+    for name in exporter_names():
+        e = EXPORTERS.get(name)
+        typer.echo(f"  {name:<14} {', '.join(m.value for m in e.modes):<28} {e.description}")
+    _load_all()
+    typer.echo("backends")
+    for name, b in BACKENDS.items():
+        note = f"  ({b.note})" if b.note else ""
+        hint = "" if b.available() else f"  install: {b.install}"
+        typer.echo(f"  {name:<14} {' '.join(b.suffixes):<14} installed: {_mark(b.available())}{note}{hint}")
+    typer.echo("tasks")
+    for name in task_names():
+        typer.echo(f"  {name}")
+    load_sources()
+    typer.echo("sources")
+    for name, s in SOURCES.items():
+        typer.echo(f"  {name:<14} {s.description}")
+
+
+@app.command()
+@command
+def doctor() -> None:
+    """What is installed and visible: Python, libraries, execution providers, cameras."""
+    from importlib import metadata
+
+    from edgekit.runtime.deps import installed
+
+    typer.echo(f"python      {platform.python_version()} on {platform.system()} {platform.machine()}")
+    for dist, module in [
+        ("numpy", "numpy"),
+        ("opencv-python", "cv2"),
+        ("onnxruntime", "onnxruntime"),
+        ("onnxruntime-gpu", "onnxruntime"),
+        ("ai-edge-litert", "ai_edge_litert"),
+        ("tflite-runtime", "tflite_runtime"),
+        ("tensorflow", "tensorflow"),
+        ("tensorflow-cpu", "tensorflow"),
+        ("keras", "keras"),
+        ("tf2onnx", "tf2onnx"),
+        ("onnx", "onnx"),
+    ]:
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            if dist.endswith(("-gpu", "-cpu")):  # variants: shown only when they are the one installed
+                continue
+            version = "installed" if installed(module) else "not installed"
+        typer.echo(f"{dist:<12}{version}")
+    if installed("onnxruntime"):
+        import onnxruntime as ort
+
+        typer.echo(f"onnxruntime providers: {', '.join(ort.get_available_providers())}")
+    from edgekit.runtime.sources.camera import list_cameras
+
+    cams = list_cameras()
+    typer.echo(f"cameras     {', '.join(map(str, cams)) if cams else 'none found'}")
+    if not installed("ai_edge_litert") and not installed("tflite_runtime"):
+        typer.echo("no TFLite interpreter: `pip install 'ai-edge-litert>=1.4,<2'` (Python 3.10-3.12)")

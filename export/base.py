@@ -1,0 +1,112 @@
+"""Export formats and quantization modes: one registry that the CLI, `edgekit list` and the tests
+all read."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.card import ModelCard
+from edgekit.errors import ConfigError, UnsupportedError
+from edgekit.registry import Registry
+
+
+class Quantization(str, enum.Enum):
+    FP32 = "fp32"
+    FP16 = "fp16"
+    DYNAMIC = "dynamic"  # int8 weights, float activations
+    INT8 = "int8"  # full integer, calibrated on representative data
+
+    @classmethod
+    def parse(cls, value: str) -> Quantization:
+        try:
+            return cls(value)
+        except ValueError:
+            raise ConfigError(
+                f"unknown quantization {value!r}: use one of {', '.join(q.value for q in cls)}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class Bar:
+    """What an artifact must meet against Keras on held-out data."""
+
+    max_abs_diff: float | None = None  # on the model's float outputs
+    max_accuracy_drop: float | None = None  # in points (1.0 = one percentage point)
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {"max_abs_diff": self.max_abs_diff, "max_accuracy_drop_points": self.max_accuracy_drop}
+
+
+DEFAULT_BARS = {
+    Quantization.FP32: Bar(max_abs_diff=1e-4),
+    Quantization.FP16: Bar(max_abs_diff=1e-2),
+    Quantization.DYNAMIC: Bar(max_accuracy_drop=1.0),
+    Quantization.INT8: Bar(max_accuracy_drop=1.0),
+}
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Checked before TensorFlow is touched, so a bad request fails in milliseconds."""
+
+    format: str
+    quantization: Quantization
+    out: Path
+    force: bool = False
+    calib_samples: int = 200
+    max_drop: float | None = None  # points; overrides the mode's default bar
+    opset: int = 17
+
+    def bar(self) -> Bar:
+        default = DEFAULT_BARS[self.quantization]
+        if self.max_drop is None:
+            return default
+        return Bar(max_abs_diff=None, max_accuracy_drop=self.max_drop)
+
+
+Converter = Callable[[Any, ModelCard, ExportOptions, np.ndarray], bytes]
+Embedder = Callable[[bytes, ModelCard], bytes]
+
+
+@dataclass(frozen=True)
+class Exporter:
+    format: str
+    suffix: str
+    modes: tuple[Quantization, ...]
+    convert: Converter  # (keras model, card, options, calibration inputs) -> file bytes, no card
+    embed: Embedder  # (file bytes, card) -> file bytes with the card inside
+    description: str = ""
+
+    def check(self, q: Quantization) -> None:
+        if q not in self.modes:
+            raise UnsupportedError(
+                f"{self.format} export does not support {q.value}: use one of "
+                f"{', '.join(m.value for m in self.modes)}"
+            )
+
+    def default_path(self, model_path: Path, q: Quantization) -> Path:
+        tag = "" if q is Quantization.FP32 else f"_{q.value}"
+        return model_path.with_name(f"{model_path.stem}{tag}{self.suffix}")
+
+
+EXPORTERS: Registry[Exporter] = Registry("export format")
+
+
+def _load_all() -> None:
+    from edgekit.export import onnx, tflite  # noqa: F401
+
+
+def get_exporter(name: str) -> Exporter:
+    _load_all()
+    return EXPORTERS.get(name)
+
+
+def exporter_names() -> list[str]:
+    _load_all()
+    return EXPORTERS.names()

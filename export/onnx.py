@@ -1,0 +1,103 @@
+"""Keras -> ONNX with tf2onnx on a `tf.function` (tf2onnx's `from_keras` fails on Keras 3), and
+onnxruntime static QDQ quantization calibrated on the recipe's own data."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.card import ModelCard
+from edgekit.errors import UnsupportedError
+from edgekit.export.base import EXPORTERS, Exporter, ExportOptions, Quantization
+from edgekit.export.embed import embed_onnx
+from edgekit.runtime.deps import quiet_native_stderr, require
+from edgekit.tfutil import INSTALL_TRAIN, import_tf
+
+
+class ArrayCalibrationReader:
+    """onnxruntime's CalibrationDataReader over an array of inputs, one sample per call."""
+
+    def __init__(self, input_name: str, samples: np.ndarray) -> None:
+        self.input_name = input_name
+        self.samples = samples.astype(np.float32)
+        self.i = 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self.i >= len(self.samples):
+            return None
+        self.i += 1
+        return {self.input_name: self.samples[self.i - 1 : self.i]}
+
+    def rewind(self) -> None:
+        self.i = 0
+
+
+def _rename_output(model: Any, old: str, new: str) -> None:
+    for node in model.graph.node:
+        node.output[:] = [new if o == old else o for o in node.output]
+        node.input[:] = [new if i == old else i for i in node.input]
+    for out in model.graph.output:
+        if out.name == old:
+            out.name = new
+
+
+def convert_fp32(model: Any, card: ModelCard, opset: int) -> Any:
+    tf, _ = import_tf()
+    tf2onnx = require("tf2onnx", INSTALL_TRAIN)
+    spec = tf.TensorSpec((None, *card.input.shape[1:]), tf.float32, name=card.input.name)
+    fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    try:
+        with quiet_native_stderr():
+            proto, _ = tf2onnx.convert.from_function(fn, input_signature=[spec], opset=opset)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UnsupportedError(f"ONNX conversion failed: {first}") from None
+    # tf2onnx names the output after the TF tensor ("Identity:0"); use the card's name
+    if len(proto.graph.output) == 1:
+        _rename_output(proto, proto.graph.output[0].name, card.output.name)
+    return proto
+
+
+def quantize_int8(fp32: bytes, input_name: str, calib: np.ndarray) -> bytes:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-onnx-") as tmp:
+        src, pre, dst = Path(tmp, "fp32.onnx"), Path(tmp, "pre.onnx"), Path(tmp, "int8.onnx")
+        src.write_bytes(fp32)
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        quantize_static(
+            str(pre),
+            str(dst),
+            ArrayCalibrationReader(input_name, calib),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=False,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
+        return dst.read_bytes()
+
+
+def convert_onnx(model: Any, card: ModelCard, options: ExportOptions, calib: np.ndarray) -> bytes:
+    proto = convert_fp32(model, card, options.opset)
+    data = proto.SerializeToString()
+    if options.quantization is Quantization.INT8:
+        data = quantize_int8(data, proto.graph.input[0].name, calib)
+    return data
+
+
+EXPORTERS.add(
+    "onnx",
+    Exporter(
+        format="onnx",
+        suffix=".onnx",
+        modes=(Quantization.FP32, Quantization.INT8),
+        convert=convert_onnx,
+        embed=embed_onnx,
+        description="ONNX (dynamic batch), for onnxruntime on CPU and GPU",
+    ),
+)

@@ -1,0 +1,73 @@
+"""Keras -> TFLite through a SavedModel with a fixed batch of 1.
+
+Why a SavedModel: a `tf.function` handed to `from_concrete_functions` keeps the weights as
+resource variables (a 6 KB "model" that reads them at run time) and breaks int8 calibration
+("READ_VARIABLE failed to invoke"); the SavedModel path freezes them."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.card import ModelCard
+from edgekit.errors import UnsupportedError
+from edgekit.export.base import EXPORTERS, Exporter, ExportOptions, Quantization
+from edgekit.export.embed import embed_tflite
+from edgekit.runtime.deps import quiet_native_stderr
+from edgekit.tfutil import import_tf
+
+
+def write_saved_model(model: Any, card: ModelCard, folder: Path, batch: int | None = 1) -> Path:
+    """Export the model's inference function with a fixed input signature."""
+    tf, keras = import_tf()
+    spec = tf.TensorSpec((batch, *card.input.shape[1:]), tf.float32, name=card.input.name)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", lambda x: model(x, training=False), input_signature=[spec])
+    with quiet_native_stderr():
+        archive.write_out(str(folder), verbose=False)
+    return folder
+
+
+def convert_tflite(model: Any, card: ModelCard, options: ExportOptions, calib: np.ndarray) -> bytes:
+    tf, _ = import_tf()
+    q = options.quantization
+    with tempfile.TemporaryDirectory(prefix="edgekit-tflite-") as tmp:
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(write_saved_model(model, card, Path(tmp))))
+        if q is not Quantization.FP32:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if q is Quantization.FP16:
+            converter.target_spec.supported_types = [tf.float16]
+        if q is Quantization.INT8:
+            samples = calib.astype(np.float32)
+
+            def representative():
+                for i in range(len(samples)):
+                    yield [samples[i : i + 1]]
+
+            converter.representative_dataset = representative
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+        try:
+            with quiet_native_stderr():
+                return converter.convert()
+        except Exception as e:  # the converter raises ConverterError and friends
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UnsupportedError(f"TFLite conversion ({q.value}) failed: {first}") from None
+
+
+EXPORTERS.add(
+    "tflite",
+    Exporter(
+        format="tflite",
+        suffix=".tflite",
+        modes=(Quantization.FP32, Quantization.FP16, Quantization.DYNAMIC, Quantization.INT8),
+        convert=convert_tflite,
+        embed=embed_tflite,
+        description="TensorFlow Lite flatbuffer (batch 1), for ai-edge-litert / tflite-runtime",
+    ),
+)

@@ -1,0 +1,53 @@
+"""A recipe is data plus one function: how to build a documented model, what data it trains on,
+how its input is prepared (this goes into the card), and the bar its tests hold it to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from edgekit.registry import Registry
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    task: str
+    description: str
+    build: Callable[..., Any]  # (**hparams) -> keras.Model, imports Keras when called
+    dataset: str
+    preprocess: Mapping[str, Any]  # the task's preprocessing spec, written into the card
+    input_name: str
+    input_shape: tuple[int, ...]  # without the batch dimension
+    input_layout: str
+    hparams: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    schedule: str = "cosine"  # or "constant"
+    # (uint8 pixels, rng) -> one augmented copy, added to the training set; None: no augmentation
+    augment: Callable[[Any, Any], Any] | None = None
+    loss: str = "sparse_categorical_crossentropy"
+    metric: str = "accuracy"
+    output_activation: str = "softmax"
+    bar: float = 0.0  # the held-out metric a full training run must reach (slow tests)
+    architecture: tuple[tuple[str, Any], ...] = ()  # (layer class, units/filters) as documented
+
+
+RECIPES: Registry[Recipe] = Registry("recipe")
+
+
+def _load_all() -> None:
+    from edgekit.models import mnist  # noqa: F401
+
+
+def get_recipe(name: str) -> Recipe:
+    _load_all()
+    return RECIPES.get(name)
+
+
+def recipe_names() -> list[str]:
+    _load_all()
+    return RECIPES.names()

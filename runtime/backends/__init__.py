@@ -1,0 +1,147 @@
+"""Backends: one per library that can run a model file. Chosen by file suffix, then by what is
+installed, in registration order (the preferred library first)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.card import ModelCard
+from edgekit.errors import MissingDependencyError, ModelFileError
+from edgekit.registry import Registry
+from edgekit.runtime.deps import installed
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A tensor as the backend sees it; `quant` is (scale, zero_point) for integer tensors."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: np.dtype
+    quant: tuple[float, int] | None = None
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    threads: int | None = None  # None: the library's default
+    device: str = "auto"
+
+
+class Session:
+    """An opened model. Backends subclass it; use it as a context manager."""
+
+    backend: str = ""
+    device: str = "cpu"
+
+    def __init__(self, path: Path, card: ModelCard | None) -> None:
+        self.path = path
+        self.card = card
+        self.inputs: list[TensorInfo] = []
+        self.outputs: list[TensorInfo] = []
+
+    def run(self, feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Run one inference; `feeds` are in the order of `inputs`."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the interpreter or session."""
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    suffixes: tuple[str, ...]
+    module: str  # what must be importable for the backend to work
+    install: str  # the command that makes it work
+    open: Callable[[Path, SessionOptions], Session]
+    read_card: Callable[[Path], ModelCard | None]
+    note: str = ""
+    extra_check: Callable[[], bool] = field(default=lambda: True)
+
+    def available(self) -> bool:
+        return installed(self.module) and self.extra_check()
+
+
+BACKENDS: Registry[Backend] = Registry("backend")
+
+
+def _load_all() -> None:
+    # importing the modules registers them; none imports its library at import time
+    from edgekit.runtime.backends import keras, onnxruntime, tflite  # noqa: F401
+
+
+def check_model_file(path: Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"model file {path} does not exist")
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a model file")
+    return path
+
+
+def backends_for(path: Path) -> list[Backend]:
+    _load_all()
+    suffix = Path(path).suffix.lower()
+    return [b for _, b in BACKENDS.items() if suffix in b.suffixes]
+
+
+def select_backend(path: Path, name: str | None = None) -> Backend:
+    """The backend named, or the first installed one that opens this kind of file."""
+    _load_all()
+    if name:
+        backend = BACKENDS.get(name)
+        if Path(path).suffix.lower() not in backend.suffixes:
+            raise ModelFileError(
+                f"backend {name} opens {', '.join(backend.suffixes)} files, not {Path(path).name}"
+            )
+        if not backend.available():
+            raise MissingDependencyError(f"backend {name} is not installed: run `{backend.install}`")
+        return backend
+    candidates = backends_for(path)
+    if not candidates:
+        known = sorted({s for _, b in BACKENDS.items() for s in b.suffixes})
+        raise ModelFileError(
+            f"{Path(path).name} is not a model file edgekit can run (known: {', '.join(known)})"
+        )
+    for backend in candidates:
+        if backend.available():
+            return backend
+    raise MissingDependencyError(
+        f"no backend for {Path(path).suffix} files is installed: run `{candidates[0].install}`"
+    )
+
+
+def open_model(
+    path: str | Path, backend: str | None = None, threads: int | None = None, device: str = "auto"
+) -> Session:
+    """Open a model file with the best backend installed (or the one named)."""
+    path = check_model_file(Path(path))
+    chosen = select_backend(path, backend)
+    return chosen.open(path, SessionOptions(threads=threads, device=device))
+
+
+def read_card(path: str | Path) -> ModelCard | None:
+    """The card embedded in a model file (None when the file has none), without running it."""
+    path = check_model_file(Path(path))
+    candidates = backends_for(path)
+    if not candidates:
+        raise ModelFileError(f"{path.name} is not a model file edgekit can read")
+    return candidates[0].read_card(path)
+
+
+def timed_open(path: Path, backend: str | None, threads: int | None) -> tuple[Session, float]:
+    t0 = time.perf_counter()
+    session = open_model(path, backend, threads)
+    return session, time.perf_counter() - t0

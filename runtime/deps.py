@@ -1,0 +1,55 @@
+"""Optional libraries, imported lazily, with the exact install command when one is missing."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from types import ModuleType
+
+from edgekit.errors import MissingDependencyError
+
+
+def require(module: str, install: str) -> ModuleType:
+    """Import `module`, or fail with the command that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise MissingDependencyError(f"{module} is not installed ({e}): run `{install}`") from None
+
+
+def installed(module: str) -> bool:
+    """Whether `module` can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Hide what C++ libraries print straight to file descriptor 2 (TensorFlow's start-up banner,
+    the TFLite delegate notice) while a block runs; Python-level errors still propagate and
+    whatever was printed is replayed if the block fails."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (some embedded interpreters, pytest capture)
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)

@@ -1,0 +1,86 @@
+"""A model file bound to its task: raw input in, typed results out, with per-stage times."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.card import ModelCard
+from edgekit.errors import ModelFileError
+from edgekit.runtime.backends import Session, open_model
+from edgekit.runtime.tasks import Task, TaskOptions, get_task
+
+
+@dataclass
+class Prediction:
+    results: list[Any]
+    times: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+
+class Predictor:
+    """Opens a model, reads its card, and runs preprocess -> backend -> postprocess."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        backend: str | None = None,
+        threads: int | None = None,
+        device: str = "auto",
+        card: ModelCard | None = None,
+        options: TaskOptions | None = None,
+    ) -> None:
+        self.session: Session = open_model(path, backend, threads, device)
+        try:
+            card = card or self.session.card
+            if card is None:
+                raise ModelFileError(
+                    f"{path} has no edgekit model card: export it with `edgekit export` or pass --card FILE"
+                )
+            self.card = card
+            self.task: Task = get_task(card.task)(
+                card, self.session.inputs, self.session.outputs, options or TaskOptions()
+            )
+        except BaseException:
+            self.session.close()
+            raise
+
+    def infer(self, raw: Any) -> list[np.ndarray]:
+        """The raw outputs of the model for one input."""
+        return self.session.run(self.task.preprocess(raw))
+
+    def __call__(self, raw: Any) -> Prediction:
+        t0 = time.perf_counter()
+        feeds = self.task.preprocess(raw)
+        t1 = time.perf_counter()
+        outputs = self.session.run(feeds)
+        t2 = time.perf_counter()
+        results = self.task.postprocess(outputs)
+        t3 = time.perf_counter()
+        return Prediction(results, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2})
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def evaluate_classifier(
+    predictor: Predictor, images: Sequence[np.ndarray], labels: np.ndarray
+) -> dict[str, Any]:
+    """Accuracy of a classifier over raw images, with its float outputs and probabilities (for parity
+    checks against the original model)."""
+    task = predictor.task
+    outputs = [predictor.infer(img) for img in images]
+    scores = np.stack([task.scores(o).reshape(-1) for o in outputs])
+    probs = np.stack([task.probabilities(o) for o in outputs])
+    return {"accuracy": float((probs.argmax(1) == labels).mean()), "scores": scores, "probabilities": probs}

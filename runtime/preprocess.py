@@ -1,0 +1,89 @@
+"""Pre-processing, written once: the training side calls these same functions, so what a model
+saw in training is what it sees on the device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import DataError, ModelFileError
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """How raw pixels become the model's input: resize, colour, then `x * scale + offset`."""
+
+    size: tuple[int, int]  # (height, width)
+    channels: int = 3  # 1: grayscale, 3: RGB
+    scale: float = 1.0 / 255.0
+    offset: float = 0.0
+    resize: str = "stretch"  # or "letterbox"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "image",
+            "size": list(self.size),
+            "channels": self.channels,
+            "scale": self.scale,
+            "offset": self.offset,
+            "resize": self.resize,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ImageSpec:
+        try:
+            if d.get("kind") != "image":
+                raise ValueError(f"kind is {d.get('kind')!r}, not 'image'")
+            h, w = (int(v) for v in d["size"])
+            return cls(
+                size=(h, w),
+                channels=int(d.get("channels", 3)),
+                scale=float(d.get("scale", 1 / 255)),
+                offset=float(d.get("offset", 0.0)),
+                resize=str(d.get("resize", "stretch")),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise ModelFileError(f"model card field preprocess is not an image spec: {e}") from None
+
+
+def normalize(pixels: np.ndarray, spec: ImageSpec) -> np.ndarray:
+    """uint8 pixels -> float32 model input values."""
+    return pixels.astype(np.float32) * np.float32(spec.scale) + np.float32(spec.offset)
+
+
+def prepare_image(image: np.ndarray, spec: ImageSpec) -> np.ndarray:
+    """A decoded image (H×W gray, or H×W×3 BGR as OpenCV reads it) -> uint8 H×W×C at the model's size."""
+    import cv2
+
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise DataError(f"expected an image, got an array of shape {image.shape}")
+    if image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if spec.channels == 1 and image.shape[2] != 1:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)[:, :, None]
+    elif spec.channels == 3 and image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    elif spec.channels == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    h, w = spec.size
+    if image.shape[:2] != (h, w):
+        interp = cv2.INTER_AREA if image.shape[0] > h else cv2.INTER_LINEAR
+        image = cv2.resize(image, (w, h), interpolation=interp)
+        if image.ndim == 2:
+            image = image[:, :, None]
+    return image
+
+
+def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> np.ndarray:
+    """Float values -> the integer codes an int8/uint8 input tensor expects."""
+    info = np.iinfo(dtype)
+    q = np.round(x / np.float32(scale)) + zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return (q.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)

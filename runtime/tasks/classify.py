@@ -1,0 +1,94 @@
+"""Image classification: resize and normalise as the card says, top-k labels out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import DataError
+from edgekit.runtime.preprocess import ImageSpec, normalize, prepare_image, quantize
+from edgekit.runtime.tasks import TASKS, Task
+
+
+@dataclass(frozen=True)
+class Classification:
+    index: int
+    label: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "label": self.label, "score": round(self.score, 6)}
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@TASKS.register("classify-image")
+class ClassifyImage(Task):
+    name = "classify-image"
+    accepts = "image"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spec = ImageSpec.from_dict(self.card.preprocess)
+        info = self.inputs[0]
+        # the model may take the image flat (an MLP on 784 values): reshape to its input shape
+        self._shape = tuple(1 if s is None else s for s in info.shape)
+        self._dtype = info.dtype
+        self._quant = info.quant if info.dtype.kind in "iu" else None
+        expected = int(np.prod(self._shape))
+        got = self.spec.size[0] * self.spec.size[1] * self.spec.channels
+        if expected != got:
+            raise DataError(
+                f"the card's preprocessing makes {got} values but the model input {info.shape} takes {expected}"
+            )
+        self._activation = self.card.postprocess.get("activation", "softmax")
+
+    def pixels(self, image: np.ndarray) -> np.ndarray:
+        """A decoded image -> uint8 pixels at the model's size and colour."""
+        return prepare_image(image, self.spec)
+
+    def preprocess(self, raw: np.ndarray) -> list[np.ndarray]:
+        x = normalize(self.pixels(raw), self.spec).reshape(self._shape)
+        if self._quant is not None:
+            return [quantize(x, *self._quant, self._dtype)]
+        return [x.astype(self._dtype, copy=False)]
+
+    def probabilities(self, outputs: Sequence[np.ndarray]) -> np.ndarray:
+        s = self.scores(outputs).reshape(-1)
+        if self._activation == "logits":
+            return softmax(s)
+        if self._activation == "sigmoid" and s.size == 1:  # one unit: P(class 1)
+            return np.array([1.0 - s[0], s[0]], dtype=np.float32)
+        return s
+
+    def postprocess(self, outputs: Sequence[np.ndarray]) -> list[Classification]:
+        p = self.probabilities(outputs)
+        k = min(self.options.top_k, p.size)
+        top = np.argpartition(-p, k - 1)[:k]
+        top = top[np.argsort(-p[top])]
+        labels = self.card.labels
+        return [
+            Classification(int(i), labels[i] if i < len(labels) else str(int(i)), float(p[i])) for i in top
+        ]
+
+    def draw(self, frame: np.ndarray, results: Sequence[Classification]) -> np.ndarray:
+        import cv2
+
+        for row, r in enumerate(results[:3]):
+            cv2.putText(
+                frame,
+                f"{r.label} {r.score:.2f}",
+                (8, 24 + 22 * row),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.6,
+                (0, 255, 0),
+                2,
+                cv2.LINE_AA,
+            )
+        return frame

@@ -1,0 +1,75 @@
+"""Shared fixtures: one tiny real training run and its real exports, made once per test session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# never reach for a dataset download from a test: the shipped digits are the default data
+os.environ.setdefault("KERAS_HOME", str(Path(__file__).parent / ".no-keras-home"))
+
+ARTIFACTS = [("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"), ("onnx", "int8")]
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    from edgekit.models.datasets import load_dataset
+
+    return load_dataset("mnist", "shipped")
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> Path:
+    """mnist-cnn trained for 2 epochs on 1,000 shipped digits: enough to classify well above chance."""
+    from edgekit.models.train import train
+
+    out = tmp_path_factory.mktemp("mnist-cnn")
+    train("mnist-cnn", out, data="shipped", epochs=2, limit=1000, quiet=True)
+    return out / "model.keras"
+
+
+@pytest.fixture(scope="session")
+def artifacts(trained: Path) -> dict[tuple[str, str], Path]:
+    from edgekit.export.api import export_model, plan_export
+
+    paths = {}
+    for fmt, q in ARTIFACTS:
+        paths[(fmt, q)] = export_model(trained, plan_export(trained, fmt, q)).path
+    return paths
+
+
+@pytest.fixture()
+def digit_pngs(tmp_path: Path, mnist) -> tuple[Path, list[int]]:
+    """Eight real held-out digits written as PNG files, with their labels."""
+    import cv2
+
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    labels = []
+    for i in range(8):
+        cv2.imwrite(str(folder / f"digit_{i}.png"), mnist.heldout.x[i * 100 + 3])
+        labels.append(int(mnist.heldout.y[i * 100 + 3]))
+    return folder, labels
+
+
+def run_python(code: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """Run code in a fresh interpreter (for checks that need a clean sys.modules)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+
+
+def make_video(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    assert writer.isOpened(), "OpenCV cannot write MJPG video here"
+    for f in frames:
+        writer.write(f if f.ndim == 3 else cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    return path

@@ -1,0 +1,163 @@
+"""The CLI through typer's CliRunner: what a user types, what a user sees, and the exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from edgekit.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def assert_clean_error(result, message: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output and result.stderr.count("\n") == 1
+
+
+def test_train_export_run_info_bench(tmp_path, digit_pngs):
+    out = tmp_path / "run"
+    r = invoke("train", "mnist-mlp", "--out", out, "--epochs", "1", "--limit", "600")
+    assert r.exit_code == 0, r.output
+    assert "held-out accuracy" in r.stdout
+    assert {p.name for p in out.iterdir()} >= {"model.keras", "card.json", "history.json", "curves.png"}
+
+    r = invoke("export", out / "model.keras", "--to", "tflite", "--quantize", "int8")
+    assert r.exit_code == 0, r.output
+    assert "top-1 agreement" in r.stdout and "max abs diff" in r.stdout
+    model = out / "model_int8.tflite"
+
+    folder, _ = digit_pngs
+    r = invoke("run", model, "--source", folder, "--json", "--top-k", "2")
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(lines) == 8 and all(len(rec["results"]) == 2 for rec in lines)
+    assert {"preprocess", "inference", "postprocess"} == set(lines[0]["times_ms"])
+
+    r = invoke("info", model, "--json")
+    card = json.loads(r.stdout)
+    assert card["recipe"] == "mnist-mlp" and card["quantization"] == "int8" and card["parity"]["passed"]
+    r = invoke("info", model)
+    assert "weights sha256" in r.stdout and "int8" in r.stdout
+
+    report = tmp_path / "bench.json"
+    r = invoke("bench", model, out / "model.keras", "--runs", "20", "--json", report)
+    assert r.exit_code == 0, r.output
+    assert "p50 ms" in r.stdout
+    doc = json.loads(report.read_text())
+    assert [row["backend"] for row in doc["results"]] == ["litert", "keras"]
+    assert all(row["accuracy"] > 0.5 and row["p50_ms"] > 0 for row in doc["results"])
+    assert doc["machine"]["cpus"] >= 1
+
+
+def test_quickstart_runs_the_whole_flow(tmp_path):
+    out = tmp_path / "qs"
+    r = invoke("quickstart", "--out", out, "--epochs", "1", "--runs", "30", "--json", tmp_path / "qs.json")
+    assert r.exit_code == 0, r.output
+    for name in ("model.keras", "model.tflite", "model_int8.tflite", "model.onnx", "model_int8.onnx"):
+        assert name in r.stdout and (out / name).exists()
+    assert "speed-up" in r.stdout
+    doc = json.loads((tmp_path / "qs.json").read_text())
+    assert doc["baseline"]["backend"] == "keras" and len(doc["results"]) == 4
+    again = invoke("quickstart", "--out", out, "--epochs", "1")
+    assert_clean_error(again, "already exists: pass --force")
+
+
+def test_missing_model_file(tmp_path):
+    assert_clean_error(invoke("run", tmp_path / "nope.tflite", "--source", tmp_path), "does not exist")
+
+
+def test_text_file_renamed_tflite(tmp_path):
+    fake = tmp_path / "model.tflite"
+    fake.write_text("hello")
+    assert_clean_error(invoke("info", fake), "not a TFLite model")
+
+
+def test_truncated_onnx(tmp_path, artifacts):
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(artifacts[("onnx", "fp32")].read_bytes()[:3000])
+    assert_clean_error(invoke("run", cut, "--source", tmp_path), "not a valid ONNX model")
+
+
+def test_unknown_recipe_gets_a_suggestion(tmp_path):
+    r = invoke("train", "mnist-cnm", "--out", tmp_path)
+    assert_clean_error(r, "unknown recipe 'mnist-cnm': did you mean mnist-cnn?")
+
+
+def test_undecodable_image(tmp_path, artifacts):
+    bad = tmp_path / "photo.png"
+    bad.write_bytes(b"not a png")
+    assert_clean_error(invoke("run", artifacts[("tflite", "fp32")], "--source", bad), "not an image")
+
+
+def test_existing_output_without_force(trained, artifacts):
+    before = artifacts[("onnx", "int8")].read_bytes()
+    r = invoke("export", trained, "--to", "onnx", "--quantize", "int8")
+    assert_clean_error(r, "already exists: pass --force")
+    assert artifacts[("onnx", "int8")].read_bytes() == before
+
+
+def test_unknown_format_and_mode(trained):
+    assert_clean_error(invoke("export", trained, "--to", "coreml"), "unknown export format 'coreml'")
+    assert_clean_error(
+        invoke("export", trained, "--to", "onnx", "--quantize", "fp16"), "does not support fp16"
+    )
+
+
+def test_output_under_a_file_is_refused(trained, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert_clean_error(invoke("export", trained, "--out", blocker / "m.tflite"), "not writable")
+
+
+def test_unwritable_output_folder(trained, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        import os
+
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who can write anywhere")
+        r = invoke("export", trained, "--out", locked / "m.tflite")
+        assert_clean_error(r, "not writable")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_corrupt_keras_file(tmp_path):
+    bad = tmp_path / "model.keras"
+    bad.write_bytes(b"PK\x03\x04 broken zip")
+    (tmp_path / "card.json").write_text("{}")
+    r = invoke("export", bad)
+    assert r.exit_code == 1 and "Traceback" not in r.output
+
+
+def test_verbose_shows_the_traceback(tmp_path):
+    with pytest.raises(Exception, match="does not exist"):
+        runner.invoke(app, ["--verbose", "info", str(tmp_path / "x.onnx")], catch_exceptions=False)
+
+
+def test_list_and_doctor():
+    r = invoke("list")
+    assert r.exit_code == 0
+    for word in (
+        "mnist-cnn",
+        "mnist-mlp",
+        "tflite",
+        "onnx",
+        "litert",
+        "onnxruntime",
+        "classify-image",
+        "camera",
+    ):
+        assert word in r.stdout
+    r = invoke("doctor")
+    assert r.exit_code == 0 and "onnxruntime providers" in r.stdout

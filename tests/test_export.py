@@ -1,0 +1,130 @@
+"""Every artifact: converted for real, card inside, validated against Keras, run with no TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import ARTIFACTS, run_python
+
+from edgekit.card import ModelCard
+from edgekit.errors import ConfigError, UnsupportedError, VerificationError
+from edgekit.runtime.backends import read_card
+
+
+@pytest.mark.parametrize(("fmt", "q"), ARTIFACTS)
+def test_artifact_holds_its_card_and_agrees_with_keras(artifacts, trained, fmt, q):
+    path = artifacts[(fmt, q)]
+    card = read_card(path)
+    original = ModelCard.load(trained.parent / "card.json")
+    assert card.format == fmt and card.quantization == q
+    assert card.weights_sha256 == original.weights_sha256 and card.recipe == "mnist-cnn"
+    assert ModelCard.from_json(card.to_json()) == card
+    report = card.parity
+    assert report["passed"] and report["samples"] == 1000
+    if q == "fp32":
+        assert report["max_abs_diff"] <= 1e-4 and report["top1_agreement"] == 1.0
+    else:
+        assert report["accuracy_delta_points"] >= -1.0 and report["top1_agreement"] > 0.97
+    if (fmt, q) == ("tflite", "int8"):
+        assert card.io_quantization["input"]["dtype"] == "int8"
+        assert path.stat().st_size < 0.3 * artifacts[("tflite", "fp32")].stat().st_size
+
+
+@pytest.mark.parametrize(("fmt", "q"), ARTIFACTS)
+def test_artifact_runs_in_a_process_without_tensorflow(artifacts, mnist, fmt, q):
+    path = artifacts[(fmt, q)]
+    code = f"""
+import sys, json
+import numpy as np
+from edgekit.models.datasets import load_dataset
+from edgekit.runtime.predictor import Predictor, evaluate_classifier
+ds = load_dataset("mnist", "shipped")
+with Predictor({str(path)!r}) as p:
+    acc = evaluate_classifier(p, ds.heldout.x, ds.heldout.y)["accuracy"]
+heavy = [m for m in ("tensorflow", "keras", "tf2onnx") if m in sys.modules]
+print(json.dumps({{"accuracy": acc, "heavy": heavy}}))
+"""
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["heavy"] == []
+    assert out["accuracy"] == pytest.approx(read_card(path).parity["accuracy"])
+
+
+def test_unsupported_pairs_are_refused_before_any_conversion(trained):
+    from edgekit.export.api import plan_export
+
+    t0 = time.perf_counter()
+    with pytest.raises(UnsupportedError, match="onnx export does not support fp16: use one of fp32, int8"):
+        plan_export(trained, "onnx", "fp16")
+    with pytest.raises(ConfigError, match="unknown quantization 'int4'"):
+        plan_export(trained, "tflite", "int4")
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_existing_file_is_kept_without_force(artifacts, trained):
+    from edgekit.export.api import plan_export
+
+    path = artifacts[("tflite", "fp32")]
+    before = path.read_bytes()
+    with pytest.raises(ConfigError, match="already exists: pass --force"):
+        plan_export(trained, "tflite", "fp32")
+    assert path.read_bytes() == before
+
+
+def test_a_result_that_misses_its_bar_is_written_aside_not_in_place(artifacts, trained, tmp_path):
+    from edgekit.export.api import export_model, plan_export
+
+    target = tmp_path / "m_int8.tflite"
+    good = artifacts[("tflite", "int8")].read_bytes()
+    target.write_bytes(good)
+    # demand that int8 *gain* 50 points: impossible, so it must be rejected
+    options = plan_export(trained, "tflite", "int8", out=target, force=True, max_drop=-50.0)
+    with pytest.raises(VerificationError, match=r"accuracy drop .* points > -50.*rejected"):
+        export_model(trained, options)
+    assert target.read_bytes() == good
+    assert (tmp_path / "m_int8.tflite.rejected").exists()
+
+
+def test_an_export_killed_midway_leaves_the_earlier_file_untouched(artifacts, trained, tmp_path):
+    target = tmp_path / "model.onnx"
+    good = artifacts[("onnx", "fp32")].read_bytes()
+    target.write_bytes(good)
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgekit.cli",
+        "export",
+        str(trained),
+        "--to",
+        "onnx",
+        "--out",
+        str(target),
+        "--force",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    time.sleep(4)  # inside the TensorFlow import or the conversion
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert target.read_bytes() == good
+
+
+def test_int8_input_quantization_is_exact_for_pixels(artifacts):
+    from edgekit.runtime.predictor import Predictor
+
+    with Predictor(artifacts[("tflite", "int8")]) as p:
+        scale, zero = p.session.inputs[0].quant
+        pixels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+        spec = p.task.spec
+        feeds = p.task.preprocess(np.pad(pixels, ((6, 6), (6, 6))))
+        # x = p / 255 quantized with scale 1/255, zero point -128: every pixel keeps its own code
+        assert feeds[0].dtype == np.int8 and spec.size == (28, 28)
+        assert scale == pytest.approx(1 / 255) and zero == -128
+        assert np.array_equal(feeds[0][0, 6:22, 6:22, 0].astype(int) + 128, pixels.astype(int))
