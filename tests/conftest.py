@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # never reach for a dataset download from a test: the shipped digits are the default data
-os.environ.setdefault("KERAS_HOME", str(Path(__file__).parent / ".no-keras-home"))
+# (an empty Keras home: no cached full MNIST, and Keras writes its keras.json there, not in ~)
+os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="edgekit-keras-home-")
 
 ARTIFACTS = [("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"), ("onnx", "int8")]
 
