@@ -41,8 +41,6 @@ def plan_export(
     opts = ExportOptions(
         format=fmt, quantization=q, out=Path(out or exporter.default_path(model_path, q)), **options
     )
-    if opts.calib_samples < 1:
-        raise ConfigError("--calib-samples must be at least 1")
     check_writable(opts.out, force=opts.force)
     return opts
 

@@ -51,6 +51,10 @@ DEFAULT_BARS = {
 }
 
 
+IO_TYPES = ("int8", "uint8", "float")
+CALIB_METHODS = ("minmax", "entropy", "percentile")
+
+
 @dataclass(frozen=True)
 class ExportOptions:
     """Checked before TensorFlow is touched, so a bad request fails in milliseconds."""
@@ -62,6 +66,21 @@ class ExportOptions:
     calib_samples: int = 200
     max_drop: float | None = None  # points; overrides the mode's default bar
     opset: int = 17
+    io: str = "int8"  # TFLite full-integer models: the input/output type (int8, uint8, float)
+    calib_method: str = "minmax"  # ONNX static int8: minmax, entropy, percentile
+    batch: str | None = None  # "1" or "dynamic"; None: the format's default
+
+    def __post_init__(self) -> None:
+        if self.io not in IO_TYPES:
+            raise ConfigError(f"unknown --io {self.io!r}: use one of {', '.join(IO_TYPES)}")
+        if self.calib_method not in CALIB_METHODS:
+            raise ConfigError(
+                f"unknown --calib-method {self.calib_method!r}: use one of {', '.join(CALIB_METHODS)}"
+            )
+        if self.batch not in (None, "1", "dynamic"):
+            raise ConfigError(f"--batch must be 1 or dynamic, not {self.batch!r}")
+        if self.calib_samples < 1:
+            raise ConfigError("--calib-samples must be at least 1")
 
     def bar(self) -> Bar:
         default = DEFAULT_BARS[self.quantization]

@@ -3,6 +3,8 @@ onnxruntime static QDQ quantization calibrated on the recipe's own data."""
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -44,10 +46,10 @@ def _rename_output(model: Any, old: str, new: str) -> None:
             out.name = new
 
 
-def convert_fp32(model: Any, card: ModelCard, opset: int) -> Any:
+def convert_fp32(model: Any, card: ModelCard, opset: int, batch: int | None = None) -> Any:
     tf, _ = import_tf()
     tf2onnx = require("tf2onnx", INSTALL_TRAIN)
-    spec = tf.TensorSpec((None, *card.input.shape[1:]), tf.float32, name=card.input.name)
+    spec = tf.TensorSpec((batch, *card.input.shape[1:]), tf.float32, name=card.input.name)
     fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
     try:
         with quiet_native_stderr():
@@ -61,32 +63,63 @@ def convert_fp32(model: Any, card: ModelCard, opset: int) -> Any:
     return proto
 
 
-def quantize_int8(fp32: bytes, input_name: str, calib: np.ndarray) -> bytes:
+def quantize_int8(fp32: bytes, input_name: str, calib: np.ndarray, method: str = "minmax") -> bytes:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    calibrate = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }[method]
     with tempfile.TemporaryDirectory(prefix="edgekit-onnx-") as tmp:
         src, pre, dst = Path(tmp, "fp32.onnx"), Path(tmp, "pre.onnx"), Path(tmp, "int8.onnx")
         src.write_bytes(fp32)
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        quantize_static(
-            str(pre),
-            str(dst),
-            ArrayCalibrationReader(input_name, calib),
-            quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            per_channel=False,
-            calibrate_method=CalibrationMethod.MinMax,
-        )
+        with contextlib.redirect_stdout(sys.stderr):  # the entropy calibrator prints progress
+            quantize_static(
+                str(pre),
+                str(dst),
+                ArrayCalibrationReader(input_name, calib),
+                quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=False,
+                calibrate_method=calibrate,
+            )
         return dst.read_bytes()
 
 
+def quantize_dynamic_int8(fp32: bytes) -> bytes:
+    """int8 weights, float activations quantized on the fly (onnxruntime dynamic quantization)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-onnx-") as tmp:
+        src, pre, dst = Path(tmp, "fp32.onnx"), Path(tmp, "pre.onnx"), Path(tmp, "dynamic.onnx")
+        src.write_bytes(fp32)
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8)
+        return dst.read_bytes()
+
+
+def to_fp16(proto: Any) -> bytes:
+    """fp16 weights and compute, float32 input and output so callers feed what they always fed."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    return convert_float_to_float16(proto, keep_io_types=True).SerializeToString()
+
+
 def convert_onnx(model: Any, card: ModelCard, options: ExportOptions, calib: np.ndarray) -> bytes:
-    proto = convert_fp32(model, card, options.opset)
+    proto = convert_fp32(model, card, options.opset, batch=1 if options.batch == "1" else None)
+    q = options.quantization
+    if q is Quantization.FP16:
+        return to_fp16(proto)
     data = proto.SerializeToString()
-    if options.quantization is Quantization.INT8:
-        data = quantize_int8(data, proto.graph.input[0].name, calib)
+    if q is Quantization.DYNAMIC:
+        return quantize_dynamic_int8(data)
+    if q is Quantization.INT8:
+        return quantize_int8(data, proto.graph.input[0].name, calib, options.calib_method)
     return data
 
 
@@ -95,7 +128,7 @@ EXPORTERS.add(
     Exporter(
         format="onnx",
         suffix=".onnx",
-        modes=(Quantization.FP32, Quantization.INT8),
+        modes=(Quantization.FP32, Quantization.FP16, Quantization.DYNAMIC, Quantization.INT8),
         convert=convert_onnx,
         embed=embed_onnx,
         description="ONNX (dynamic batch), for onnxruntime on CPU and GPU",

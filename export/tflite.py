@@ -36,7 +36,10 @@ def convert_tflite(model: Any, card: ModelCard, options: ExportOptions, calib: n
     tf, _ = import_tf()
     q = options.quantization
     with tempfile.TemporaryDirectory(prefix="edgekit-tflite-") as tmp:
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(write_saved_model(model, card, Path(tmp))))
+        batch = None if options.batch == "dynamic" else 1  # devices run one frame at a time
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            str(write_saved_model(model, card, Path(tmp), batch))
+        )
         if q is not Quantization.FP32:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if q is Quantization.FP16:
@@ -50,8 +53,9 @@ def convert_tflite(model: Any, card: ModelCard, options: ExportOptions, calib: n
 
             converter.representative_dataset = representative
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
+            io_type = {"int8": tf.int8, "uint8": tf.uint8, "float": tf.float32}[options.io]
+            converter.inference_input_type = io_type
+            converter.inference_output_type = io_type
         try:
             with quiet_native_stderr():
                 return converter.convert()

@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # (an empty Keras home: no cached full MNIST, and Keras writes its keras.json there, not in ~)
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="edgekit-keras-home-")
 
-ARTIFACTS = [("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"), ("onnx", "int8")]
+ARTIFACTS = [(f, q) for f in ("tflite", "onnx") for q in ("fp32", "fp16", "dynamic", "int8")]
 
 
 @pytest.fixture(scope="session")
@@ -38,12 +38,16 @@ def trained(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def artifacts(trained: Path) -> dict[tuple[str, str], Path]:
-    from edgekit.export.api import export_model, plan_export
+    """Every format and mode, made the way a user makes them: `edgekit export MODEL --to all`."""
+    from typer.testing import CliRunner
 
-    paths = {}
-    for fmt, q in ARTIFACTS:
-        paths[(fmt, q)] = export_model(trained, plan_export(trained, fmt, q)).path
-    return paths
+    from edgekit.cli import app
+    from edgekit.export.base import Quantization, get_exporter
+
+    result = CliRunner().invoke(app, ["export", str(trained), "--to", "all"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"{len(ARTIFACTS)} of {len(ARTIFACTS)} artifacts written" in result.stderr
+    return {(f, q): get_exporter(f).default_path(trained, Quantization(q)) for f, q in ARTIFACTS}
 
 
 @pytest.fixture()

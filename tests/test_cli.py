@@ -107,7 +107,7 @@ def test_existing_output_without_force(trained, artifacts):
 def test_unknown_format_and_mode(trained):
     assert_clean_error(invoke("export", trained, "--to", "coreml"), "unknown export format 'coreml'")
     assert_clean_error(
-        invoke("export", trained, "--to", "onnx", "--quantize", "fp16"), "does not support fp16"
+        invoke("export", trained, "--to", "onnx", "--quantize", "int4"), "unknown quantization 'int4'"
     )
 
 

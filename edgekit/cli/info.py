@@ -43,6 +43,12 @@ def info(
         ("weights sha256", card.weights_sha256),
         ("created", f"{card.created} by edgekit {card.edgekit_version}"),
     ]
+    from edgekit.runtime.ops import op_report
+
+    ops = op_report(model)
+    if ops is not None:
+        rows.append(("ops", ops.summary() or ops.note))
+        rows.extend(("warning", w) for w in ops.warnings())
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         typer.echo(f"  {k.ljust(width)}  {v}")

@@ -11,7 +11,7 @@ import numpy as np
 from edgekit.card import ModelCard
 from edgekit.errors import ModelFileError
 from edgekit.runtime.backends import BACKENDS, Backend, Session, SessionOptions, TensorInfo
-from edgekit.runtime.deps import installed, require
+from edgekit.runtime.deps import installed
 
 INSTALL = "pip install 'edgekit[train]'"
 
@@ -30,8 +30,9 @@ def read_keras_card(path: Path) -> ModelCard | None:
 
 def load_keras_model(path: Path, *, safe_mode: bool = True):
     """Load a .keras or .h5 model; Lambda layers are refused unless safe_mode is off."""
-    require("tensorflow", INSTALL)
-    keras = require("keras", INSTALL)
+    from edgekit.tfutil import import_tf  # imports TensorFlow only now, and quietly
+
+    _, keras = import_tf()
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"model file {path} does not exist")
