@@ -35,11 +35,18 @@ def atomic_path(path: Path, keep_suffix: bool = False) -> Iterator[Path]:
         raise ConfigError(f"cannot write to {path.parent}: {e.strerror or e}") from None
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; the result should look like any new file
     try:
         yield tmp_path
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path: Path, data: bytes) -> Path:

@@ -38,6 +38,10 @@ class Predictor:
         self.session: Session = open_model(path, backend, threads, device)
         try:
             card = card or self.session.card
+            if card is None:  # a well-known detector (BlazeFace, Ultralytics YOLO) needs none
+                from edgekit.runtime.cards import infer_card
+
+                card = infer_card(path, self.session)
             if card is None:
                 raise ModelFileError(
                     f"{path} has no edgekit model card: export it with `edgekit export` or pass --card FILE"

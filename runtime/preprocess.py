@@ -19,10 +19,11 @@ class ImageSpec:
     channels: int = 3  # 1: grayscale, 3: RGB
     scale: float = 1.0 / 255.0
     offset: float = 0.0
-    resize: str = "stretch"  # or "letterbox"
+    resize: str = "stretch"  # or "letterbox": keep the aspect, pad the rest with `pad`
+    pad: int = 114  # the grey level of letterbox padding (Ultralytics 114, MediaPipe 0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "kind": "image",
             "size": list(self.size),
             "channels": self.channels,
@@ -30,6 +31,9 @@ class ImageSpec:
             "offset": self.offset,
             "resize": self.resize,
         }
+        if self.resize == "letterbox":  # stretched specs keep the card they always had
+            d["pad"] = self.pad
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImageSpec:
@@ -43,6 +47,7 @@ class ImageSpec:
                 scale=float(d.get("scale", 1 / 255)),
                 offset=float(d.get("offset", 0.0)),
                 resize=str(d.get("resize", "stretch")),
+                pad=int(d.get("pad", 114)),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ModelFileError(f"model card field preprocess is not an image spec: {e}") from None
@@ -70,6 +75,12 @@ def prepare_image(image: np.ndarray, spec: ImageSpec) -> np.ndarray:
     elif spec.channels == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     h, w = spec.size
+    if spec.resize == "letterbox" and image.shape[:2] != (h, w):
+        from edgekit.runtime.detection import letterbox
+
+        image, _ = letterbox(image, (h, w), color=spec.pad)
+        if image.ndim == 2:
+            image = image[:, :, None]
     if image.shape[:2] != (h, w):
         interp = cv2.INTER_AREA if image.shape[0] > h else cv2.INTER_LINEAR
         image = cv2.resize(image, (w, h), interpolation=interp)

@@ -17,7 +17,12 @@ from edgekit.runtime.preprocess import dequantize
 
 @dataclass(frozen=True)
 class TaskOptions:
+    """Run-time choices that override the card's defaults; None keeps the card's value."""
+
     top_k: int = 5
+    conf: float | None = None  # detection score threshold
+    iou: float | None = None  # detection NMS IoU threshold
+    classes: tuple[int, ...] | None = None  # keep only detections of these class ids
 
 
 class Task:
@@ -59,7 +64,7 @@ TASKS: Registry[type[Task]] = Registry("task")
 
 
 def _load_all() -> None:
-    from edgekit.runtime.tasks import classify  # noqa: F401
+    from edgekit.runtime.tasks import classify, detect  # noqa: F401
 
 
 def get_task(name: str) -> type[Task]:

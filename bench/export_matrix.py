@@ -1,0 +1,104 @@
+"""Export matrix: for each recipe × format × quantization mode, size, accuracy delta against Keras,
+validation time and p50 latency as a ratio of the same format's fp32 file — all from one run.
+
+    .venv/bin/python bench/export_matrix.py [--recipes mnist-cnn,mnist-mlp] [--epochs N]
+                                            [--out bench/results/export_matrix.json]
+Recipes whose data is not on this machine are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--recipes", default="", help="comma-separated (default: every recipe)")
+    ap.add_argument("--epochs", type=int, default=None, help="training epochs (default: the recipe's)")
+    ap.add_argument("--runs", type=int, default=500)
+    ap.add_argument("--out", type=Path, default=Path("bench/results/export_matrix.json"))
+    args = ap.parse_args()
+
+    from edgekit.benchmark import bench_model, machine
+    from edgekit.errors import EdgekitError
+    from edgekit.export.api import export_model, plan_export
+    from edgekit.export.base import exporter_names, get_exporter
+    from edgekit.models.recipe import recipe_names
+    from edgekit.models.train import train
+    from edgekit.runtime.backends.keras import load_keras_model
+
+    names = args.recipes.split(",") if args.recipes else recipe_names()
+    rows, skipped = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            folder = Path(tmp, name)
+            try:
+                trained = train(name, folder, epochs=args.epochs, quiet=True)
+            except EdgekitError as e:
+                skipped[name] = str(e)
+                print(f"skip {name}: {e}", file=sys.stderr)
+                continue
+            model = load_keras_model(trained.model_path)
+            print(f"{name}: held-out {trained.card.metrics}", file=sys.stderr)
+            for fmt in exporter_names():
+                fp32_p50 = None
+                for mode in get_exporter(fmt).modes:  # fp32 first: the others are measured against it
+                    t0 = time.perf_counter()
+                    try:
+                        res = export_model(
+                            trained.model_path, plan_export(trained.model_path, fmt, mode.value), model=model
+                        )
+                    except EdgekitError as e:
+                        rows.append({"recipe": name, "format": fmt, "mode": mode.value, "error": str(e)})
+                        continue
+                    bench = bench_model(res.path, runs=args.runs, warmup=50)
+                    fp32_p50 = fp32_p50 or bench.p50_ms
+                    fp32_size = rows_size(rows, name, fmt) or res.size
+                    r = res.report
+                    rows.append(
+                        {
+                            "recipe": name,
+                            "format": fmt,
+                            "mode": mode.value,
+                            "size_bytes": res.size,
+                            "size_ratio": round(res.size / fp32_size, 3),
+                            "accuracy": r["accuracy"],
+                            "accuracy_keras": r["accuracy_keras"],
+                            "accuracy_delta_points": r["accuracy_delta_points"],
+                            "top1_agreement": r["top1_agreement"],
+                            "max_abs_diff": r["max_abs_diff"],
+                            "validation_s": r["seconds"],
+                            "export_s": round(time.perf_counter() - t0, 2),
+                            "p50_ms": round(bench.p50_ms, 5),
+                            "p50_ratio": round(bench.p50_ms / fp32_p50, 3),
+                        }
+                    )
+                    print(_line(rows[-1]), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"machine": machine(), "rows": rows, "skipped": skipped}, indent=2))
+    print(f"saved {args.out}", file=sys.stderr)
+
+
+def rows_size(rows: list[dict], recipe: str, fmt: str) -> int | None:
+    return next(
+        (r["size_bytes"] for r in rows if (r["recipe"], r["format"], r["mode"]) == (recipe, fmt, "fp32")),
+        None,
+    )
+
+
+def _line(r: dict) -> str:
+    return (
+        f"{r['recipe']:<14} {r['format']:<7} {r['mode']:<8} {r['size_bytes'] / 1024:8.1f} KB "
+        f"(x{r['size_ratio']:.2f})  acc {r['accuracy']:.4f} ({r['accuracy_delta_points']:+.2f} pt)  "
+        f"agree {r['top1_agreement']:.4f}  p50 {r['p50_ms']:.4f} ms (x{r['p50_ratio']:.2f})  "
+        f"validate {r['validation_s']:.2f}s"
+    )
+
+
+if __name__ == "__main__":
+    main()
