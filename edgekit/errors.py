@@ -41,3 +41,9 @@ class SourceError(EdgekitError):
 
 class VerificationError(EdgekitError):
     """An exported model that disagrees with its Keras original beyond the allowed bar."""
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of a library's exception message: enough for one clear sentence."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.card import ModelCard
-from edgekit.errors import UnsupportedError
+from edgekit.errors import UnsupportedError, first_line
 from edgekit.export.base import EXPORTERS, Exporter, ExportOptions, Quantization
 from edgekit.export.embed import embed_onnx
 from edgekit.runtime.deps import quiet_native_stderr, require
@@ -55,8 +55,7 @@ def convert_fp32(model: Any, card: ModelCard, opset: int, batch: int | None = No
         with quiet_native_stderr():
             proto, _ = tf2onnx.convert.from_function(fn, input_signature=[spec], opset=opset)
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UnsupportedError(f"ONNX conversion failed: {first}") from None
+        raise UnsupportedError(f"ONNX conversion failed: {first_line(e)}") from None
     # tf2onnx names the output after the TF tensor ("Identity:0"); use the card's name
     if len(proto.graph.output) == 1:
         _rename_output(proto, proto.graph.output[0].name, card.output.name)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.card import ModelCard
-from edgekit.errors import UnsupportedError
+from edgekit.errors import UnsupportedError, first_line
 from edgekit.export.base import EXPORTERS, Exporter, ExportOptions, Quantization
 from edgekit.export.embed import embed_tflite
 from edgekit.runtime.deps import quiet_native_stderr
@@ -60,8 +60,7 @@ def convert_tflite(model: Any, card: ModelCard, options: ExportOptions, calib: n
             with quiet_native_stderr():
                 return converter.convert()
         except Exception as e:  # the converter raises ConverterError and friends
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UnsupportedError(f"TFLite conversion ({q.value}) failed: {first}") from None
+            raise UnsupportedError(f"TFLite conversion ({q.value}) failed: {first_line(e)}") from None
 
 
 EXPORTERS.add(

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.card import ModelCard
-from edgekit.errors import ModelFileError
+from edgekit.errors import ModelFileError, first_line
 from edgekit.runtime.backends import BACKENDS, Backend, Session, SessionOptions, TensorInfo
 from edgekit.runtime.deps import installed
 
@@ -43,14 +43,9 @@ def load_keras_model(path: Path, *, safe_mode: bool = True):
             raise ModelFileError(
                 f"{path} contains a Lambda layer, which runs arbitrary code: pass --unsafe if you trust it"
             ) from None
-        raise ModelFileError(f"{path} is not a Keras model edgekit can load: {_first_line(e)}") from None
+        raise ModelFileError(f"{path} is not a Keras model edgekit can load: {first_line(e)}") from None
     except Exception as e:  # zip, h5 and json errors from a damaged file
-        raise ModelFileError(f"{path} is not a Keras model edgekit can load: {_first_line(e)}") from None
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+        raise ModelFileError(f"{path} is not a Keras model edgekit can load: {first_line(e)}") from None
 
 
 class KerasSession(Session):

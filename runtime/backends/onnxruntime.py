@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.card import CARD_KEY, ModelCard
-from edgekit.errors import ModelFileError, UnsupportedError
+from edgekit.errors import ModelFileError, UnsupportedError, first_line
 from edgekit.runtime.backends import BACKENDS, Backend, Session, SessionOptions, TensorInfo
 from edgekit.runtime.deps import require
 
@@ -55,8 +55,7 @@ def _session(path: Path, options: SessionOptions):
     try:
         return ort.InferenceSession(str(path), so, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for bad files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelFileError(f"{path} is not a valid ONNX model: {first}") from None
+        raise ModelFileError(f"{path} is not a valid ONNX model: {first_line(e)}") from None
 
 
 def _card_from_session(sess, path: Path) -> ModelCard | None:
