@@ -26,7 +26,13 @@ class Recipe:
     epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 1e-3
-    schedule: str = "cosine"  # or "constant"
+    schedule: str = "cosine"  # or "constant", or "exponential" (decay_rate every decay_epochs)
+    decay_rate: float = 0.9  # "exponential" only: the learning rate is multiplied by this ...
+    decay_epochs: float = 1.0  # ... every this many epochs (smoothly, not in steps)
+    # stop when the loss on a validation slice of the training data has not improved for this many
+    # epochs, and keep the best weights; None: train for all the epochs
+    early_stopping_patience: int | None = None
+    validation_fraction: float = 0.1  # the slice of the training data early stopping watches
     # (uint8 pixels, rng) -> one augmented copy, added to the training set; None: no augmentation
     augment: Callable[[Any, Any], Any] | None = None
     loss: str = "sparse_categorical_crossentropy"
@@ -40,7 +46,7 @@ RECIPES: Registry[Recipe] = Registry("recipe")
 
 
 def _load_all() -> None:
-    from edgekit.models import mnist  # noqa: F401
+    from edgekit.models import cifar, fashion, mnist  # noqa: F401
 
 
 def get_recipe(name: str) -> Recipe:

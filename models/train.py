@@ -15,7 +15,7 @@ import numpy as np
 from edgekit.card import ModelCard, TensorSpec, now_iso, sha256_arrays
 from edgekit.errors import ConfigError
 from edgekit.fileio import atomic_path, check_writable, write_text
-from edgekit.models.datasets import Dataset, Split, load_dataset
+from edgekit.models.datasets import HELDOUT_SEED, Dataset, Split, load_dataset
 from edgekit.models.recipe import Recipe, get_recipe
 from edgekit.runtime.preprocess import ImageSpec, normalize
 from edgekit.tfutil import import_tf
@@ -107,6 +107,14 @@ def train(
             file=sys.stderr,
         )
     train_split = dataset.train.head(limit)
+    # Early stopping chooses the epoch whose weights are kept, so the data it watches takes part in
+    # training decisions. It must not be the held-out split: that one is kept untouched for the
+    # final report and for the exporter's parity and accuracy checks, which would otherwise be
+    # measured on data the training was tuned on. So it watches a slice of the training data,
+    # carved off before augmentation (no shifted copy of a validation image is trained on).
+    watch = None
+    if recipe.early_stopping_patience is not None:
+        train_split, watch = validation_slice(train_split, recipe.validation_fraction)
     if recipe.augment is not None:
         extra = recipe.augment(train_split.x, np.random.default_rng(seed))
         train_split = Split(
@@ -114,6 +122,10 @@ def train(
         )
     x, y = model_inputs(recipe.preprocess, recipe.input_shape, train_split), train_split.y
     xv, yv = model_inputs(recipe.preprocess, recipe.input_shape, dataset.heldout), dataset.heldout.y
+    # without early stopping the held-out curves are only drawn, never acted on
+    validation = (
+        (xv, yv) if watch is None else (model_inputs(recipe.preprocess, recipe.input_shape, watch), watch.y)
+    )
 
     tf, keras = import_tf()
     keras.utils.set_random_seed(seed)
@@ -124,6 +136,18 @@ def train(
     lr = recipe.learning_rate
     if recipe.schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=epochs * -(-len(y) // batch_size))
+    elif recipe.schedule == "exponential":
+        steps = max(1, round(recipe.decay_epochs * -(-len(y) // batch_size)))
+        lr = keras.optimizers.schedules.ExponentialDecay(lr, decay_steps=steps, decay_rate=recipe.decay_rate)
+    elif recipe.schedule != "constant":
+        raise ConfigError(f"recipe {recipe.name} has an unknown schedule {recipe.schedule!r}")
+    callbacks = [] if quiet else [epoch_logger(keras, epochs)]
+    if watch is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=recipe.early_stopping_patience, restore_best_weights=True
+            )
+        )
     model.compile(optimizer=keras.optimizers.Adam(lr), loss=recipe.loss, metrics=[recipe.metric])
     t0 = time.perf_counter()
     fit = model.fit(
@@ -131,9 +155,9 @@ def train(
         y,
         epochs=epochs,
         batch_size=batch_size,
-        validation_data=(xv, yv),
+        validation_data=validation,
         verbose=0,
-        callbacks=[] if quiet else [epoch_logger(keras, epochs)],
+        callbacks=callbacks,
     )
     seconds = time.perf_counter() - t0
     history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
@@ -146,6 +170,17 @@ def train(
         "train_seconds": round(seconds, 2),
         "seed": seed,
     }
+    if watch is not None:
+        metrics["epochs_run"] = len(history["loss"])
+        metrics["best_epoch"] = int(np.argmin(history["val_loss"])) + 1
+    hparams_extra = {}
+    if recipe.schedule == "exponential":
+        hparams_extra.update(decay_rate=recipe.decay_rate, decay_epochs=recipe.decay_epochs)
+    if watch is not None:
+        hparams_extra.update(
+            early_stopping_patience=recipe.early_stopping_patience,
+            validation=f"{len(watch)} training samples ({recipe.validation_fraction:.0%}), not held-out",
+        )
     card = make_card(
         recipe,
         model,
@@ -158,6 +193,7 @@ def train(
             "schedule": recipe.schedule,
             "augment": getattr(recipe.augment, "__name__", None),
             "limit": limit,
+            **hparams_extra,
         },
         metrics,
     )
@@ -168,6 +204,19 @@ def train(
     write_text(out_dir / "history.json", json.dumps(history, indent=2))
     plot_curves(history, out_dir / "curves.png", title=f"{recipe.name} on {dataset.name}")
     return TrainResult(model_path, card, history, seconds, dataset)
+
+
+def validation_slice(split: Split, fraction: float) -> tuple[Split, Split]:
+    """(the rest, a fixed `fraction` of `split`) for early stopping; the same samples every run."""
+    if not 0 < fraction < 1:
+        raise ConfigError(f"validation_fraction must be between 0 and 1, not {fraction}")
+    n = max(1, round(len(split) * fraction))
+    if len(split) - n < 1:
+        raise ConfigError(f"{len(split)} training samples are too few to keep {n} aside for early stopping")
+    # a fixed permutation rather than the tail: some loaders keep their files' order (class-sorted folders)
+    order = np.random.default_rng(HELDOUT_SEED + 2).permutation(len(split))
+    rest, watch = np.sort(order[n:]), np.sort(order[:n])
+    return Split(split.x[rest], split.y[rest]), Split(split.x[watch], split.y[watch])
 
 
 def plot_curves(history: dict[str, list[float]], path: Path, title: str = "") -> Path:

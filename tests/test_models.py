@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgekit.errors import DataError
-from edgekit.models.datasets import load_dataset
+from edgekit.models.datasets import Split, load_dataset
 from edgekit.models.recipe import get_recipe, recipe_names
 
 
@@ -41,8 +42,23 @@ def test_mnist_from_a_users_csv_and_its_errors(tmp_path, mnist):
         load_dataset("mnist", str(tmp_path / "missing.npz"))
 
 
+@functools.cache
+def recipe_sample(name: str, n: int = 32) -> Split:
+    """`n` samples for a recipe: from its dataset where this machine has it (with no download),
+    else random pixels of the recipe's input size (enough to build, train a step and round-trip)."""
+    recipe = get_recipe(name)
+    try:
+        return load_dataset(recipe.dataset).train.head(n)
+    except DataError:
+        spec = recipe.preprocess
+        h, w = spec["size"]
+        rng = np.random.default_rng(0)
+        x = rng.integers(0, 256, size=(n, h, w, spec["channels"]), dtype=np.uint8)
+        return Split(x, rng.integers(0, 10, size=n))
+
+
 @pytest.mark.parametrize("name", recipe_names())
-def test_recipe_builds_the_documented_architecture_and_round_trips(name, tmp_path, mnist):
+def test_recipe_builds_the_documented_architecture_and_round_trips(name, tmp_path):
     from edgekit.models.train import model_inputs
     from edgekit.tfutil import import_tf
 
@@ -56,8 +72,9 @@ def test_recipe_builds_the_documented_architecture_and_round_trips(name, tmp_pat
     assert tuple(layers) == recipe.architecture
     assert tuple(model.inputs[0].shape[1:]) == recipe.input_shape
     model.compile(optimizer="adam", loss=recipe.loss, metrics=[recipe.metric])
-    x = model_inputs(recipe.preprocess, recipe.input_shape, mnist.train.head(32))
-    model.fit(x, mnist.train.y[:32], epochs=1, batch_size=32, verbose=0)  # one step
+    sample = recipe_sample(name)
+    x = model_inputs(recipe.preprocess, recipe.input_shape, sample)
+    model.fit(x, sample.y, epochs=1, batch_size=32, verbose=0)  # one step
     path = tmp_path / "m.keras"
     model.save(path)
     again = keras.saving.load_model(path)
@@ -92,3 +109,64 @@ def test_full_training_reaches_the_recipe_bar(name, tmp_path):
     acc = result.card.metrics["heldout_accuracy"]
     print(f"{name}: held-out accuracy {acc:.4f} in {result.seconds:.1f}s")
     assert acc >= get_recipe(name).bar
+
+
+def test_early_stopping_watches_a_slice_of_the_training_data_not_the_heldout(tmp_path, mnist):
+    from edgekit.models.train import model_inputs, train, validation_slice
+    from edgekit.tfutil import import_tf
+
+    # 500 digits in batches of 8: the loss on the 50 watched digits bottoms out within 30 epochs
+    result = train("mnist-mlp-bn", tmp_path, data="shipped", epochs=30, limit=500, batch_size=8, quiet=True)
+    hp, metrics = result.card.hparams, result.card.metrics
+    assert hp["schedule"] == "exponential" and hp["early_stopping_patience"] == 5
+    assert hp["validation"].startswith("50 training samples")
+    assert metrics["epochs_run"] < 30 and len(result.history["val_loss"]) == metrics["epochs_run"]
+    assert metrics["best_epoch"] == metrics["epochs_run"] - 5  # stopped after 5 epochs without a gain
+    # the saved weights are the best epoch's, restored: they score that epoch's loss on the slice
+    _, keras = import_tf()
+    model = keras.saving.load_model(result.model_path)
+    watch = validation_slice(mnist.train.head(500), 0.1)[1]
+    x = model_inputs(result.card.preprocess, (784,), watch)
+    loss = model.evaluate(x, watch.y, verbose=0, return_dict=True)["loss"]
+    assert loss == pytest.approx(min(result.history["val_loss"]), abs=1e-4)
+    # the held-out report is on the full, untouched held-out split
+    assert result.card.dataset["heldout"] == 1000 and metrics["heldout_accuracy"] > 0.7
+
+
+def test_validation_slice_is_fixed_and_disjoint(mnist):
+    from edgekit.models.train import validation_slice
+
+    rest, watch = validation_slice(mnist.train, 0.1)
+    again = validation_slice(mnist.train, 0.1)[1]
+    assert len(watch) == 400 and len(rest) == 3600 and np.array_equal(watch.x, again.x)
+    seen = {d.tobytes() for d in rest.x}
+    assert not any(d.tobytes() in seen for d in watch.x)
+    assert set(np.unique(watch.y)) == set(range(10))
+
+
+@pytest.mark.slow
+def test_mnist_mlp_bn_reaches_its_bar_with_early_stopping(tmp_path):
+    from edgekit.models.train import train
+
+    result = train("mnist-mlp-bn", tmp_path, data="shipped", quiet=True)
+    m = result.card.metrics
+    print(
+        f"mnist-mlp-bn: held-out accuracy {m['heldout_accuracy']:.4f} in {result.seconds:.1f}s, "
+        f"{m['epochs_run']} epochs (best {m['best_epoch']})"
+    )
+    assert m["heldout_accuracy"] >= get_recipe("mnist-mlp-bn").bar
+
+
+@pytest.mark.slow
+def test_fashion_cnn_reaches_its_bar_on_the_official_test_set(tmp_path):
+    from edgekit.models.train import train
+
+    try:
+        load_dataset("fashion-mnist")
+    except DataError as e:
+        pytest.skip(f"no Fashion-MNIST here: {e}")
+    result = train("fashion-cnn", tmp_path, quiet=True)
+    acc = result.card.metrics["heldout_accuracy"]
+    print(f"fashion-cnn: held-out accuracy {acc:.4f} on 10,000 test images in {result.seconds:.1f}s")
+    assert result.card.dataset["heldout"] == 10_000
+    assert acc >= get_recipe("fashion-cnn").bar

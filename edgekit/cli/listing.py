@@ -26,7 +26,7 @@ def list_() -> None:
     training = installed("tensorflow")
     typer.echo("recipes (training needs TensorFlow: " + _mark(training) + ")")
     for name in recipe_names():
-        typer.echo(f"  {name:<14} {get_recipe(name).description}")
+        typer.echo(f"  {name:<16} {get_recipe(name).description}")
     typer.echo("export formats (host side, needs TensorFlow: " + _mark(training) + ")")
     for name in exporter_names():
         e = EXPORTERS.get(name)
