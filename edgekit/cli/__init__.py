@@ -43,6 +43,8 @@ def command(fn: F) -> F:
                 raise
             fail(str(e))
             raise typer.Exit(1) from None
+        except BrokenPipeError:  # `edgekit list | head`: click closes stdout quietly
+            raise
         except KeyboardInterrupt:
             fail("interrupted")
             raise typer.Exit(130) from None
