@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from types import MappingProxyType
+import dataclasses
 
-from edgekit.models.mnist import MNIST_PIXELS, build_mnist_cnn
-from edgekit.models.recipe import RECIPES, Recipe
+from edgekit.models.mnist import build_mnist_cnn
+from edgekit.models.recipe import RECIPES
 
 
 def build_fashion_cnn(num_classes: int = 10):
@@ -13,29 +13,18 @@ def build_fashion_cnn(num_classes: int = 10):
     return build_mnist_cnn(num_classes, name="fashion_cnn")
 
 
+# the same recipe as mnist-cnn (architecture, input, preprocessing), on 60,000 clothing images
 RECIPES.add(
     "fashion-cnn",
-    Recipe(
+    dataclasses.replace(
+        RECIPES.get("mnist-cnn"),
         name="fashion-cnn",
-        task="classify-image",
         description="the MNIST CNN on Fashion-MNIST: two conv/pool blocks, Dense 64, softmax over 10 kinds",
         build=build_fashion_cnn,
         dataset="fashion-mnist",
-        preprocess=MappingProxyType(MNIST_PIXELS),
-        input_name="image",
-        input_shape=(28, 28, 1),
-        input_layout="NHWC",
         epochs=10,
         batch_size=64,
+        augment=None,
         bar=0.90,
-        architecture=(
-            ("Conv2D", 32),
-            ("MaxPooling2D", None),
-            ("Conv2D", 64),
-            ("MaxPooling2D", None),
-            ("Flatten", None),
-            ("Dense", 64),
-            ("Dense", 10),
-        ),
     ),
 )

@@ -23,9 +23,15 @@ def require(module: str, install: str) -> ModuleType:
 
 
 def installed(module: str) -> bool:
-    """Whether `module` can be imported, without importing it."""
+    """Whether `module` can be imported, without importing it.
+
+    `find_spec("a.b")` imports package `a` to look inside it (3 s for tensorflow.lite), so for a
+    submodule only the top-level package is checked unless that package is loaded already."""
+    top = module.partition(".")[0]
     try:
-        return importlib.util.find_spec(module) is not None
+        if importlib.util.find_spec(top) is None:
+            return False
+        return top == module or top not in sys.modules or importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
 

@@ -145,6 +145,16 @@ def test_verbose_shows_the_traceback(tmp_path):
         runner.invoke(app, ["--verbose", "info", str(tmp_path / "x.onnx")], catch_exceptions=False)
 
 
+def test_list_imports_no_tensorflow():
+    from conftest import run_python
+
+    proc = run_python(
+        "import sys\nfrom typer.testing import CliRunner\nfrom edgekit.cli import app\n"
+        "r = CliRunner().invoke(app, ['list'])\nprint(r.exit_code, 'tensorflow' in sys.modules)"
+    )
+    assert proc.stdout.split() == ["0", "False"], proc.stdout + proc.stderr
+
+
 def test_list_and_doctor():
     r = invoke("list")
     assert r.exit_code == 0
