@@ -150,18 +150,24 @@ def mnist(data: str | None = None) -> Dataset:
     raise DataError(f"{path} is not a .npz or .csv(.gz) file")
 
 
-def _download_keras_mnist() -> Path:
-    try:
-        from keras.datasets import mnist as keras_mnist
+def keras_download(module: str, title: str, offline_hint: str) -> None:
+    """Let `keras.datasets.<module>` download its files into the Keras cache, or say what to do instead."""
+    import importlib
 
-        keras_mnist.load_data()
+    try:
+        loader = importlib.import_module(f"keras.datasets.{module}")
     except ImportError:
         raise DataError("--data keras needs Keras: run `pip install 'edgekit[train]'`") from None
+    try:
+        loader.load_data()
     except Exception as e:
         raise DataError(
-            f"could not download MNIST ({type(e).__name__}): with no network, use --data shipped "
-            "or give --data a .npz / .csv(.gz) file"
+            f"could not download {title} ({type(e).__name__}): with no network, {offline_hint}"
         ) from None
+
+
+def _download_keras_mnist() -> Path:
+    keras_download("mnist", "MNIST", "use --data shipped or give --data a .npz / .csv(.gz) file")
     return _keras_cache()
 
 
@@ -481,17 +487,9 @@ def cifar10(data: str | None = None) -> Dataset:
 
 
 def _download_keras_cifar10() -> Path:
-    try:
-        from keras.datasets import cifar10 as keras_cifar10
-
-        keras_cifar10.load_data()
-    except ImportError:
-        raise DataError("--data keras needs Keras: run `pip install 'edgekit[train]'`") from None
-    except Exception as e:
-        raise DataError(
-            f"could not download CIFAR-10 ({type(e).__name__}): with no network, give --data a folder "
-            "of the python batches or of class-per-folder images"
-        ) from None
+    keras_download(
+        "cifar10", "CIFAR-10", "give --data a folder of the python batches or of class-per-folder images"
+    )
     for folder in cifar10_cache_folders():
         if (folder / "test_batch").is_file():
             return folder
