@@ -23,8 +23,14 @@ HELDOUT_SEED = 0
 
 @dataclass(frozen=True)
 class Split:
-    x: np.ndarray  # uint8 (N, H, W, C)
-    y: np.ndarray  # int64 (N,)
+    """Raw inputs as the runtime's sources give them, and the targets.
+
+    x: images as uint8 (N, H, W, C) in OpenCV's BGR order (as a camera or file gives them), or an
+    object array of strings (text) or float32 waveforms (audio). y: int64 class indices (N,), or
+    what the task's metric takes (masks, an object array of boxes per image)."""
+
+    x: np.ndarray
+    y: np.ndarray
 
     def __len__(self) -> int:
         return len(self.y)
@@ -304,7 +310,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 
 def _read_class_folders(root: Path, size: tuple[int, int], channels: int) -> tuple[list, list, list, int]:
-    from edgekit.runtime.preprocess import ImageSpec, prepare_image
+    from edgekit.runtime.preprocess import ImageSpec, fit_image
 
     try:
         import cv2
@@ -336,7 +342,7 @@ def _read_class_folders(root: Path, size: tuple[int, int], channels: int) -> tup
                 if image is None:
                     skipped += 1
                     continue
-            xs.append(prepare_image(image, spec))
+            xs.append(fit_image(image, spec))
             ys.append(label)
             kept += 1
         if kept == 0:
@@ -347,7 +353,7 @@ def _read_class_folders(root: Path, size: tuple[int, int], channels: int) -> tup
 def load_image_folder(
     path: str | Path, name: str, size: tuple[int, int], channels: int = 3, heldout_fraction: float = 0.2
 ) -> Dataset:
-    """Images in one sub-folder per class, decoded with OpenCV and resized to `size` (RGB or gray).
+    """Images in one sub-folder per class, decoded with OpenCV and resized to `size` (BGR or gray).
 
     A folder with `train/` and `test/` (or `val/`) sub-folders uses that split; otherwise a fixed,
     stratified `heldout_fraction` of each class is held out. Unreadable images are skipped and counted."""
@@ -452,7 +458,9 @@ def _unpickle_batch(path: Path) -> dict[str, Any]:
         )
     if len(labels) and (labels.min() < 0 or labels.max() > 9):
         raise DataError(f"{path} has labels outside 0-9")
-    return {"x": data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), "y": labels}  # planar RGB -> HWC
+    # planar RGB -> HWC, in BGR order as every Split holds images
+    rgb = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return {"x": np.ascontiguousarray(rgb[..., ::-1]), "y": labels}
 
 
 def _cifar10_batches(folder: Path, description: str, source: str) -> Dataset:

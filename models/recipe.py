@@ -35,11 +35,31 @@ class Recipe:
     validation_fraction: float = 0.1  # the slice of the training data early stopping watches
     # (uint8 pixels, rng) -> one augmented copy, added to the training set; None: no augmentation
     augment: Callable[[Any, Any], Any] | None = None
-    loss: str = "sparse_categorical_crossentropy"
+    # a Keras loss name, or a zero-argument function returning a loss object (called after Keras is
+    # imported, so recipe modules stay importable without TensorFlow)
+    loss: str | Callable[[], Any] = "sparse_categorical_crossentropy"
+    # the held-out metric reported and held to `bar`: a Keras metric name for classifiers, or the
+    # headline key of `edgekit.runtime.metrics.METRICS[task]` (e.g. "iou", "map50")
     metric: str = "accuracy"
+    # metrics Keras tracks during fit; None: [metric] (right for classifiers)
+    keras_metrics: tuple[Any, ...] | None = None
     output_activation: str = "softmax"
+    output_name: str = "scores"
+    output_layout: str = "NC"
+    # extra card postprocess settings (detection decoding, mask threshold), beside "activation"
+    postprocess: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # (training split, the recipe's preprocess, the hparams) -> the preprocess to train with and write
+    # into the card: where it is fitted on data (a tokenizer's vocabulary) or follows an hparam (an
+    # input size). None: as declared.
+    fit_preprocess: Callable[[Any, dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
+    # (split, card-like mapping {"preprocess", "postprocess", "labels"}) -> the training targets for
+    # Keras; None: split.y as it is (class indices)
+    targets: Callable[[Any, Mapping[str, Any]], Any] | None = None
     bar: float = 0.0  # the held-out metric a full training run must reach (slow tests)
     architecture: tuple[tuple[str, Any], ...] = ()  # (layer class, units/filters) as documented
+    # hparam overrides that make a tiny model of the same shape, for fast tests (fewer filters,
+    # a smaller input); the parametrised tests build, train and export with these
+    tiny: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 RECIPES: Registry[Recipe] = Registry("recipe")

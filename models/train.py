@@ -3,7 +3,11 @@ curves.png out."""
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
+import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -17,10 +21,14 @@ from edgekit.errors import ConfigError
 from edgekit.fileio import atomic_path, check_writable, write_text
 from edgekit.models.datasets import HELDOUT_SEED, Dataset, Split, load_dataset
 from edgekit.models.recipe import Recipe, get_recipe
-from edgekit.runtime.preprocess import ImageSpec, normalize
+from edgekit.runtime.features import features
+from edgekit.runtime.metrics import class_probabilities, evaluate_outputs
 from edgekit.tfutil import import_tf
 
 OUTPUT_FILES = ("model.keras", "card.json", "history.json", "curves.png")
+CONFUSION_FILE = "confusion.png"  # classifiers only
+BACKUP_DIR = ".backup"  # an interrupted run's last epoch, for --resume
+BEST_FILE = "best.keras"  # the best epoch on the watched slice, where the recipe watches one
 
 
 @dataclass(frozen=True)
@@ -33,8 +41,8 @@ class TrainResult:
 
 
 def model_inputs(preprocess: dict[str, Any], input_shape: tuple[int, ...], split: Split) -> np.ndarray:
-    """Dataset pixels -> what the Keras model takes, through the runtime's own preprocessing."""
-    return normalize(split.x, ImageSpec.from_dict(dict(preprocess))).reshape((len(split), *input_shape))
+    """Raw dataset items -> what the Keras model takes, through the runtime's own preprocessing."""
+    return features(preprocess, split.x, input_shape)
 
 
 def card_inputs(card: ModelCard, split: Split) -> np.ndarray:
@@ -42,17 +50,28 @@ def card_inputs(card: ModelCard, split: Split) -> np.ndarray:
     return model_inputs(card.preprocess, tuple(card.input.shape[1:]), split)
 
 
+def training_targets(recipe: Recipe, split: Split, card_like: dict[str, Any]) -> Any:
+    """The split's targets as Keras trains on them (the recipe's encoding, or the class indices)."""
+    return split.y if recipe.targets is None else recipe.targets(split, card_like)
+
+
 def make_card(
-    recipe: Recipe, model: Any, dataset: Dataset, hparams: dict[str, Any], metrics: dict
+    recipe: Recipe,
+    model: Any,
+    dataset: Dataset,
+    hparams: dict[str, Any],
+    metrics: dict,
+    preprocess: dict[str, Any] | None = None,
 ) -> ModelCard:
+    in_shape = tuple(model.inputs[0].shape[1:])  # the built model's: an hparam may change the size
     out_shape = tuple(model.outputs[0].shape)
     return ModelCard(
         task=recipe.task,
         labels=dataset.labels,
-        input=TensorSpec(recipe.input_name, (None, *recipe.input_shape), "float32", recipe.input_layout),
-        output=TensorSpec("scores", out_shape, "float32", "NC"),
-        preprocess=dict(recipe.preprocess),
-        postprocess={"activation": recipe.output_activation},
+        input=TensorSpec(recipe.input_name, (None, *in_shape), "float32", recipe.input_layout),
+        output=TensorSpec(recipe.output_name, out_shape, "float32", recipe.output_layout),
+        preprocess=dict(recipe.preprocess if preprocess is None else preprocess),
+        postprocess=postprocess_for(recipe),
         recipe=recipe.name,
         hparams=hparams,
         dataset=dataset.card_entry(),
@@ -62,6 +81,16 @@ def make_card(
         weights_sha256=sha256_arrays([np.asarray(w) for w in model.get_weights()]),
         created=now_iso(),
     )
+
+
+def postprocess_for(recipe: Recipe) -> dict[str, Any]:
+    """The card's postprocess entry: the output activation and the recipe's decoding settings."""
+    return {"activation": recipe.output_activation, **dict(recipe.postprocess)}
+
+
+def heldout_metrics(recipe: Recipe, card_like: Any, outputs: Any, y: Any) -> dict[str, float]:
+    """The recipe's metrics on raw model outputs, by the same numpy code `evaluate` and export use."""
+    return evaluate_outputs(card_like, outputs if isinstance(outputs, list) else [outputs], y)
 
 
 def epoch_logger(keras, epochs: int):
@@ -78,6 +107,9 @@ def epoch_logger(keras, epochs: int):
     )
 
 
+STRATEGIES = ("none", "mirrored", "multiworker")
+
+
 def train(
     recipe_name: str,
     out_dir: Path,
@@ -89,98 +121,143 @@ def train(
     seed: int = 0,
     force: bool = False,
     quiet: bool = False,
+    hparams: dict[str, Any] | None = None,
+    resume: bool = False,
+    strategy: str = "none",
+    save_format: str = "keras",
+    dataset: Dataset | None = None,
 ) -> TrainResult:
-    """Train a recipe on its dataset and write its files into `out_dir`."""
+    """Train a recipe on its dataset and write its files into `out_dir`.
+
+    `hparams` override the recipe's (e.g. its `tiny` set); `resume` continues a run that was
+    interrupted, from its last finished epoch; `strategy` spreads training over devices; `dataset`
+    replaces the recipe's own (data already in memory)."""
     recipe = get_recipe(recipe_name)
     out_dir = Path(out_dir)
-    for name in OUTPUT_FILES:  # fail before the minutes of training, not after
-        check_writable(out_dir / name, force=force)
+    if save_format not in ("keras", "h5"):
+        raise ConfigError(f"unknown model format {save_format!r}: use keras or h5")
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"unknown strategy {strategy!r}: use {', '.join(STRATEGIES)}")
+    model_path = out_dir / f"model.{save_format}"
+    outputs = [model_path.name, *OUTPUT_FILES[1:]]
+    if recipe.task.startswith("classify"):
+        outputs.append(CONFUSION_FILE)
+    if recipe.early_stopping_patience is not None or recipe.schedule == "plateau":
+        outputs.append(BEST_FILE)
+    backup = out_dir / BACKUP_DIR
+    if backup.exists() and not resume and not force:
+        raise ConfigError(
+            f"{out_dir} holds an interrupted run: pass --resume to continue it, or --force to start over"
+        )
+    if resume and not backup.exists():
+        raise ConfigError(f"there is no interrupted run in {out_dir} to resume (no {BACKUP_DIR}/)")
+    for name in outputs:  # fail before the minutes of training, not after
+        check_writable(out_dir / name, force=force or resume)
     if epochs is not None and epochs < 1:
         raise ConfigError("--epochs must be at least 1")
     if limit is not None and limit < 1:
         raise ConfigError("--limit must be at least 1")
-    dataset = load_dataset(recipe.dataset, data)
+    if force and not resume and backup.exists():
+        shutil.rmtree(backup)
+    dataset = dataset if dataset is not None else load_dataset(recipe.dataset, data)
     if not quiet:
         print(
             f"data: {dataset.description}: {len(dataset.train)} training, "
             f"{len(dataset.heldout)} held-out samples",
             file=sys.stderr,
         )
+    hparams = {**dict(recipe.hparams), **check_hparams(recipe, hparams or {})}
     train_split = dataset.train.head(limit)
+    preprocess = dict(recipe.preprocess)
+    if recipe.fit_preprocess is not None:  # fitted on the training data only, never the held-out
+        preprocess = recipe.fit_preprocess(train_split, preprocess, hparams)
+    card_like = CardLike(recipe.task, dataset.labels, preprocess, postprocess_for(recipe))
     # Early stopping chooses the epoch whose weights are kept, so the data it watches takes part in
     # training decisions. It must not be the held-out split: that one is kept untouched for the
     # final report and for the exporter's parity and accuracy checks, which would otherwise be
     # measured on data the training was tuned on. So it watches a slice of the training data,
     # carved off before augmentation (no shifted copy of a validation image is trained on).
     watch = None
-    if recipe.early_stopping_patience is not None:
+    if recipe.early_stopping_patience is not None or recipe.schedule == "plateau":
         train_split, watch = validation_slice(train_split, recipe.validation_fraction)
     if recipe.augment is not None:
         extra = recipe.augment(train_split.x, np.random.default_rng(seed))
         train_split = Split(
             np.concatenate([train_split.x, extra]), np.concatenate([train_split.y, train_split.y])
         )
-    x, y = model_inputs(recipe.preprocess, recipe.input_shape, train_split), train_split.y
-    xv, yv = model_inputs(recipe.preprocess, recipe.input_shape, dataset.heldout), dataset.heldout.y
-    # without early stopping the held-out curves are only drawn, never acted on
-    validation = (
-        (xv, yv) if watch is None else (model_inputs(recipe.preprocess, recipe.input_shape, watch), watch.y)
-    )
 
     tf, keras = import_tf()
     keras.utils.set_random_seed(seed)
-    hparams = dict(recipe.hparams)
-    model = recipe.build(num_classes=len(dataset.labels), **hparams)
+    scope, replicas = distribution(tf, strategy)
+    with scope:
+        model = recipe.build(num_classes=len(dataset.labels), **hparams)
+    in_shape = tuple(model.inputs[0].shape[1:])
+    x, y = model_inputs(preprocess, in_shape, train_split), training_targets(recipe, train_split, card_like)
+    xv = model_inputs(preprocess, in_shape, dataset.heldout)
+    yv = training_targets(recipe, dataset.heldout, card_like)
+    # without early stopping the held-out curves are only drawn, never acted on
+    validation = (
+        (xv, yv)
+        if watch is None
+        else (model_inputs(preprocess, in_shape, watch), training_targets(recipe, watch, card_like))
+    )
     epochs = epochs or recipe.epochs
     batch_size = batch_size or recipe.batch_size
-    lr = recipe.learning_rate
-    if recipe.schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=epochs * -(-len(y) // batch_size))
-    elif recipe.schedule == "exponential":
-        steps = max(1, round(recipe.decay_epochs * -(-len(y) // batch_size)))
-        lr = keras.optimizers.schedules.ExponentialDecay(lr, decay_steps=steps, decay_rate=recipe.decay_rate)
-    elif recipe.schedule != "constant":
-        raise ConfigError(f"recipe {recipe.name} has an unknown schedule {recipe.schedule!r}")
+    steps_per_epoch = -(-len(x) // batch_size)
+    lr = learning_rate(keras, recipe, epochs * steps_per_epoch, steps_per_epoch)
     callbacks = [] if quiet else [epoch_logger(keras, epochs)]
+    # an interrupted run restarts from its last finished epoch; the folder goes when the fit ends
+    callbacks.append(keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=True))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if watch is not None:  # the best epoch on the watched slice (never on the held-out split)
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(str(out_dir / BEST_FILE), monitor="val_loss", save_best_only=True)
+        )
+    if recipe.schedule == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=recipe.decay_rate, patience=2, min_lr=recipe.learning_rate / 100
+            )
+        )
     if watch is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=recipe.early_stopping_patience, restore_best_weights=True
             )
         )
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=recipe.loss, metrics=[recipe.metric])
+    loss = recipe.loss() if callable(recipe.loss) else recipe.loss
+    metrics = list(recipe.keras_metrics) if recipe.keras_metrics is not None else [recipe.metric]
+    with scope:
+        model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=metrics)
     t0 = time.perf_counter()
     fit = model.fit(
-        x,
-        y,
-        epochs=epochs,
-        batch_size=batch_size,
-        validation_data=validation,
-        verbose=0,
-        callbacks=callbacks,
+        x, y, epochs=epochs, batch_size=batch_size, validation_data=validation, verbose=0, callbacks=callbacks
     )
     seconds = time.perf_counter() - t0
     history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
-    loss, metric = model.evaluate(xv, yv, verbose=0, batch_size=256)
-    metrics = {
-        f"heldout_{recipe.metric}": float(metric),
-        "heldout_loss": float(loss),
-        f"train_{recipe.metric}": history[recipe.metric][-1],
-        "epochs": epochs,
-        "train_seconds": round(seconds, 2),
-        "seed": seed,
-    }
+    raw_out = model.predict(xv, verbose=0, batch_size=256)
+    scores = heldout_metrics(recipe, card_like, raw_out, dataset.heldout.y)
+    heldout_loss = model.evaluate(xv, yv, verbose=0, batch_size=256, return_dict=True)["loss"]
+    metrics = {f"heldout_{k}": v for k, v in scores.items() if not isinstance(v, list)}
+    metrics["heldout_loss"] = float(heldout_loss)
+    if recipe.metric in history:
+        metrics[f"train_{recipe.metric}"] = history[recipe.metric][-1]
+    metrics.update(epochs=epochs, train_seconds=round(seconds, 2), seed=seed)
+    if resume:
+        metrics["resumed"] = True
     if watch is not None:
         metrics["epochs_run"] = len(history["loss"])
         metrics["best_epoch"] = int(np.argmin(history["val_loss"])) + 1
-    hparams_extra = {}
-    if recipe.schedule == "exponential":
+    hparams_extra: dict[str, Any] = {}
+    if recipe.schedule in ("exponential", "plateau"):
         hparams_extra.update(decay_rate=recipe.decay_rate, decay_epochs=recipe.decay_epochs)
     if watch is not None:
         hparams_extra.update(
             early_stopping_patience=recipe.early_stopping_patience,
             validation=f"{len(watch)} training samples ({recipe.validation_fraction:.0%}), not held-out",
         )
+    if strategy != "none":
+        hparams_extra.update(strategy=strategy, replicas=replicas)
     card = make_card(
         recipe,
         model,
@@ -196,14 +273,123 @@ def train(
             **hparams_extra,
         },
         metrics,
+        preprocess,
     )
-    model_path = out_dir / "model.keras"
     with atomic_path(model_path, keep_suffix=True) as tmp:
         model.save(tmp)
     write_text(out_dir / "card.json", card.to_json(indent=2))
     write_text(out_dir / "history.json", json.dumps(history, indent=2))
     plot_curves(history, out_dir / "curves.png", title=f"{recipe.name} on {dataset.name}")
+    if recipe.task.startswith("classify"):
+        matrix = confusion_matrix(
+            class_probabilities(card_like, first(raw_out)).argmax(1), dataset.heldout.y, len(dataset.labels)
+        )
+        plot_confusion(matrix, dataset.labels, out_dir / CONFUSION_FILE, title=f"{recipe.name}: held-out")
     return TrainResult(model_path, card, history, seconds, dataset)
+
+
+def check_hparams(recipe: Recipe, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Overrides whose names the recipe's build function takes; an unknown name fails here."""
+    params = inspect.signature(recipe.build).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return overrides
+    known = [n for n in params if n != "num_classes"]
+    unknown = [n for n in overrides if n not in known]
+    if unknown:
+        raise ConfigError(
+            f"recipe {recipe.name} has no hyper-parameter {unknown[0]!r}: it takes {', '.join(known) or 'none'}"
+        )
+    return overrides
+
+
+@dataclass(frozen=True)
+class CardLike:
+    """What metrics and target encoders read of a card, before the card itself exists."""
+
+    task: str
+    labels: tuple[str, ...]
+    preprocess: dict[str, Any]
+    postprocess: dict[str, Any]
+
+
+def first(outputs: Any) -> np.ndarray:
+    return outputs[0] if isinstance(outputs, list | tuple) else outputs
+
+
+def learning_rate(keras, recipe: Recipe, total_steps: int, steps_per_epoch: int):
+    """The recipe's learning rate: a float, or a schedule over the run's steps."""
+    lr = recipe.learning_rate
+    if recipe.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, total_steps))
+    if recipe.schedule == "exponential":
+        steps = max(1, round(recipe.decay_epochs * steps_per_epoch))
+        return keras.optimizers.schedules.ExponentialDecay(
+            lr, decay_steps=steps, decay_rate=recipe.decay_rate
+        )
+    if recipe.schedule in ("constant", "plateau"):  # plateau: ReduceLROnPlateau lowers it
+        return lr
+    raise ConfigError(f"recipe {recipe.name} has an unknown schedule {recipe.schedule!r}")
+
+
+def distribution(tf, strategy: str) -> tuple[Any, int]:
+    """(a scope to build and compile in, the number of replicas) for `--strategy`."""
+    if strategy == "none":
+        return contextlib.nullcontext(), 1
+    if strategy == "mirrored":
+        # every GPU of this machine; with none, every logical CPU device (one unless configured)
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
+        chosen = tf.distribute.MirroredStrategy(devices=devices)
+    else:
+        if not os.environ.get("TF_CONFIG"):
+            raise ConfigError(
+                "--strategy multiworker reads the cluster from the TF_CONFIG environment variable, which "
+                'is not set: e.g. TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                '"task": {"type": "worker", "index": 0}}\''
+            )
+        try:
+            json.loads(os.environ["TF_CONFIG"])
+        except ValueError as e:
+            raise ConfigError(f"TF_CONFIG is not valid JSON: {e}") from None
+        chosen = tf.distribute.MultiWorkerMirroredStrategy()
+    return chosen.scope(), int(chosen.num_replicas_in_sync)
+
+
+def confusion_matrix(predicted: np.ndarray, actual: np.ndarray, classes: int) -> np.ndarray:
+    """counts[i, j]: samples of class i predicted as j."""
+    counts = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(counts, (np.asarray(actual, np.int64), np.asarray(predicted, np.int64)), 1)
+    return counts
+
+
+def plot_confusion(matrix: np.ndarray, labels: tuple[str, ...], path: Path, title: str = "") -> Path:
+    """The confusion matrix as a PNG, rows the true class, with counts in the cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(labels)
+    side = min(12.0, 2.5 + 0.5 * n)
+    fig, ax = plt.subplots(figsize=(side, side))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(n), labels, rotation=45, ha="right")
+    ax.set_yticks(range(n), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if n <= 20:
+        top = matrix.max() or 1
+        for i in range(n):
+            for j in range(n):
+                colour = "white" if matrix[i, j] > top / 2 else "black"
+                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", color=colour, fontsize=8)
+    accuracy = np.trace(matrix) / max(1, matrix.sum())
+    ax.set_title(f"{title}  accuracy {accuracy:.3f}" if title else f"accuracy {accuracy:.3f}")
+    fig.tight_layout()
+    with atomic_path(path, keep_suffix=True) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def validation_slice(split: Split, fraction: float) -> tuple[Split, Split]:

@@ -60,6 +60,19 @@ def normalize(pixels: np.ndarray, spec: ImageSpec) -> np.ndarray:
 
 def prepare_image(image: np.ndarray, spec: ImageSpec) -> np.ndarray:
     """A decoded image (H×W gray, or H×W×3 BGR as OpenCV reads it) -> uint8 H×W×C at the model's size."""
+    image = fit_image(image, spec)
+    if spec.channels == 3:
+        import cv2
+
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
+
+
+def fit_image(image: np.ndarray, spec: ImageSpec) -> np.ndarray:
+    """`prepare_image` without the BGR -> RGB step: the model's size and channel count, OpenCV's order.
+
+    Datasets hold images this way (as a camera or a file gives them), so evaluation and training
+    feed them through the same path as the device does."""
     import cv2
 
     if image.ndim == 2:
@@ -72,8 +85,6 @@ def prepare_image(image: np.ndarray, spec: ImageSpec) -> np.ndarray:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)[:, :, None]
     elif spec.channels == 3 and image.shape[2] == 1:
         image = np.repeat(image, 3, axis=2)
-    elif spec.channels == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     h, w = spec.size
     if spec.resize == "letterbox" and image.shape[:2] != (h, w):
         from edgekit.runtime.detection import letterbox
@@ -86,7 +97,7 @@ def prepare_image(image: np.ndarray, spec: ImageSpec) -> np.ndarray:
         image = cv2.resize(image, (w, h), interpolation=interp)
         if image.ndim == 2:
             image = image[:, :, None]
-    return image
+    return np.ascontiguousarray(image)
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> np.ndarray:

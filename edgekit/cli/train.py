@@ -1,11 +1,28 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from edgekit.cli import app, command
+from edgekit.errors import ConfigError
+
+
+def parse_hparams(pairs: list[str]) -> dict[str, Any]:
+    """`--set filters=16 --set dropout=0.2` -> {"filters": 16, "dropout": 0.2} (values read as JSON
+    where they parse, else kept as text)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set takes NAME=VALUE, not {pair!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
 
 
 @app.command()
@@ -22,20 +39,52 @@ def train(
     batch_size: Annotated[int | None, typer.Option(help="Batch size (default: the recipe's).")] = None,
     limit: Annotated[int | None, typer.Option(help="Train on the first N training samples only.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed, for reproducible runs.")] = 0,
+    hparam: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a hyper-parameter of the recipe: NAME=VALUE (repeatable)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue an interrupted run in --out from its last finished epoch.")
+    ] = False,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            help="none; mirrored (every GPU of this machine); multiworker (the cluster in TF_CONFIG)."
+        ),
+    ] = "none",
+    save_format: Annotated[
+        str, typer.Option("--format", help="keras (model.keras) or h5 (legacy model.h5).")
+    ] = "keras",
     force: Annotated[bool, typer.Option(help="Overwrite files from an earlier run.")] = False,
 ) -> None:
     """Train a documented model; writes model.keras, card.json, history.json and curves.png."""
+    from edgekit.models.recipe import get_recipe
     from edgekit.models.train import train as run_training
 
+    get_recipe(recipe)  # an unknown name fails before anything else
+    overrides = parse_hparams(hparam or [])
     out = Path(str(out).format(recipe=recipe))
     result = run_training(
-        recipe, out, data=data, epochs=epochs, batch_size=batch_size, limit=limit, seed=seed, force=force
+        recipe,
+        out,
+        data=data,
+        epochs=epochs,
+        batch_size=batch_size,
+        limit=limit,
+        seed=seed,
+        force=force,
+        hparams=overrides,
+        resume=resume,
+        strategy=strategy,
+        save_format=save_format,
     )
     m = result.card.metrics
+    headline = get_recipe(recipe).metric
+    value = m.get(f"heldout_{headline}")
+    shown = f"{value:.4f}" if isinstance(value, float) else "n/a"
     typer.echo(
-        f"{recipe}: held-out accuracy {m['heldout_accuracy']:.4f} on {len(result.dataset.heldout)} samples "
+        f"{recipe}: held-out {headline} {shown} on {len(result.dataset.heldout)} samples "
         f"after {m['epochs']} epochs ({result.seconds:.1f}s)"
     )
-    typer.echo(
-        f"wrote {result.model_path}, {out / 'card.json'}, {out / 'history.json'}, {out / 'curves.png'}"
-    )
+    written = sorted(p.name for p in out.iterdir() if p.is_file() and not p.name.startswith("."))
+    typer.echo(f"wrote {', '.join(str(out / n) for n in written)}")
