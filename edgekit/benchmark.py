@@ -17,7 +17,8 @@ from edgekit import __version__
 from edgekit.errors import ConfigError, DataError
 from edgekit.fileio import write_text
 from edgekit.runtime.bench import time_calls
-from edgekit.runtime.predictor import Predictor, evaluate_classifier
+from edgekit.runtime.evaluation import evaluate
+from edgekit.runtime.predictor import Predictor
 
 
 @dataclass
@@ -36,9 +37,11 @@ class BenchRow:
     mean_ms: float
     runs: int
     threads: int | None
-    accuracy: float | None
+    accuracy: float | None  # classifiers: top-1 accuracy on held-out data
     accuracy_samples: int
     extra: dict[str, Any] = field(default_factory=dict)
+    metric: str | None = None  # the task's headline metric (accuracy, iou, map50) ...
+    metric_value: float | None = None  # ... and its value on the held-out samples
 
 
 def heldout_for(card: Any, data: str | None, limit: int | None):
@@ -77,9 +80,8 @@ def bench_model(
         run = predictor.session.run
         latency = time_calls(lambda: run(feeds), runs=runs, warmup=warmup)
         pipeline = time_calls(lambda: predictor(sample), runs=max(20, runs // 4), warmup=5)
-        accuracy = (
-            evaluate_classifier(predictor, heldout.x, heldout.y)["accuracy"] if heldout is not None else None
-        )
+        scores = evaluate(predictor, heldout.x, heldout.y)["metrics"] if heldout is not None else {}
+        metric, value = next(iter(scores.items()), (None, None))
         card, session = predictor.card, predictor.session
     return BenchRow(
         model=str(path),
@@ -96,9 +98,11 @@ def bench_model(
         mean_ms=latency.mean_ms,
         runs=runs,
         threads=threads,
-        accuracy=accuracy,
+        accuracy=scores.get("accuracy"),
         accuracy_samples=len(heldout) if heldout is not None else 0,
         extra={"pipeline_p50_ms": pipeline.p50_ms},
+        metric=metric,
+        metric_value=value,
     )
 
 
@@ -106,8 +110,16 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
-def _blank_input(predictor: Predictor) -> np.ndarray:
-    h, w = predictor.card.preprocess.get("size", (28, 28))
+def _blank_input(predictor: Predictor) -> Any:
+    """A neutral raw input of the model's kind, for timing where no data is at hand."""
+    pre = predictor.card.preprocess
+    kind = pre.get("kind", "image")
+    if kind == "text":
+        return "a short sentence to time the model on"
+    if kind == "audio":
+        rate, seconds = int(pre.get("sample_rate", 16000)), float(pre.get("clip_seconds", 1.0))
+        return np.zeros(int(rate * seconds), dtype=np.float32)
+    h, w = pre.get("size", (28, 28))
     return np.zeros((h, w, 3), dtype=np.uint8)
 
 
@@ -148,12 +160,12 @@ def bench_models(
 
 
 def table(rows: Sequence[BenchRow], baseline: BenchRow | None = None) -> str:
-    head = ["model", "backend", "size KB", "load ms", "first ms", "p50 ms", "p90 ms", "p99 ms", "accuracy"]
+    head = ["model", "backend", "size KB", "load ms", "first ms", "p50 ms", "p90 ms", "p99 ms", "metric"]
     if baseline:
         head.append("speed-up")
     lines = [head]
     for r in rows:
-        acc = f"{r.accuracy:.4f}" if r.accuracy is not None else "n/a"
+        acc = f"{r.metric} {r.metric_value:.4f}" if r.metric_value is not None else "n/a"
         cells = [
             Path(r.model).name,
             r.backend,

@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from edgekit.errors import ConfigError
 from edgekit.fileio import atomic_path, check_writable, write_text
 from edgekit.models.datasets import HELDOUT_SEED, Dataset, Split, load_dataset
 from edgekit.models.recipe import Recipe, get_recipe
+from edgekit.plots import confusion_matrix, plot_confusion, plot_curves
 from edgekit.runtime.features import features
 from edgekit.runtime.metrics import class_probabilities, evaluate_outputs
 from edgekit.tfutil import import_tf
@@ -68,7 +70,10 @@ def make_card(
     return ModelCard(
         task=recipe.task,
         labels=dataset.labels,
-        input=TensorSpec(recipe.input_name, (None, *in_shape), "float32", recipe.input_layout),
+        # the built model's input dtype: int32 token ids for text models, float32 for the rest
+        input=TensorSpec(
+            recipe.input_name, (None, *in_shape), str(model.inputs[0].dtype), recipe.input_layout
+        ),
         output=TensorSpec(recipe.output_name, out_shape, "float32", recipe.output_layout),
         preprocess=dict(recipe.preprocess if preprocess is None else preprocess),
         postprocess=postprocess_for(recipe),
@@ -189,7 +194,7 @@ def train(
     tf, keras = import_tf()
     keras.utils.set_random_seed(seed)
     scope, replicas = distribution(tf, strategy)
-    with scope:
+    with scope():
         model = recipe.build(num_classes=len(dataset.labels), **hparams)
     in_shape = tuple(model.inputs[0].shape[1:])
     x, y = model_inputs(preprocess, in_shape, train_split), training_targets(recipe, train_split, card_like)
@@ -208,6 +213,8 @@ def train(
     callbacks = [] if quiet else [epoch_logger(keras, epochs)]
     # an interrupted run restarts from its last finished epoch; the folder goes when the fit ends
     callbacks.append(keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=True))
+    earlier = resumed_history(backup) if resume else {}
+    callbacks.append(history_keeper(keras, backup, earlier))
     out_dir.mkdir(parents=True, exist_ok=True)
     if watch is not None:  # the best epoch on the watched slice (never on the held-out split)
         callbacks.append(
@@ -227,14 +234,14 @@ def train(
         )
     loss = recipe.loss() if callable(recipe.loss) else recipe.loss
     metrics = list(recipe.keras_metrics) if recipe.keras_metrics is not None else [recipe.metric]
-    with scope:
+    with scope():
         model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=metrics)
     t0 = time.perf_counter()
     fit = model.fit(
         x, y, epochs=epochs, batch_size=batch_size, validation_data=validation, verbose=0, callbacks=callbacks
     )
     seconds = time.perf_counter() - t0
-    history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
+    history = {k: earlier.get(k, []) + [float(v) for v in vs] for k, vs in fit.history.items()}
     raw_out = model.predict(xv, verbose=0, batch_size=256)
     scores = heldout_metrics(recipe, card_like, raw_out, dataset.heldout.y)
     heldout_loss = model.evaluate(xv, yv, verbose=0, batch_size=256, return_dict=True)["loss"]
@@ -302,6 +309,33 @@ def check_hparams(recipe: Recipe, overrides: dict[str, Any]) -> dict[str, Any]:
     return overrides
 
 
+HISTORY_SO_FAR = "edgekit_history.json"  # inside the backup folder, beside Keras's own state
+
+
+def history_keeper(keras, backup: Path, earlier: dict[str, list[float]]):
+    """Keeps the history so far beside the backup at each epoch's end, so a resumed run's curves
+    start at epoch 1, not at the epoch it resumed from."""
+    so_far = {k: list(v) for k, v in earlier.items()}
+
+    def end(epoch: int, logs: dict | None) -> None:
+        for k, v in (logs or {}).items():
+            so_far.setdefault(k, []).append(float(v))
+        if backup.is_dir():
+            write_text(backup / HISTORY_SO_FAR, json.dumps(so_far))
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=end)
+
+
+def resumed_history(backup: Path) -> dict[str, list[float]]:
+    """The history of an interrupted run up to the epoch Keras's backup will resume from."""
+    try:
+        so_far = json.loads((backup / HISTORY_SO_FAR).read_text())
+        epoch = int(json.loads((backup / "training_metadata.json").read_text())["epoch"])
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {k: [float(x) for x in v[:epoch]] for k, v in so_far.items()}
+
+
 @dataclass(frozen=True)
 class CardLike:
     """What metrics and target encoders read of a card, before the card itself exists."""
@@ -331,10 +365,10 @@ def learning_rate(keras, recipe: Recipe, total_steps: int, steps_per_epoch: int)
     raise ConfigError(f"recipe {recipe.name} has an unknown schedule {recipe.schedule!r}")
 
 
-def distribution(tf, strategy: str) -> tuple[Any, int]:
-    """(a scope to build and compile in, the number of replicas) for `--strategy`."""
+def distribution(tf, strategy: str) -> tuple[Callable[[], Any], int]:
+    """(a function giving the scope to build and compile in, the number of replicas) for `--strategy`."""
     if strategy == "none":
-        return contextlib.nullcontext(), 1
+        return contextlib.nullcontext, 1
     if strategy == "mirrored":
         # every GPU of this machine; with none, every logical CPU device (one unless configured)
         gpus = tf.config.list_logical_devices("GPU")
@@ -352,44 +386,7 @@ def distribution(tf, strategy: str) -> tuple[Any, int]:
         except ValueError as e:
             raise ConfigError(f"TF_CONFIG is not valid JSON: {e}") from None
         chosen = tf.distribute.MultiWorkerMirroredStrategy()
-    return chosen.scope(), int(chosen.num_replicas_in_sync)
-
-
-def confusion_matrix(predicted: np.ndarray, actual: np.ndarray, classes: int) -> np.ndarray:
-    """counts[i, j]: samples of class i predicted as j."""
-    counts = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(counts, (np.asarray(actual, np.int64), np.asarray(predicted, np.int64)), 1)
-    return counts
-
-
-def plot_confusion(matrix: np.ndarray, labels: tuple[str, ...], path: Path, title: str = "") -> Path:
-    """The confusion matrix as a PNG, rows the true class, with counts in the cells."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(labels)
-    side = min(12.0, 2.5 + 0.5 * n)
-    fig, ax = plt.subplots(figsize=(side, side))
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(n), labels, rotation=45, ha="right")
-    ax.set_yticks(range(n), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    if n <= 20:
-        top = matrix.max() or 1
-        for i in range(n):
-            for j in range(n):
-                colour = "white" if matrix[i, j] > top / 2 else "black"
-                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", color=colour, fontsize=8)
-    accuracy = np.trace(matrix) / max(1, matrix.sum())
-    ax.set_title(f"{title}  accuracy {accuracy:.3f}" if title else f"accuracy {accuracy:.3f}")
-    fig.tight_layout()
-    with atomic_path(path, keep_suffix=True) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return path
+    return chosen.scope, int(chosen.num_replicas_in_sync)
 
 
 def validation_slice(split: Split, fraction: float) -> tuple[Split, Split]:
@@ -403,30 +400,3 @@ def validation_slice(split: Split, fraction: float) -> tuple[Split, Split]:
     order = np.random.default_rng(HELDOUT_SEED + 2).permutation(len(split))
     rest, watch = np.sort(order[n:]), np.sort(order[:n])
     return Split(split.x[rest], split.y[rest]), Split(split.x[watch], split.y[watch])
-
-
-def plot_curves(history: dict[str, list[float]], path: Path, title: str = "") -> Path:
-    """Loss and metric, training and validation, one panel each."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    metrics = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
-    for ax, name in zip(axes[0], metrics):
-        epochs = range(1, len(history[name]) + 1)
-        ax.plot(epochs, history[name], "o-", label="train")
-        if f"val_{name}" in history:
-            ax.plot(epochs, history[f"val_{name}"], "s--", label="validation")
-        ax.set_xlabel("epoch")
-        ax.set_title(name)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path, keep_suffix=True) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return path
