@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import platform
+import shutil
 
 import typer
 
@@ -44,6 +45,13 @@ def list_() -> None:
     typer.echo("sources")
     for name, s in SOURCES.items():
         typer.echo(f"  {name:<14} {s.description}")
+    from edgekit.models.synth import GENERATORS, generator_names
+
+    typer.echo("data generators (`edgekit data make NAME --out DIR`)")
+    for name in generator_names():
+        gen = GENERATORS.get(name)
+        needs = f"  needs {gen.needs}: {_mark(shutil.which(gen.needs) is not None)}" if gen.needs else ""
+        typer.echo(f"  {name:<14} {gen.description}{needs}")
 
 
 @app.command()
@@ -54,7 +62,7 @@ def doctor() -> None:
 
     from edgekit.runtime.deps import installed
 
-    typer.echo(f"python      {platform.python_version()} on {platform.system()} {platform.machine()}")
+    typer.echo(f"python          {platform.python_version()} on {platform.system()} {platform.machine()}")
     for dist, module in [
         ("numpy", "numpy"),
         ("opencv-python", "cv2"),
@@ -74,14 +82,17 @@ def doctor() -> None:
             if dist.endswith(("-gpu", "-cpu")):  # variants: shown only when they are the one installed
                 continue
             version = "installed" if installed(module) else "not installed"
-        typer.echo(f"{dist:<12}{version}")
+        typer.echo(f"{dist:<16}{version}")
     if installed("onnxruntime"):
         import onnxruntime as ort
 
         typer.echo(f"onnxruntime providers: {', '.join(ort.get_available_providers())}")
     from edgekit.runtime.sources.camera import list_cameras
 
+    for tool, why in [("espeak-ng", "synthesising the kws keyword data")]:
+        where = shutil.which(tool)
+        typer.echo(f"{tool:<16}{where or f'not found (for {why}: apt-get install {tool})'}")
     cams = list_cameras()
-    typer.echo(f"cameras     {', '.join(map(str, cams)) if cams else 'none found'}")
+    typer.echo(f"cameras         {', '.join(map(str, cams)) if cams else 'none found'}")
     if not installed("ai_edge_litert") and not installed("tflite_runtime"):
         typer.echo("no TFLite interpreter: `pip install 'ai-edge-litert>=1.4,<2'` (Python 3.10-3.12)")
