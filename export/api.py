@@ -1,22 +1,26 @@
-"""`export_model`: convert, embed the card, validate against Keras, write atomically."""
+"""`plan_export` checks a request in milliseconds; `export_model` converts, embeds the card,
+validates against Keras and writes atomically."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgekit.card import ModelCard, now_iso
-from edgekit.errors import ConfigError, ModelFileError, VerificationError
-from edgekit.export.base import ExportOptions, Quantization, get_exporter
+from edgekit.errors import ConfigError, VerificationError
+from edgekit.export.base import EXPORTERS, ExportOptions, Quantization, _load_all, get_exporter
+from edgekit.export.data import eval_data, has_own_data
+from edgekit.export.limits import UnsupportedPair, check_pair, graph_from_config
+from edgekit.export.sources import CardHints, card_for, existing_card, load_model, model_kind
 from edgekit.export.validate import parity_report
-from edgekit.fileio import check_writable, write_bytes
-from edgekit.models.datasets import load_dataset
-from edgekit.models.train import card_inputs
-from edgekit.runtime.backends import check_model_file
-from edgekit.runtime.backends.keras import card_path_for, load_keras_model, read_keras_card
+from edgekit.fileio import check_writable, write_bytes, write_text
 
 
 @dataclass(frozen=True)
@@ -28,21 +32,60 @@ class ExportResult:
     seconds: float
 
 
+class RejectedExport(VerificationError):
+    """An artifact that missed its bar; written as `<name>.rejected`, with its report."""
+
+    def __init__(self, message: str, result: ExportResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 def plan_export(
     model_path: Path, fmt: str, quantization: str, out: Path | None = None, **options: Any
 ) -> ExportOptions:
-    """Check the request before any conversion: format, mode, output path."""
+    """Check the request before any conversion (no TensorFlow is imported): format, mode, what the
+    model's layers allow, that the model is described and has data for int8, the output path."""
     exporter = get_exporter(fmt)
     q = Quantization.parse(quantization)
     exporter.check(q)
-    model_path = check_model_file(Path(model_path))
-    if model_path.suffix.lower() not in (".keras", ".h5"):
-        raise ConfigError(f"{model_path.name} is not a Keras model: export takes a .keras or .h5 file")
+    model_path = Path(model_path)
+    kind = model_kind(model_path)
+    hints = options.pop("hints", None) or CardHints()
     opts = ExportOptions(
-        format=fmt, quantization=q, out=Path(out or exporter.default_path(model_path, q)), **options
+        format=fmt,
+        quantization=q,
+        out=Path(out or exporter.default_path(model_path, q)),
+        hints=hints,
+        **options,
     )
+    config = kind.config(model_path)
+    if config is not None:
+        _load_all()
+        formats = {name: tuple(m.value for m in e.modes) for name, e in EXPORTERS.items()}
+        check_pair(graph_from_config(config), fmt, q.value, opts.batch, formats)
+    card = existing_card(model_path)
+    if card is None and not hints.task:
+        raise ConfigError(
+            f"{model_path} has no model card: pass --task (e.g. classify-image) and --labels to describe "
+            "it, or put its card.json beside it"
+        )
+    hints.check_task()
+    if q is Quantization.INT8 and not opts.data and not has_own_data(card):
+        raise UnsupportedPair(
+            f"{fmt} int8 is calibrated on real samples and {model_path.name} names no dataset: pass "
+            "--data (an image folder, one sub-folder per class, or an .npz of x and y)"
+        )
     check_writable(opts.out, force=opts.force)
     return opts
+
+
+def keras_outputs(model: Any, x: np.ndarray, batch: int = 256) -> list[np.ndarray]:
+    """The model's outputs, called eagerly as a Keras user calls it (one array per output)."""
+    parts: list[list[np.ndarray]] = []
+    for i in range(0, len(x), batch):
+        out = model(x[i : i + batch], training=False)
+        parts.append([np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])])
+    return [np.concatenate([p[j] for p in parts]) for j in range(len(parts[0]))]
 
 
 def export_model(
@@ -53,35 +96,79 @@ def export_model(
     unsafe: bool = False,
     model: Any = None,
 ) -> ExportResult:
-    """Export one artifact. A result that misses its bar is written as `<name>.rejected` and raises."""
+    """Export one artifact. A result that misses its bar is written as `<name>.rejected` and raises
+    `RejectedExport`."""
+    from edgekit.models.train import card_inputs
+
     t0 = time.perf_counter()
     model_path = Path(model_path)
     exporter = get_exporter(options.format)
-    card = read_keras_card(model_path)
-    if card is None:
-        raise ModelFileError(
-            f"{model_path} has no model card (looked for {card_path_for(model_path)}): train it with "
-            "`edgekit train`, or put its card.json beside it"
-        )
-    model = model if model is not None else load_keras_model(model_path, safe_mode=not unsafe)
-    dataset = load_dataset(card.dataset.get("name", ""), data or card.dataset.get("source"))
-    calib = card_inputs(card, dataset.train.head(options.calib_samples))
-    reference = model.predict(card_inputs(card, dataset.heldout), verbose=0, batch_size=256)
+    model = model if model is not None else load_model(model_path, safe_mode=not unsafe)
+    data = data or options.data
+    hints = options.hints or CardHints()
+    card = existing_card(model_path)
+    samples = None
+    if card is None or hints.given():
+        # a card made from the flags; image-folder data may name the classes
+        base = card_for(model, model_path, hints, card=card)
+        samples = eval_data(base, data, options.calib_samples)
+        card = card_for(model, model_path, hints, card=card, labels=samples.labels)
+    samples = samples or eval_data(card, data, options.calib_samples)
+    calib = None
+    if options.quantization is Quantization.INT8 and samples.calib is not None:
+        calib = card_inputs(card, samples.calib)
+    reference = keras_outputs(model, card_inputs(card, samples.heldout))
 
     raw = exporter.convert(model, card, options, calib)
     card = card.replace(format=exporter.format, quantization=options.quantization.value, created=now_iso())
     with tempfile.TemporaryDirectory(prefix="edgekit-export-") as tmp:
         trial = Path(tmp, f"trial{exporter.suffix}")
         trial.write_bytes(exporter.embed(raw, card))
-        report = parity_report(trial, reference, dataset.heldout, options.bar())
+        report = parity_report(
+            trial,
+            card,
+            reference,
+            samples.heldout,
+            options.bar(),
+            labelled=samples.labelled,
+            data=samples.description,
+        )
     card = card.replace(parity=report, io_quantization=report.pop("io_quantization"))
     final = exporter.embed(raw, card)
     if not report["passed"]:
         rejected = options.out.with_name(options.out.name + ".rejected")
         write_bytes(rejected, final)
-        raise VerificationError(
+        result = ExportResult(rejected, card, report, len(final), time.perf_counter() - t0)
+        raise RejectedExport(
             f"{options.out.name} failed validation against Keras ({'; '.join(report['failures'])}): "
-            f"written as {rejected} for inspection, not as {options.out.name}"
+            f"written as {rejected} for inspection, not as {options.out.name}",
+            result,
         )
     write_bytes(options.out, final)
     return ExportResult(options.out, card, report, len(final), time.perf_counter() - t0)
+
+
+def write_report(path: Path, model_path: Path, entries: Sequence[dict[str, Any]]) -> Path:
+    """The `--report` JSON: every artifact asked for, its parity report, or why it was not written."""
+    doc = {"model": str(model_path), "created": now_iso(), "artifacts": list(entries)}
+    return write_text(Path(path), json.dumps(doc, indent=2, default=_json_default) + "\n")
+
+
+def report_entry(options: ExportOptions, result: ExportResult | None, error: str = "") -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "format": options.format,
+        "quantization": options.quantization.value,
+        "path": str(result.path if result else options.out),
+        "written": result is not None and not error,
+    }
+    if result is not None:
+        entry.update(size_bytes=result.size, seconds=round(result.seconds, 2), report=result.card.parity)
+    if error:
+        entry["error"] = error
+    return entry
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return str(o)

@@ -3,6 +3,7 @@ all read."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,22 +38,25 @@ class Bar:
     """What an artifact must meet against Keras on held-out data."""
 
     max_abs_diff: float | None = None  # on the model's float outputs
-    max_accuracy_drop: float | None = None  # in points (1.0 = one percentage point)
+    # on the task's headline metric (accuracy, IoU, mAP), in points (1.0 = one percentage point)
+    max_metric_drop: float | None = None
 
     def to_dict(self) -> dict[str, float | None]:
-        return {"max_abs_diff": self.max_abs_diff, "max_accuracy_drop_points": self.max_accuracy_drop}
+        return {"max_abs_diff": self.max_abs_diff, "max_metric_drop_points": self.max_metric_drop}
 
 
 DEFAULT_BARS = {
     Quantization.FP32: Bar(max_abs_diff=1e-4),
     Quantization.FP16: Bar(max_abs_diff=1e-2),
-    Quantization.DYNAMIC: Bar(max_accuracy_drop=1.0),
-    Quantization.INT8: Bar(max_accuracy_drop=1.0),
+    Quantization.DYNAMIC: Bar(max_metric_drop=1.0),
+    Quantization.INT8: Bar(max_metric_drop=1.0),
 }
 
 
 IO_TYPES = ("int8", "uint8", "float")
 CALIB_METHODS = ("minmax", "entropy", "percentile")
+# tf2onnx 1.17 writes opsets up to 18; below 13 onnxruntime's QDQ quantization loses per-axis support
+OPSETS = range(13, 19)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,9 @@ class ExportOptions:
     io: str = "int8"  # TFLite full-integer models: the input/output type (int8, uint8, float)
     calib_method: str = "minmax"  # ONNX static int8: minmax, entropy, percentile
     batch: str | None = None  # "1" or "dynamic"; None: the format's default
+    simplify: bool = True  # ONNX: simplify the graph (onnxslim) before saving
+    data: str | None = None  # --data: calibration and held-out samples (default: the card's dataset)
+    hints: Any = None  # an `edgekit.export.sources.CardHints`: --task/--labels/--normalize
 
     def __post_init__(self) -> None:
         if self.io not in IO_TYPES:
@@ -81,15 +88,19 @@ class ExportOptions:
             raise ConfigError(f"--batch must be 1 or dynamic, not {self.batch!r}")
         if self.calib_samples < 1:
             raise ConfigError("--calib-samples must be at least 1")
+        if self.opset not in OPSETS:
+            raise ConfigError(f"--opset {self.opset} is not supported: use {OPSETS[0]} to {OPSETS[-1]}")
 
     def bar(self) -> Bar:
+        """The mode's default bar; --max-drop sets the metric bar (fp32/fp16 keep their abs-diff bar)."""
         default = DEFAULT_BARS[self.quantization]
         if self.max_drop is None:
             return default
-        return Bar(max_abs_diff=None, max_accuracy_drop=self.max_drop)
+        return dataclasses.replace(default, max_metric_drop=self.max_drop)
 
 
-Converter = Callable[[Any, ModelCard, ExportOptions, np.ndarray], bytes]
+# (keras model, card, options, calibration inputs or None) -> file bytes, no card
+Converter = Callable[[Any, ModelCard, ExportOptions, "np.ndarray | None"], bytes]
 Embedder = Callable[[bytes, ModelCard], bytes]
 
 
@@ -98,7 +109,7 @@ class Exporter:
     format: str
     suffix: str
     modes: tuple[Quantization, ...]
-    convert: Converter  # (keras model, card, options, calibration inputs) -> file bytes, no card
+    convert: Converter
     embed: Embedder  # (file bytes, card) -> file bytes with the card inside
     description: str = ""
 

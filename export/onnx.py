@@ -15,6 +15,7 @@ from edgekit.card import ModelCard
 from edgekit.errors import UnsupportedError, first_line
 from edgekit.export.base import EXPORTERS, Exporter, ExportOptions, Quantization
 from edgekit.export.embed import embed_onnx
+from edgekit.export.graph import export_graph, input_spec
 from edgekit.runtime.deps import quiet_native_stderr, require
 from edgekit.tfutil import INSTALL_TRAIN, import_tf
 
@@ -24,7 +25,7 @@ class ArrayCalibrationReader:
 
     def __init__(self, input_name: str, samples: np.ndarray) -> None:
         self.input_name = input_name
-        self.samples = samples.astype(np.float32)
+        self.samples = samples if samples.dtype.kind in "iu" else samples.astype(np.float32)
         self.i = 0
 
     def get_next(self) -> dict[str, np.ndarray] | None:
@@ -47,9 +48,11 @@ def _rename_output(model: Any, old: str, new: str) -> None:
 
 
 def convert_fp32(model: Any, card: ModelCard, opset: int, batch: int | None = None) -> Any:
+    """The float ONNX graph of the model (an LSTM becomes one fused ONNX LSTM node)."""
     tf, _ = import_tf()
     tf2onnx = require("tf2onnx", INSTALL_TRAIN)
-    spec = tf.TensorSpec((batch, *card.input.shape[1:]), tf.float32, name=card.input.name)
+    model = export_graph(model, unroll=False, batch=batch)
+    spec = input_spec(model, card.input.name, batch)
     fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
     try:
         with quiet_native_stderr():
@@ -109,16 +112,45 @@ def to_fp16(proto: Any) -> bytes:
     return convert_float_to_float16(proto, keep_io_types=True).SerializeToString()
 
 
-def convert_onnx(model: Any, card: ModelCard, options: ExportOptions, calib: np.ndarray) -> bytes:
+def simplify(proto: Any) -> Any:
+    """onnxslim's graph simplification (constant folding, shape-op chains folded away); the shape
+    annotations it adds are dropped again, they only made the file larger."""
+    onnxslim = require("onnxslim", INSTALL_TRAIN)
+    try:
+        with quiet_native_stderr(), contextlib.redirect_stdout(sys.stderr):
+            slim = onnxslim.slim(proto)
+    except Exception as e:  # a graph it cannot handle: say so and keep the original
+        print(f"note: ONNX simplification skipped ({first_line(e)})", file=sys.stderr)
+        return proto
+    del slim.graph.value_info[:]
+    return slim
+
+
+def convert_onnx(model: Any, card: ModelCard, options: ExportOptions, calib: np.ndarray | None) -> bytes:
+    """ONNX bytes (no card yet) for one quantization mode."""
+    import onnx
+
     proto = convert_fp32(model, card, options.opset, batch=1 if options.batch == "1" else None)
+    if options.simplify:
+        proto = simplify(proto)
     q = options.quantization
     if q is Quantization.FP16:
         return to_fp16(proto)
     data = proto.SerializeToString()
-    if q is Quantization.DYNAMIC:
-        return quantize_dynamic_int8(data)
-    if q is Quantization.INT8:
-        return quantize_int8(data, proto.graph.input[0].name, calib, options.calib_method)
+    try:
+        if q is Quantization.DYNAMIC:
+            return quantize_dynamic_int8(data)
+        if q is Quantization.INT8:
+            if calib is None or not len(calib):
+                raise UnsupportedError("static int8 ONNX needs calibration samples: pass --data")
+            graph_input = proto.graph.input[0]
+            # the calibration samples in the graph's own input type (int32 token ids stay integers)
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(graph_input.type.tensor_type.elem_type)
+            return quantize_int8(data, graph_input.name, calib.astype(dtype), options.calib_method)
+    except UnsupportedError:
+        raise
+    except Exception as e:  # onnxruntime's quantizer raises bare exceptions on graphs it cannot handle
+        raise UnsupportedError(f"ONNX {q.value} quantization failed: {first_line(e)}") from None
     return data
 
 

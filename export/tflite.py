@@ -1,4 +1,4 @@
-"""Keras -> TFLite through a SavedModel with a fixed batch of 1.
+"""Keras -> TFLite through a SavedModel with a fixed batch of 1 (RNNs unrolled: see `graph.py`).
 
 Why a SavedModel: a `tf.function` handed to `from_concrete_functions` keeps the weights as
 resource variables (a 6 KB "model" that reads them at run time) and breaks int8 calibration
@@ -16,14 +16,15 @@ from edgekit.card import ModelCard
 from edgekit.errors import UnsupportedError, first_line
 from edgekit.export.base import EXPORTERS, Exporter, ExportOptions, Quantization
 from edgekit.export.embed import embed_tflite
+from edgekit.export.graph import export_graph, input_spec
 from edgekit.runtime.deps import quiet_native_stderr
 from edgekit.tfutil import import_tf
 
 
 def write_saved_model(model: Any, card: ModelCard, folder: Path, batch: int | None = 1) -> Path:
-    """Export the model's inference function with a fixed input signature."""
-    tf, keras = import_tf()
-    spec = tf.TensorSpec((batch, *card.input.shape[1:]), tf.float32, name=card.input.name)
+    """Export the model's inference function with a fixed input signature (its own input dtype)."""
+    _, keras = import_tf()
+    spec = input_spec(model, card.input.name, batch)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serve", lambda x: model(x, training=False), input_signature=[spec])
@@ -32,11 +33,13 @@ def write_saved_model(model: Any, card: ModelCard, folder: Path, batch: int | No
     return folder
 
 
-def convert_tflite(model: Any, card: ModelCard, options: ExportOptions, calib: np.ndarray) -> bytes:
+def convert_tflite(model: Any, card: ModelCard, options: ExportOptions, calib: np.ndarray | None) -> bytes:
+    """TFLite bytes (no card yet) for one quantization mode."""
     tf, _ = import_tf()
     q = options.quantization
+    batch = None if options.batch == "dynamic" else 1  # devices run one frame at a time
+    model = export_graph(model, unroll=True, batch=batch)
     with tempfile.TemporaryDirectory(prefix="edgekit-tflite-") as tmp:
-        batch = None if options.batch == "dynamic" else 1  # devices run one frame at a time
         converter = tf.lite.TFLiteConverter.from_saved_model(
             str(write_saved_model(model, card, Path(tmp), batch))
         )
@@ -45,7 +48,10 @@ def convert_tflite(model: Any, card: ModelCard, options: ExportOptions, calib: n
         if q is Quantization.FP16:
             converter.target_spec.supported_types = [tf.float16]
         if q is Quantization.INT8:
-            samples = calib.astype(np.float32)
+            if calib is None or not len(calib):
+                raise UnsupportedError("full-integer TFLite needs calibration samples: pass --data")
+            # the model's own input dtype: int32 token ids stay integers
+            samples = calib.astype(input_spec(model, card.input.name, 1).dtype.as_numpy_dtype)
 
             def representative():
                 for i in range(len(samples)):

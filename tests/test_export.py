@@ -61,13 +61,57 @@ print(json.dumps({{"accuracy": acc, "heavy": heavy}}))
     assert out["accuracy"] == pytest.approx(read_card(path).parity["accuracy"])
 
 
-def test_unsupported_pairs_are_refused_before_any_conversion(trained):
-    from edgekit.export.api import plan_export
+def test_unknown_mode_is_refused_before_tensorflow_is_imported(trained):
+    code = f"""
+import sys
+from edgekit.errors import ConfigError
+from edgekit.export.api import plan_export
+try:
+    plan_export({str(trained)!r}, "tflite", "int4")
+except ConfigError as e:
+    print(e)
+print("tensorflow" in sys.modules)
+"""
+    proc = run_python(code)
+    assert proc.stdout.splitlines() == [
+        "unknown quantization 'int4': use one of fp32, fp16, dynamic, int8",
+        "False",
+    ]
 
-    t0 = time.perf_counter()
-    with pytest.raises(ConfigError, match="unknown quantization 'int4'"):
-        plan_export(trained, "tflite", "int4")
-    assert time.perf_counter() - t0 < 1.0
+
+def test_onnx_graph_is_simplified_unless_asked_not_to_with_the_opset_asked_for(trained, tmp_path):
+    """onnxslim folds the Shape/Gather/Concat chain tf2onnx writes for the Flatten's reshape; the
+    outputs stay the ones validated against Keras."""
+    import onnx
+
+    from edgekit.export.api import export_model, plan_export
+
+    plain = export_model(
+        trained, plan_export(trained, "onnx", "fp32", out=tmp_path / "p.onnx", simplify=False)
+    )
+    slim = export_model(trained, plan_export(trained, "onnx", "fp32", out=tmp_path / "s.onnx", opset=13))
+    nodes = {r.path.name: onnx.load(str(r.path)).graph for r in (plain, slim)}
+    assert len(nodes["s.onnx"].node) < len(nodes["p.onnx"].node)
+    assert {"Shape", "Gather", "Concat"} & {n.op_type for n in nodes["p.onnx"].node}
+    assert not {"Shape", "Gather", "Concat"} & {n.op_type for n in nodes["s.onnx"].node}
+    assert slim.report["max_abs_diff"] <= 1e-4 and slim.report["top1_agreement"] == 1.0
+    assert [o.version for o in onnx.load(str(slim.path)).opset_import if o.domain in ("", "ai.onnx")] == [13]
+
+
+def test_report_file_holds_the_parity_report_also_of_a_rejected_file(trained, tmp_path):
+    from typer.testing import CliRunner
+
+    from edgekit.cli import app
+
+    report = tmp_path / "r.json"
+    args = ["export", str(trained), "--to", "tflite", "--quantize", "int8", "--report", str(report)]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "m.tflite"), "--max-drop", "-50"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (entry,) = json.loads(report.read_text())["artifacts"]
+    assert not entry["written"] and entry["path"].endswith("m.tflite.rejected")
+    assert entry["report"]["failures"] and not entry["report"]["passed"]
+    assert (tmp_path / "m.tflite.rejected").stat().st_size == entry["size_bytes"]
+    assert not (tmp_path / "m.tflite").exists()
 
 
 @pytest.mark.parametrize(

@@ -9,12 +9,20 @@ from edgekit.cli import app, command, fail
 
 
 def report_line(path: Path, size: int, report: dict) -> str:
-    return (
-        f"{path}  {size / 1024:.1f} KB  top-1 agreement {report['top1_agreement']:.4f}  "
-        f"max abs diff {report['max_abs_diff']:.2e}  accuracy {report['accuracy']:.4f} "
-        f"(Keras {report['accuracy_keras']:.4f}, {report['accuracy_delta_points']:+.2f} points) "
-        f"on {report['samples']} held-out samples"
-    )
+    """One line per artifact: size, then what validation measured (task-generic)."""
+    parts = [f"{path}  {size / 1024:.1f} KB"]
+    metric = report.get("metric")
+    if metric:
+        parts.append(
+            f"{metric} {report[metric]:.4f} (Keras {report[f'{metric}_keras']:.4f}, "
+            f"{report[f'{metric}_delta_points']:+.2f} points)"
+        )
+    if "top1_agreement" in report:
+        parts.append(f"top-1 agreement {report['top1_agreement']:.4f}")
+    parts.append(f"max abs diff {report['max_abs_diff']:.2e}")
+    what = "held-out samples" if report.get("labelled", True) else "generated inputs, no labels"
+    parts.append(f"on {report['samples']} {what}")
+    return "  ".join(parts)
 
 
 def warn_ops(path: Path) -> str:
@@ -32,7 +40,7 @@ def warn_ops(path: Path) -> str:
 @app.command()
 @command
 def export(
-    model: Annotated[Path, typer.Argument(help="A .keras model written by `edgekit train`.")],
+    model: Annotated[Path, typer.Argument(help="A .keras or .h5 model, or a TensorFlow SavedModel folder.")],
     to: Annotated[
         str, typer.Option("--to", help="Format: tflite, onnx, or all (every format and mode).")
     ] = "tflite",
@@ -40,7 +48,24 @@ def export(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output file (default: beside the model).")
     ] = None,
-    data: Annotated[str | None, typer.Option(help="Held-out/calibration data (default: the card's).")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="Held-out/calibration data: the recipe's (default), or an image folder (one "
+            "sub-folder per class) or .npz (x, y) for a model of your own."
+        ),
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option(help="A model with no card: its task (e.g. classify-image).")
+    ] = None,
+    labels: Annotated[
+        str | None, typer.Option(help="A model with no card: a labels file (one per line) or a,b,c.")
+    ] = None,
+    normalize: Annotated[
+        str | None, typer.Option(help="A model with no card: its pixel range, 0..1, -1..1 or none.")
+    ] = None,
+    scale: Annotated[float | None, typer.Option(help="Or: input = pixel * scale + offset.")] = None,
+    offset: Annotated[float | None, typer.Option(help="See --scale.")] = None,
     calib_samples: Annotated[int, typer.Option(help="Representative samples for int8 calibration.")] = 200,
     calib_method: Annotated[
         str, typer.Option(help="ONNX int8 calibration: minmax, entropy, percentile.")
@@ -49,16 +74,24 @@ def export(
         str, typer.Option("--io", help="TFLite int8 input/output type: int8, uint8, float.")
     ] = "int8",
     batch: Annotated[str | None, typer.Option(help="1 or dynamic (default: TFLite 1, ONNX dynamic).")] = None,
-    max_drop: Annotated[float | None, typer.Option(help="Accuracy drop allowed, in points.")] = None,
-    opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17,
+    max_drop: Annotated[float | None, typer.Option(help="Metric drop allowed, in points.")] = None,
+    opset: Annotated[int, typer.Option(help="ONNX opset (13 to 18).")] = 17,
+    simplify: Annotated[
+        bool, typer.Option("--simplify/--no-simplify", help="Simplify the ONNX graph (onnxslim).")
+    ] = True,
+    report: Annotated[
+        Path | None, typer.Option(help="Write every artifact's parity report to this JSON file.")
+    ] = None,
     unsafe: Annotated[bool, typer.Option(help="Load models with Lambda layers (runs their code).")] = False,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Convert a Keras model, embed its card, and validate the file against Keras."""
-    from edgekit.errors import EdgekitError, VerificationError
-    from edgekit.export.api import export_model, plan_export
+    from edgekit.errors import EdgekitError
+    from edgekit.export.api import RejectedExport, export_model, plan_export, report_entry, write_report
     from edgekit.export.base import exporter_names, get_exporter
-    from edgekit.runtime.backends.keras import load_keras_model
+    from edgekit.export.limits import UnsupportedPair
+    from edgekit.export.sources import CardHints, load_model
+    from edgekit.fileio import check_writable
 
     settings = dict(
         force=force,
@@ -68,31 +101,55 @@ def export(
         io=io,
         calib_method=calib_method,
         batch=batch,
+        simplify=simplify,
+        data=data,
+        hints=CardHints(task=task, labels=labels, normalize=normalize, scale=scale, offset=offset),
     )
+    if report is not None:
+        check_writable(report, force=True)
+    entries: list[dict] = []
     if to != "all":
         options = plan_export(model, to, quantize, out, **settings)
-        result = export_model(model, options, data=data, unsafe=unsafe)
+        try:
+            result = export_model(model, options, unsafe=unsafe)
+        except RejectedExport as e:
+            entries.append(report_entry(options, e.result, str(e)))
+            raise
+        finally:
+            if report is not None and entries:
+                write_report(report, model, entries)
+        entries.append(report_entry(options, result))
+        if report is not None:
+            write_report(report, model, entries)
         typer.echo(report_line(result.path, result.size, result.report))
         typer.echo(f"  ops: {warn_ops(result.path)}")
         return
     if out is not None:
         raise typer.BadParameter("--out names one file; with --to all the files go beside the model")
-    # check every target before the first conversion, then load the model once
-    plans = [
-        plan_export(model, fmt, m.value, **settings)
-        for fmt in exporter_names()
-        for m in get_exporter(fmt).modes
-    ]
-    keras_model = load_keras_model(model, safe_mode=not unsafe)
+    # check every target before the first conversion (skipping the pairs this model cannot do),
+    # then load the model once
+    plans = []
+    for fmt in exporter_names():
+        for m in get_exporter(fmt).modes:
+            try:
+                plans.append(plan_export(model, fmt, m.value, **settings))
+            except UnsupportedPair as e:
+                typer.secho(f"skip: {e}", fg=typer.colors.YELLOW, err=True)
+                entries.append({"format": fmt, "quantization": m.value, "written": False, "error": str(e)})
+    keras_model = load_model(model, safe_mode=not unsafe)
     failed = 0
     for options in plans:
         try:
-            result = export_model(model, options, data=data, unsafe=unsafe, model=keras_model)
+            result = export_model(model, options, unsafe=unsafe, model=keras_model)
+            entries.append(report_entry(options, result))
             typer.echo(report_line(result.path, result.size, result.report))
             warn_ops(result.path)
-        except (VerificationError, EdgekitError) as e:
+        except EdgekitError as e:
             failed += 1
+            entries.append(report_entry(options, getattr(e, "result", None), str(e)))
             fail(f"{options.out.name}: {e}")
+    if report is not None:
+        write_report(report, model, entries)
     typer.echo(f"{len(plans) - failed} of {len(plans)} artifacts written", err=True)
     if failed:
         raise typer.Exit(1)

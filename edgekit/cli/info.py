@@ -38,11 +38,17 @@ def info(
         ("metrics", ", ".join(f"{k}={v}" for k, v in card.metrics.items())),
         (
             "parity",
-            ", ".join(f"{k}={v}" for k, v in card.parity.items() if k not in ("bar", "failures")) or "-",
+            ", ".join(
+                f"{k}={v}"
+                for k, v in card.parity.items()
+                if k not in ("bar", "failures", "metrics", "metrics_keras", "checked", "data")
+            )
+            or "-",
         ),
         ("weights sha256", card.weights_sha256),
         ("created", f"{card.created} by edgekit {card.edgekit_version}"),
     ]
+    rows.extend(_tensor_rows(model))
     from edgekit.runtime.ops import op_report
 
     ops = op_report(model)
@@ -52,3 +58,26 @@ def info(
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         typer.echo(f"  {k.ljust(width)}  {v}")
+
+
+def _tensor_rows(model: Path) -> list[tuple[str, str]]:
+    """The file's tensors as its runtime sees them (dtype, shape, int8 scale/zero point); Keras
+    files are left out, opening them imports TensorFlow."""
+    from edgekit.errors import EdgekitError
+    from edgekit.runtime.backends import open_model
+
+    if model.suffix.lower() in (".keras", ".h5"):
+        return []
+    try:
+        with open_model(model) as session:
+            tensors = [("tensor in", t) for t in session.inputs] + [
+                ("tensor out", t) for t in session.outputs
+            ]
+    except EdgekitError as e:  # no interpreter installed here: the card is still worth showing
+        return [("tensors", str(e))]
+    rows = []
+    for kind, t in tensors:
+        quant = f"  scale {t.quant[0]:.6g} zero point {t.quant[1]}" if t.quant else ""
+        shape = [d if d is not None else "?" for d in t.shape]
+        rows.append((kind, f"{t.name} {shape} {t.dtype.name}{quant}"))
+    return rows

@@ -1,0 +1,130 @@
+"""The samples an export is calibrated and validated on: the recipe's own dataset (its held-out
+split), `--data` (a class-per-folder image directory or an .npz), or, for a model with neither,
+generated inputs (which can check agreement with Keras but not accuracy)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.card import ModelCard
+from edgekit.errors import DataError
+from edgekit.models.datasets import Split, load_dataset, load_image_folder, split_off, stratified_heldout
+from edgekit.registry import Registry
+from edgekit.runtime.preprocess import ImageSpec
+
+GENERATED_SAMPLES = 100
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """Raw items as the runtime task takes them (uint8 images, strings, waveforms)."""
+
+    heldout: Split
+    calib: Split | None  # None: nothing to calibrate int8 on
+    labelled: bool  # False: generated inputs, no targets to measure a metric against
+    description: str
+    labels: tuple[str, ...] = ()  # class names the data came with (image folders)
+
+
+# preprocess kind -> (the card's preprocess, how many) -> raw items
+Generator = Callable[[Mapping[str, Any], int], Any]
+GENERATORS: Registry[Generator] = Registry("generated input kind")
+
+
+@GENERATORS.register("image")
+def random_images(preprocess: Mapping[str, Any], n: int) -> np.ndarray:
+    """Uniform random pixels at the card's size: every value the input can take, none it cannot."""
+    spec = ImageSpec.from_dict(dict(preprocess))
+    return np.random.default_rng(0).integers(0, 256, (n, *spec.size, spec.channels), dtype=np.uint8)
+
+
+def has_own_data(card: ModelCard | None) -> bool:
+    """A card that names the dataset its recipe trained on (which export can load again)."""
+    return card is not None and bool(card.dataset.get("name"))
+
+
+def eval_data(card: ModelCard, data: str | None, calib_samples: int) -> EvalData:
+    """Calibration and held-out samples for `card`'s model, from `data` or the card's dataset."""
+    if has_own_data(card):
+        from edgekit.models.recipe import recipe_names
+
+        recipe_names()  # the recipe modules register their datasets (text, audio, scenes)
+        ds = load_dataset(card.dataset["name"], data or card.dataset.get("source"))
+        return EvalData(ds.heldout, ds.train.head(calib_samples), True, ds.description, ds.labels)
+    if data:
+        return user_data(card, Path(data), calib_samples)
+    kind = str(card.preprocess.get("kind", "image"))
+    x = GENERATORS.get(kind)(card.preprocess, GENERATED_SAMPLES)
+    return EvalData(
+        Split(x, np.zeros(len(x), np.int64)),
+        None,
+        False,
+        f"{GENERATED_SAMPLES} generated {kind} inputs (no --data: agreement with Keras only, no accuracy)",
+    )
+
+
+def user_data(card: ModelCard, path: Path, calib_samples: int) -> EvalData:
+    """`--data` for a model without a recipe: an image folder (resized as the runtime resizes camera
+    frames) or an .npz of uint8 images at the model's own size."""
+    spec = ImageSpec.from_dict(dict(card.preprocess))
+    if path.is_dir():
+        ds = load_image_folder(path, "user", spec.size, spec.channels)
+        if card.labels and len(ds.labels) != len(card.labels):
+            raise DataError(
+                f"{path} has {len(ds.labels)} class folders but the model has {len(card.labels)} labels"
+            )
+        return EvalData(ds.heldout, ds.train.head(calib_samples), True, ds.description, ds.labels)
+    if path.suffix.lower() == ".npz":
+        return _npz(path, spec, calib_samples)
+    raise DataError(f"--data {path} is neither an image folder (one sub-folder per class) nor an .npz file")
+
+
+def _npz(path: Path, spec: ImageSpec, calib_samples: int) -> EvalData:
+    try:
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read {path} as an .npz: {e}") from None
+    x = arrays.get("x", arrays.get("x_test"))
+    y = arrays.get("y", arrays.get("y_test"))
+    if x is None:
+        raise DataError(
+            f"{path} holds {', '.join(arrays) or 'nothing'}: it needs x (and y), or x_test/y_test"
+        )
+    want = (*spec.size, spec.channels)
+    x = check_images(x, want, str(path))
+    if y is not None and len(y) != len(x):
+        raise DataError(f"{path} has {len(x)} images but {len(y)} labels")
+    if "x_train" in arrays and "x_test" in arrays:
+        calib = Split(check_images(arrays["x_train"], want, f"{path} x_train"), np.zeros(0, np.int64))
+        calib = Split(calib.x[:calib_samples], np.zeros(min(len(calib.x), calib_samples), np.int64))
+        held = Split(x, np.asarray(y if y is not None else np.zeros(len(x)), np.int64))
+    elif y is not None and len(np.unique(y)) > 1 and np.bincount(np.asarray(y, np.int64)).min() >= 2:
+        y = np.asarray(y, np.int64)
+        train, held = split_off(x, y, stratified_heldout(y, max(1, int(np.bincount(y).min() * 0.2))))
+        calib = train.head(calib_samples)
+    else:  # too few labelled samples to split: calibrate and validate on the same ones
+        held = Split(x, np.asarray(y if y is not None else np.zeros(len(x)), np.int64))
+        calib = held.head(calib_samples)
+    return EvalData(held, calib, y is not None, f"{len(held)} held-out samples from {path}")
+
+
+def check_images(x: np.ndarray, want: tuple[int, int, int], where: str) -> np.ndarray:
+    """uint8 images (N, H, W[, C]) at exactly `want`; one sentence naming both shapes otherwise."""
+    if x.ndim == 3 and want[2] == 1:
+        x = x[..., None]
+    got = tuple(x.shape[1:])
+    if x.dtype != np.uint8:
+        raise DataError(f"{where} holds {x.dtype} values: it needs uint8 pixels (0-255), as images are")
+    if got != want:
+        fmt = "x".join(str(d) for d in want)
+        raise DataError(
+            f"{where} holds images of shape {'x'.join(str(d) for d in got)} but the model takes {fmt}: "
+            "give images at the model's size, or an image folder (resized as the runtime resizes)"
+        )
+    return x
