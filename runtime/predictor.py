@@ -20,6 +20,7 @@ from edgekit.runtime.tasks import Task, TaskOptions, get_task
 class Prediction:
     results: list[Any]
     times: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    done: float = 0.0  # time.perf_counter() when the results were ready
 
 
 class Predictor:
@@ -34,6 +35,7 @@ class Predictor:
         device: str = "auto",
         card: ModelCard | None = None,
         options: TaskOptions | None = None,
+        labels: Sequence[str] | None = None,
     ) -> None:
         self.session: Session = open_model(path, backend, threads, device)
         try:
@@ -46,6 +48,8 @@ class Predictor:
                 raise ModelFileError(
                     f"{path} has no edgekit model card: export it with `edgekit export` or pass --card FILE"
                 )
+            if labels is not None:  # --labels: class names for a model that has none or others
+                card = card.replace(labels=tuple(labels))
             self.card = card
             self.task: Task = get_task(card.task)(
                 card, self.session.inputs, self.session.outputs, options or TaskOptions()
@@ -66,7 +70,7 @@ class Predictor:
         t2 = time.perf_counter()
         results = self.task.postprocess(outputs)
         t3 = time.perf_counter()
-        return Prediction(results, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2})
+        return Prediction(results, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2}, t3)
 
     def close(self) -> None:
         self.session.close()

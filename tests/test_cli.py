@@ -37,8 +37,9 @@ def test_train_export_run_info_bench(tmp_path, digit_pngs):
     folder, _ = digit_pngs
     r = invoke("run", model, "--source", folder, "--json", "--top-k", "2")
     assert r.exit_code == 0, r.output
-    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    *lines, last = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(lines) == 8 and all(len(rec["results"]) == 2 for rec in lines)
+    assert last["summary"]["processed"] == 8 and last["summary"]["frames_in"] == 8
     assert {"preprocess", "inference", "postprocess"} == set(lines[0]["times_ms"])
 
     r = invoke("info", model, "--json")

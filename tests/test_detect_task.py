@@ -28,7 +28,8 @@ def invoke(*args):
 
 
 def json_lines(result) -> list[dict]:
-    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    """The per-input records (the last line, {"summary": ...}, is the run's summary)."""
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"source"')]
 
 
 def write_photo(path: Path, name: str) -> np.ndarray:

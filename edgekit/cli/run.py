@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-import time
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,9 +14,19 @@ from edgekit.cli import app, command
 def run(
     model: Annotated[Path, typer.Argument(help="A .tflite, .onnx or .keras model.")],
     source: Annotated[
-        str, typer.Option("--source", "-s", help="Image, folder or glob, video file, camera index.")
-    ],
-    json_out: Annotated[bool, typer.Option("--json", help="One JSON line per input.")] = False,
+        str | None,
+        typer.Option(
+            "--source",
+            "-s",
+            help="Image, folder or glob, video file, camera index, rtsp:// / http(s):// stream URL, "
+            "for audio models a .wav file or folder of them, or mic (mic:N), "
+            "or for text models a .txt file (one text a line) or - (stdin lines).",
+        ),
+    ] = None,
+    text: Annotated[str | None, typer.Option("--text", help="A text to classify (text models).")] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="One JSON line per input, then one with the summary.")
+    ] = False,
     top_k: Annotated[int, typer.Option(help="Labels to show per input.")] = 3,
     backend: Annotated[
         str | None, typer.Option(help="Backend (default: the best installed for the file).")
@@ -24,14 +34,45 @@ def run(
     threads: Annotated[int | None, typer.Option(help="Inference threads (default: the library's).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or tensorrt (ONNX).")] = "auto",
     card: Annotated[Path | None, typer.Option(help="A card.json for a file that has none inside.")] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(help="Class names, one a line (a Darknet .names file), replacing the card's."),
+    ] = None,
     max_frames: Annotated[int | None, typer.Option(help="Stop after N inputs.")] = None,
     save: Annotated[
         Path | None,
         typer.Option(help="Save annotated output: out.jpg (one image), a folder, or out.mp4/out.avi."),
     ] = None,
+    show: Annotated[
+        bool, typer.Option("--show", help="Show annotated frames in a window (q quits).")
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite what --save would replace.")] = False,
+    fps: Annotated[
+        float | None,
+        typer.Option(min=0.01, help="Process at most this many frames a second (live sources)."),
+    ] = None,
+    size: Annotated[
+        str | None, typer.Option(help="Capture size WIDTHxHEIGHT, such as 640x480 (camera, stream).")
+    ] = None,
+    realtime: Annotated[
+        bool,
+        typer.Option(
+            "--realtime",
+            help="Play a video file by its own clock, dropping frames the model is too slow for.",
+        ),
+    ] = False,
+    reconnect: Annotated[
+        float,
+        typer.Option(min=0.0, help="Seconds to keep reopening a camera or stream that drops out (0: stop)."),
+    ] = 30.0,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds to wait for a stream to open or send a frame.")
+    ] = 5.0,
     conf: Annotated[
-        float | None, typer.Option(min=0.0, max=1.0, help="Detection score threshold (default: the card's).")
+        float | None,
+        typer.Option(
+            min=0.0, max=1.0, help="Detection score threshold, or keyword threshold (default: the card's)."
+        ),
     ] = None,
     iou: Annotated[
         float | None,
@@ -41,44 +82,84 @@ def run(
         str | None, typer.Option(help="Keep only these class ids, comma-separated (detection).")
     ] = None,
 ) -> None:
-    """Run a model on images, a folder, a video or a camera, printing labels or detections."""
+    """Run a model on images, a folder, a video, a camera or a stream, printing labels or detections
+    and, at the end, a summary (frames in, processed, dropped, throughput, latency)."""
     from edgekit.card import ModelCard
-    from edgekit.errors import SourceError
+    from edgekit.errors import ConfigError, SourceError
+    from edgekit.runtime.darknet import read_labels
     from edgekit.runtime.predictor import Predictor
-    from edgekit.runtime.sinks import open_sinks
-    from edgekit.runtime.sources import open_source
+    from edgekit.runtime.sinks import RunStats, check_display, open_sinks
+    from edgekit.runtime.sources import SourceOptions, open_source, source_kind
+    from edgekit.runtime.sources.live import parse_size
     from edgekit.runtime.tasks import TaskOptions
 
     if top_k < 1:
         raise typer.BadParameter("--top-k must be at least 1")
+    if (source is None) == (text is None):
+        raise typer.BadParameter("give --source or --text (one of them)")
+    if text is not None:  # a literal text, as a spec that no file, camera or stream source matches
+        from edgekit.runtime.sources.text import text_spec
+
+        source = text_spec(text)
     try:
         keep = tuple(int(c) for c in classes.split(",")) if classes else None
     except ValueError:
         raise typer.BadParameter(f"--classes takes class ids such as 0,2, not {classes!r}") from None
+    if show:  # before the model loads and the camera opens: no window, no run
+        check_display()
+    source_options = SourceOptions(
+        fps=fps,
+        size=parse_size(size) if size else None,
+        realtime=realtime,
+        reconnect=reconnect,
+        timeout=timeout,
+    )
     given = ModelCard.load(card) if card else None
+    names = read_labels(labels) if labels else None
     options = TaskOptions(top_k=top_k, conf=conf, iou=iou, classes=keep)
-    done, t0 = 0, time.perf_counter()
-    with (
-        Predictor(
-            model,
-            backend=backend,
-            threads=threads,
-            device=device,
-            card=given,
-            options=options,
-        ) as predictor,
-        open_source(source) as src,
-        open_sinks(json_out=json_out, save=save, source=src, draw=predictor.task.draw, force=force) as sink,
-    ):
-        for item in src:
-            sink.write(item, predictor(item.data))
-            done += 1
-            if max_frames and done >= max_frames:
-                break
-        skipped, reasons = src.skipped, src.skip_reasons
-    elapsed = time.perf_counter() - t0
+    stats = RunStats()
+    with Predictor(
+        model, backend=backend, threads=threads, device=device, card=given, options=options, labels=names
+    ) as predictor:
+        kind, accepts = source_kind(source), predictor.task.accepts
+        if kind.produces != accepts:
+            raise ConfigError(
+                f"{model.name} is a {predictor.card.task} model and takes {accepts}, but {source!r} is a "
+                f"{kind.name} source that gives {kind.produces}"
+            )
+        with (
+            open_source(source, source_options) as src,
+            open_sinks(
+                json_out=json_out, save=save, source=src, draw=predictor.task.draw, force=force, show=show
+            ) as sink,
+        ):
+            try:
+                for item in src:
+                    prediction = predictor(item.data)
+                    stats.add(item, prediction)
+                    sink.write(item, prediction)
+                    if sink.stopped or (max_frames and stats.processed >= max_frames):
+                        break
+            except KeyboardInterrupt:  # Ctrl-C is how a live run is ended: close, then summarise
+                typer.echo("", err=True)
+    _report(stats.summary(src), src, json_out)
+    if stats.processed == 0:
+        raise SourceError(f"nothing in {source} could be processed")
+
+
+def _report(summary: dict[str, Any], src: Any, json_out: bool) -> None:
+    """Skips and failures as warnings, then the summary on stderr (and as a JSON line with --json)."""
+    from edgekit.runtime.sinks import describe_summary
+
+    reasons = src.skip_reasons
     for reason in reasons[:10]:
         typer.secho(f"skipped {reason}", fg=typer.colors.YELLOW, err=True)
-    typer.echo(f"{done} processed, {skipped} skipped in {elapsed:.2f}s", err=True)
-    if done == 0:
-        raise SourceError(f"nothing in {source} could be processed")
+    if len(reasons) > 10:
+        typer.secho(f"... and {len(reasons) - 10} more skipped", fg=typer.colors.YELLOW, err=True)
+    for why in getattr(src, "failures", [])[:10]:
+        typer.secho(f"{src.name} failed ({why}); reopening it", fg=typer.colors.YELLOW, err=True)
+    if summary.get("error"):
+        typer.secho(summary["error"], fg=typer.colors.YELLOW, err=True)
+    typer.echo(describe_summary(summary), err=True)
+    if json_out:
+        typer.echo(json.dumps({"summary": summary}))

@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-from edgekit.errors import SourceError
+from edgekit.errors import ConfigError, SourceError
 from edgekit.registry import Registry
 
 
@@ -49,19 +49,36 @@ class Source:
 
 
 @dataclass(frozen=True)
+class SourceOptions:
+    """How to open a source; a kind honours the fields it names in `SourceKind.options`."""
+
+    fps: float | None = None  # hand over at most this many items per second (live sources)
+    size: tuple[int, int] | None = None  # (width, height) to capture at (camera, stream)
+    realtime: bool = False  # play a video file by its own clock, as a live source
+    reconnect: float = 30.0  # seconds to keep reopening a lost camera or stream (0: give up at once)
+    timeout: float = 5.0  # seconds to wait for a stream to open or send a frame
+
+    def given(self) -> list[str]:
+        """The names of the options set away from their defaults."""
+        default = SourceOptions()
+        return [f.name for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)]
+
+
+@dataclass(frozen=True)
 class SourceKind:
     name: str
     description: str
     matches: Callable[[str], bool]
-    open: Callable[[str], Source]
+    open: Callable[..., Source]  # open(spec), or open(spec, SourceOptions) when `options` is not empty
     produces: str = "image"
+    options: tuple[str, ...] = ()  # the SourceOptions fields this kind honours
 
 
 SOURCES: Registry[SourceKind] = Registry("source")
 
 
 def _load_all() -> None:
-    from edgekit.runtime.sources import camera, files  # noqa: F401
+    from edgekit.runtime.sources import audio, camera, files, stream, text  # noqa: F401
 
 
 def source_kind(spec: str) -> SourceKind:
@@ -69,11 +86,22 @@ def source_kind(spec: str) -> SourceKind:
     for _, kind in SOURCES.items():
         if kind.matches(spec):
             return kind
-    raise SourceError(
-        f"cannot use {spec!r} as a source: give an image, a folder or glob of images, a video file, "
-        "or a camera index such as 0"
-    )
+    from pathlib import Path
+
+    path = Path(spec)
+    why = "no such file or folder" if not path.exists() else f"no source reads {path.suffix or 'such'} files"
+    kinds = "; ".join(kind.description for _, kind in SOURCES.items())
+    raise SourceError(f"cannot use {spec!r} as a source ({why}): give {kinds}")
 
 
-def open_source(spec: str) -> Source:
-    return source_kind(spec).open(spec)
+def open_source(spec: str, options: SourceOptions | None = None) -> Source:
+    """Open the source `spec` names; options it does not honour are refused, naming who does."""
+    kind = source_kind(spec)
+    options = options or SourceOptions()
+    for name in options.given():
+        if name not in kind.options:
+            takers = [k.name for _, k in SOURCES.items() if name in k.options]
+            raise ConfigError(
+                f"--{name} does not apply to {spec!r} ({kind.name}); it applies to {', '.join(takers)} sources"
+            )
+    return kind.open(spec, options) if kind.options else kind.open(spec)

@@ -1,4 +1,5 @@
-"""File sources: one image, a folder or glob of images, a video file."""
+"""File sources: one image, a folder or glob of images, a video file (frame by frame, or played
+by its own clock as a live source with --realtime)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import glob
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from edgekit.errors import SourceError
-from edgekit.runtime.sources import SOURCES, Item, Source, SourceKind
+from edgekit.errors import ConfigError, SourceError
+from edgekit.runtime.sources import SOURCES, Item, Source, SourceKind, SourceOptions
+from edgekit.runtime.sources.live import LiveSource
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -68,18 +71,29 @@ def _open_images(spec: str) -> Source:
     return ImageFiles([p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES], spec)
 
 
+def open_video(spec: str) -> Any:
+    """An opened `cv2.VideoCapture` on a video file."""
+    import cv2
+
+    if not Path(spec).exists():
+        raise SourceError(f"video {spec} does not exist")
+    cap = cv2.VideoCapture(spec)
+    if not cap.isOpened():
+        cap.release()
+        raise SourceError(f"{spec} is not a video OpenCV can open")
+    return cap
+
+
 class VideoFile(Source):
+    """Every frame of a video, as fast as the consumer takes them."""
+
     kind = "video"
 
     def __init__(self, spec: str) -> None:
         super().__init__()
         import cv2
 
-        if not Path(spec).exists():
-            raise SourceError(f"video {spec} does not exist")
-        self.cap = cv2.VideoCapture(spec)
-        if not self.cap.isOpened():
-            raise SourceError(f"{spec} is not a video OpenCV can open")
+        self.cap = open_video(spec)
         self.name = spec
         self.fps = self.cap.get(cv2.CAP_PROP_FPS) or 0.0
 
@@ -98,7 +112,39 @@ class VideoFile(Source):
             self.cap = None
 
 
+class RealtimeVideo(LiveSource):
+    """A video played by its own clock, like a camera: frame i is handed over i/fps seconds after the
+    first, and frames the consumer is too slow for are dropped (to measure live behaviour)."""
+
+    kind = "video"
+
+    def __init__(self, spec: str, options: SourceOptions) -> None:
+        import cv2
+
+        cap = open_video(spec)
+        self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0  # a file that does not say: 30
+        first = [cap]
+
+        def open_() -> Any:
+            return first.pop() if first else open_video(spec)
+
+        super().__init__(spec, open_, fps=options.fps, pace=self.fps, ends=True)
+
+
+def _open_video(spec: str, options: SourceOptions) -> Source:
+    if options.realtime:
+        return RealtimeVideo(spec, options)
+    if options.fps:
+        raise ConfigError(
+            "--fps on a video file needs --realtime (play it by its clock and drop what the model "
+            "cannot keep up with); without it every frame is processed"
+        )
+    return VideoFile(spec)
+
+
 def _is_file_with(spec: str, suffixes: tuple[str, ...]) -> bool:
+    if "://" in spec:  # a URL ending in .mp4 or .jpg is a stream, not a local file
+        return False
     return Path(spec).suffix.lower() in suffixes and not (_GLOB_CHARS & set(spec))
 
 
@@ -109,7 +155,11 @@ SOURCES.add(
 SOURCES.add(
     "video",
     SourceKind(
-        "video", "a video file (mp4, avi, ...)", lambda s: _is_file_with(s, VIDEO_SUFFIXES), VideoFile
+        "video",
+        "a video file (mp4, avi, ...), with --realtime to play it by its clock",
+        lambda s: _is_file_with(s, VIDEO_SUFFIXES),
+        _open_video,
+        options=("realtime", "fps"),
     ),
 )
 SOURCES.add(
@@ -117,7 +167,14 @@ SOURCES.add(
     SourceKind(
         "images",
         "a folder of images (recursive) or a glob such as 'digits/*.png'",
-        lambda s: bool(_GLOB_CHARS & set(s)) or Path(s).is_dir(),
+        lambda s: "://" not in s and (bool(_GLOB_CHARS & set(s)) or Path(s).is_dir()) and not _wavs(s),
         _open_images,
     ),
 )
+
+
+def _wavs(spec: str) -> bool:
+    # a folder or glob of wav files is the audio source's, whichever kind registered first
+    from edgekit.runtime.sources.audio import is_wav_collection
+
+    return is_wav_collection(spec)

@@ -1,0 +1,204 @@
+"""How much edgekit's runtime adds over calling the interpreter yourself.
+
+For mnist-cnn int8 TFLite and fp32 ONNX, on the same file with the same thread count, in one
+process, interleaved call by call (so machine load falls on every variant alike), the p50 of:
+
+- raw:        the library by hand on a prepared tensor (litert set_tensor/invoke/get_tensor;
+              onnxruntime session.run with the input name bound once);
+- session:    edgekit's backend session on the same tensor (the Predictor's inference stage),
+              paired with raw: the runtime's own overhead;
+- predictor:  edgekit's Predictor on a raw 28x28 image (preprocess, inference, postprocess),
+              paired with raw: what a user pays over the bare invoke, pre/post-processing included;
+- by hand:    the same three stages called in a row with no Predictor around them, paired with
+              the Predictor: the Predictor's own cost (timing, the result object);
+- preprocess, postprocess: the task's two stages alone, to show where the rest goes.
+
+Models come from --models DIR (model_int8.tflite and model.onnx); with none there, a tiny
+mnist-cnn is trained and exported into DIR first, the way a user does it (`edgekit train`,
+`edgekit export --to all`). Prints a table; saves JSON to bench/results/runtime_overhead.json.
+
+    python bench/runtime_overhead.py --models /tmp/cnn --runs 3000 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("model_int8.tflite", "model.onnx")
+
+
+def ensure_models(folder: Path) -> None:
+    """Train and export a tiny mnist-cnn into `folder` unless its files are already there."""
+    if all((folder / m).exists() for m in MODELS):
+        return
+    edgekit = [sys.executable, "-m", "edgekit.cli"]
+    print(f"training a tiny mnist-cnn into {folder} ...", file=sys.stderr)
+    subprocess.run(
+        [*edgekit, "train", "mnist-cnn", "--epochs", "1", "--limit", "2000", "--out", str(folder), "--force"],
+        check=True,
+    )
+    subprocess.run([*edgekit, "export", str(folder / "model.keras"), "--to", "all", "--force"], check=True)
+
+
+def raw_call(path: Path, feeds: list[np.ndarray], threads: int) -> Callable[[], object]:
+    """The library by hand, with everything a careful user would bind once bound once."""
+    if path.suffix == ".tflite":
+        from ai_edge_litert.interpreter import Interpreter
+
+        it = Interpreter(model_path=str(path), num_threads=threads)
+        it.allocate_tensors()
+        index_in = it.get_input_details()[0]["index"]
+        index_out = it.get_output_details()[0]["index"]
+        x = feeds[0]
+
+        def tflite() -> object:
+            it.set_tensor(index_in, x)
+            it.invoke()
+            return it.get_tensor(index_out)
+
+        return tflite
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    bound = {sess.get_inputs()[0].name: feeds[0]}
+    return lambda: sess.run(None, bound)
+
+
+def interleaved(calls: dict[str, Callable[[], object]], runs: int, warmup: int) -> dict[str, float]:
+    """p50 in µs of each call, timed one call at a time, the variants taking turns (rotating which
+    goes first) so that drift and neighbours' load fall on all of them alike."""
+    names = list(calls)
+    for _ in range(warmup):
+        for name in names:
+            calls[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    clock = time.perf_counter
+    for i in range(runs):
+        k = i % len(names)
+        for name in names[k:] + names[:k]:
+            fn = calls[name]
+            t0 = clock()
+            fn()
+            times[name].append(clock() - t0)
+    return {name: float(np.median(t)) * 1e6 for name, t in times.items()}
+
+
+def measure(path: Path, image: np.ndarray, runs: int, warmup: int, threads: int) -> dict[str, object]:
+    """The figures for one model file. Each comparison is its own interleaved pair, and each side
+    has its own interpreter called once per round, so neither finds the other's weights in cache."""
+    from edgekit.runtime.predictor import Predictor
+
+    def opened() -> Predictor:
+        return Predictor(path, threads=threads)
+
+    with opened() as a, opened() as b, opened() as c, opened() as d:
+        feeds = a.task.preprocess(image)
+        outputs = a.session.run(feeds)
+        pre, run, post = c.task.preprocess, c.session.run, c.task.postprocess
+        # a second raw interpreter is the control: how far apart two identical calls come out here
+        inference = interleaved(
+            {
+                "raw": raw_call(path, feeds, threads),
+                "session": lambda: a.session.run(feeds),
+                "raw_again": raw_call(path, feeds, threads),
+            },
+            runs,
+            warmup,
+        )
+        pipeline = interleaved(
+            {"raw": raw_call(path, feeds, threads), "predictor": lambda: b(image)}, runs, warmup
+        )
+        own = interleaved(
+            {"by_hand": lambda: post(run(pre(image))), "predictor": lambda: d(image)}, runs, warmup
+        )
+        stages = interleaved(
+            {
+                "preprocess": lambda: a.task.preprocess(image),
+                "postprocess": lambda: a.task.postprocess(outputs),
+            },
+            runs,
+            warmup,
+        )
+        backend = a.session.backend
+
+    def pct(x: float, base: float) -> float:
+        return round(100 * (x - base) / base, 2)
+
+    def us(d: dict[str, float]) -> dict[str, float]:
+        return {k: round(v, 2) for k, v in d.items()}
+
+    return {
+        "model": path.name,
+        "backend": backend,
+        "threads": threads,
+        "runs": runs,
+        "p50_us": {
+            "inference": us(inference),
+            "pipeline": us(pipeline),
+            "own": us(own),
+            "stages": us(stages),
+        },
+        # edgekit's inference stage (Session.run) against the interpreter by hand, same tensor
+        "session_overhead_pct": pct(inference["session"], inference["raw"]),
+        "control_pct": pct(inference["raw_again"], inference["raw"]),  # the noise floor
+        # the whole Predictor on a raw image (with pre/post-processing) against the bare invoke
+        "predictor_overhead_pct": pct(pipeline["predictor"], pipeline["raw"]),
+        # the Predictor against its own three stages called by hand: timing, the result object
+        "predictor_own_us": round(own["predictor"] - own["by_hand"], 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=Path, help="folder with model_int8.tflite and model.onnx")
+    parser.add_argument("--runs", type=int, default=3000)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "runtime_overhead.json")
+    args = parser.parse_args()
+
+    from edgekit.benchmark import machine
+    from edgekit.fileio import write_text
+    from edgekit.models.datasets import load_dataset
+
+    folder = args.models or Path(tempfile.mkdtemp(prefix="edgekit-overhead-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    ensure_models(folder)
+    image = load_dataset("mnist", "shipped").heldout.x[0]  # a real 28x28 digit, as a camera would give
+    rows = [measure(folder / m, image, args.runs, args.warmup, args.threads) for m in MODELS]
+
+    print(f"p50 in µs, {args.runs} interleaved runs per pair, {args.threads} thread(s)")
+    head = ("model", "raw", "session", "+%", "control %", "raw", "predictor", "+%", "by hand", "own µs")
+    head += ("pre", "post")
+    print("  ".join(f"{h:>10}" for h in head))
+    for r in rows:
+        p = r["p50_us"]
+        cells = (r["model"], p["inference"]["raw"], p["inference"]["session"], r["session_overhead_pct"])
+        cells += (r["control_pct"],)
+        cells += (p["pipeline"]["raw"], p["pipeline"]["predictor"], r["predictor_overhead_pct"])
+        cells += (
+            p["own"]["by_hand"],
+            r["predictor_own_us"],
+            p["stages"]["preprocess"],
+            p["stages"]["postprocess"],
+        )
+        print("  ".join(f"{c:>10}" for c in cells))
+    doc = {"machine": machine(), "results": rows}
+    write_text(args.out, json.dumps(doc, indent=2))
+    print(f"saved {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
