@@ -11,6 +11,7 @@ from pathlib import Path
 
 from edgekit.card import ModelCard, TensorSpec
 from edgekit.runtime.backends import Session, TensorInfo
+from edgekit.runtime.darknet import CFG_SUFFIX, WEIGHTS_SUFFIX
 from edgekit.runtime.detection import BLAZEFACE_FULL_RANGE, BLAZEFACE_SHORT_RANGE, SsdSpec
 from edgekit.runtime.preprocess import ImageSpec
 
@@ -37,8 +38,9 @@ _YOLO_STRIDES = (8, 16, 32)
 
 
 def infer_card(path: str | Path, session: Session) -> ModelCard | None:
-    """A card for a known detector that has none inside (BlazeFace, Ultralytics YOLO), else None."""
-    for infer in (_blazeface_card, _yolo_card):
+    """A card for a known detector that has none inside (BlazeFace, Ultralytics YOLO, a Darknet cfg),
+    else None."""
+    for infer in (_darknet_card, _blazeface_card, _yolo_card):
         card = infer(Path(path), session.inputs, session.outputs)
         if card is not None:
             return card
@@ -49,16 +51,31 @@ def _spec(t: TensorInfo, layout: str = "") -> TensorSpec:
     return TensorSpec(t.name, tuple(t.shape), str(t.dtype), layout)
 
 
+def _darknet_card(
+    path: Path, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]
+) -> ModelCard | None:
+    if path.suffix.lower() not in (CFG_SUFFIX, WEIGHTS_SUFFIX):
+        return None
+    from edgekit.runtime.backends.opencv_dnn import read_darknet_card
+
+    return read_darknet_card(path)
+
+
 def _blazeface_card(
     path: Path, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]
 ) -> ModelCard | None:
-    if len(inputs) != 1 or len(outputs) != 2 or inputs[0].dtype.kind != "f":
+    if len(inputs) != 1 or len(outputs) not in (2, 4) or inputs[0].dtype.kind != "f":
         return None
     for name, ssd in _BLAZEFACE.items():
-        n = len(ssd.anchors())
-        wanted = {(1, n, 4 + 2 * _BLAZEFACE_KEYPOINTS), (1, n, 1)}
+        # the TFLite files give (1, 896, 16) and (1, 896, 1); the ONNX conversions (PINTO, keijiro)
+        # split both per anchor layer: (1, 512, 16), (1, 384, 16), (1, 512, 1), (1, 384, 1)
+        cells = [(ssd.input_size + s - 1) // s for s in ssd.strides]
+        counts = [c * c * a for c, a in zip(cells, ssd.anchors_per_cell)]
+        split = counts if len(outputs) == 4 else [sum(counts)]
+        wanted = {(1, k, c) for k in split for c in (4 + 2 * _BLAZEFACE_KEYPOINTS, 1)}
         if (
             tuple(inputs[0].shape) == (1, ssd.input_size, ssd.input_size, 3)
+            and len(wanted) == len(outputs)
             and {tuple(o.shape) for o in outputs} == wanted
         ):
             return _ssd_card(path, name, ssd, inputs[0], outputs)

@@ -76,7 +76,7 @@ def main_options(
 
 
 def _register() -> None:
-    from edgekit.cli import bench, data, export, info, listing, quickstart, run, train  # noqa: F401
+    from edgekit.cli import bench, data, evaluate, export, importer, info, listing, quickstart, run, train  # noqa: F401
 
 
 _register()

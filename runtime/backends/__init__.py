@@ -79,7 +79,7 @@ BACKENDS: Registry[Backend] = Registry("backend")
 
 def _load_all() -> None:
     # importing the modules registers them; none imports its library at import time
-    from edgekit.runtime.backends import keras, onnxruntime, tflite  # noqa: F401
+    from edgekit.runtime.backends import keras, onnxruntime, opencv_dnn, tflite  # noqa: F401
 
 
 def check_model_file(path: Path) -> Path:
