@@ -14,6 +14,10 @@ The splitting rules (`RULES`, recorded in the card so a later change cannot sile
 
 A character table rather than a `\\w` regex: `\\w` excludes combining marks, so it would cut
 Hindi, Thai or a decomposed accent in the middle of a word.
+
+`TextSpec` is the card's preprocess for text models (kind "text"): the tokenizer plus the fixed
+sequence length and Keras pad/truncate sides. The model input is int32 token ids: an Embedding
+looks rows up by integer, and an id must never be scaled or quantized like a pixel.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ConfigError, DataError
+from edgekit.runtime.features import FEATURES
 
-__all__ = ["PAD_ID", "OOV_ID", "RULES", "Tokenizer", "split_words"]
+__all__ = ["PAD_ID", "OOV_ID", "RULES", "TextSpec", "Tokenizer", "split_words", "text_features"]
 
 PAD_ID = 0
 OOV_ID = 1
@@ -214,3 +219,67 @@ class Tokenizer:
             return cls(words=tuple(words), lower=d.get("lower", True), oov_token=d.get("oov_token", "<unk>"))
         except ConfigError as e:
             raise DataError(f"tokenizer in the card is malformed: {e}") from None
+
+
+_SIDES = ("pre", "post")
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    """How raw text becomes the model's input: the tokenizer, then pad or cut to `maxlen` ids."""
+
+    tokenizer: Tokenizer
+    maxlen: int
+    padding: str = "pre"  # Keras pad_sequences' defaults
+    truncating: str = "pre"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tokenizer, Tokenizer):
+            raise ConfigError(f"TextSpec needs a Tokenizer, got {type(self.tokenizer).__name__}")
+        if not isinstance(self.maxlen, int) or isinstance(self.maxlen, bool) or self.maxlen < 1:
+            raise ConfigError(f"maxlen must be a positive integer, got {self.maxlen!r}")
+        for name in ("padding", "truncating"):
+            if getattr(self, name) not in _SIDES:
+                raise ConfigError(f"{name} must be 'pre' or 'post', got {getattr(self, name)!r}")
+
+    def encode(self, texts: Iterable[str]) -> np.ndarray:
+        """Texts -> (N, maxlen) int32 ids; training, export checks and the device all call this."""
+        return self.tokenizer.encode_batch(texts, self.maxlen, self.padding, self.truncating)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The card's preprocess entry (kind "text"); vocab_size is the Embedding rows it needs."""
+        return {
+            "kind": "text",
+            "maxlen": self.maxlen,
+            "padding": self.padding,
+            "truncating": self.truncating,
+            "vocab_size": self.tokenizer.vocab_size,
+            "tokenizer": self.tokenizer.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any) -> TextSpec:
+        """Rebuild from a card's preprocess; anything malformed raises DataError naming the field."""
+        if not isinstance(d, Mapping) or d.get("kind") != "text":
+            kind = d.get("kind") if isinstance(d, Mapping) else type(d).__name__
+            raise DataError(f"the card's preprocess is not a text spec (kind {kind!r}, not 'text')")
+        if "tokenizer" not in d or "maxlen" not in d:
+            missing = [k for k in ("tokenizer", "maxlen") if k not in d]
+            raise DataError(f"the card's text preprocess lacks {' and '.join(missing)}")
+        tokenizer = Tokenizer.from_dict(d["tokenizer"])
+        try:
+            spec = cls(tokenizer, d["maxlen"], d.get("padding", "pre"), d.get("truncating", "pre"))
+        except ConfigError as e:
+            raise DataError(f"the card's text preprocess is malformed: {e}") from None
+        if "vocab_size" in d and d["vocab_size"] != tokenizer.vocab_size:
+            raise DataError(
+                f"the card's text preprocess says vocab_size {d['vocab_size']!r} but its tokenizer "
+                f"has {tokenizer.vocab_size} ids: the card was edited or is corrupt"
+            )
+        return spec
+
+
+@FEATURES.register("text")
+def text_features(preprocess: Mapping[str, Any], raw: Iterable[str]) -> np.ndarray:
+    """A batch of texts -> (N, maxlen) int32 token ids, by the card's `TextSpec`."""
+    return TextSpec.from_dict(preprocess).encode(list(raw))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgekit.errors import ConfigError, DataError
-from edgekit.runtime.text import OOV_ID, PAD_ID, RULES, Tokenizer, split_words
+from edgekit.runtime.text import OOV_ID, PAD_ID, RULES, TextSpec, Tokenizer, split_words
 
 CORPUS = [
     "The café was great! The coffee, the cake...",
@@ -183,3 +183,51 @@ def test_tokenizer_is_frozen() -> None:
     with pytest.raises(TypeError):
         tok.word_index["x"] = 9  # type: ignore[index]
     assert "vocab_size=4" in repr(tok)
+
+
+# ---- TextSpec: the card's text preprocess, and the "text" feature kind ----------------------
+
+
+def _spec(**kw) -> TextSpec:
+    return TextSpec(Tokenizer.fit(CORPUS, num_words=20), **({"maxlen": 6} | kw))
+
+
+def test_text_spec_round_trips_through_the_card_and_encodes_int32() -> None:
+    spec = _spec(padding="post", truncating="post")
+    d = json.loads(json.dumps(spec.to_dict(), ensure_ascii=False))
+    assert d["kind"] == "text" and d["maxlen"] == 6 and d["vocab_size"] == spec.tokenizer.vocab_size
+    back = TextSpec.from_dict(d)
+    assert back == spec
+    ids = back.encode(CORPUS)
+    assert ids.dtype == np.int32 and ids.shape == (len(CORPUS), 6)
+    np.testing.assert_array_equal(ids, spec.tokenizer.encode_batch(CORPUS, 6, "post", "post"))
+
+
+def test_text_feature_kind_is_the_spec_encode_and_features_keep_the_ids_exact() -> None:
+    from edgekit.runtime.features import FEATURES, features
+
+    spec = _spec()
+    ids = FEATURES.get("text")(spec.to_dict(), CORPUS)
+    np.testing.assert_array_equal(ids, spec.encode(CORPUS))
+    assert ids.dtype == np.int32
+    # features() hands every kind back as float32; ids below 2**24 survive that exactly
+    x = features(spec.to_dict(), CORPUS, (6,))
+    np.testing.assert_array_equal(x.astype(np.int32), ids)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"kind": "image"}, "not a text spec"),
+        ({"maxlen": 0}, "maxlen must be a positive integer"),
+        ({"maxlen": "6"}, "maxlen must be a positive integer"),
+        ({"padding": "both"}, "padding must be 'pre' or 'post'"),
+        ({"vocab_size": 3}, "says vocab_size 3"),
+        ({"tokenizer": {"rules": "keras-1", "words": []}}, "rules 'keras-1'"),
+    ],
+)
+def test_text_spec_from_a_malformed_card_raises_data_error(change: dict, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        TextSpec.from_dict(_spec().to_dict() | change)
+    with pytest.raises(DataError, match="lacks tokenizer"):
+        TextSpec.from_dict({"kind": "text", "maxlen": 4})
