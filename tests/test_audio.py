@@ -14,15 +14,24 @@ import pytest
 
 from edgekit.errors import ConfigError, DataError
 from edgekit.runtime.audio import (
+    AudioClip,
+    AudioSpec,
     MfccParams,
+    audio_features,
+    clip_signal,
+    fit_clip,
+    fit_normalization,
     fix_length,
     frames,
     log_mel,
     mel_filterbank,
     mfcc,
+    mfcc_batch,
     read_wav,
+    read_wav_data,
     resample,
 )
+from edgekit.runtime.audio import write_wav as write_wav_file
 
 FULL_SCALE = {1: 128, 2: 2**15, 3: 2**23, 4: 2**31}
 
@@ -365,3 +374,85 @@ def test_mfcc_shapes_and_inputs() -> None:
     np.testing.assert_allclose(mfcc(pcm, p), mfcc(pcm / 32768.0, p), atol=1e-4)
     with pytest.raises(DataError, match="mono 1-D"):
         mfcc(np.zeros((16000, 2), np.float32), p)
+
+
+# --- clips, the card's audio spec and the model's features ------------------------------------
+
+
+def test_mfcc_batch_gives_each_clips_own_mfcc() -> None:
+    rng = np.random.default_rng(5)
+    clips = (rng.standard_normal((70, 16000)) * 0.1).astype(np.float32)  # more than one chunk of 64
+    batch = mfcc_batch(clips, MfccParams())
+    assert batch.shape == (70, 98, 13) and batch.dtype == np.float32
+    for i in (0, 63, 64, 69):
+        np.testing.assert_allclose(batch[i], mfcc(clips[i]), rtol=0, atol=1e-5)
+    assert mfcc_batch(np.zeros((0, 16000), np.float32)).shape == (0, 0, 13)
+    with pytest.raises(DataError, match="same length"):
+        mfcc_batch([np.zeros(100), np.zeros(200)])
+
+
+def test_audio_spec_card_round_trip_and_errors() -> None:
+    spec = AudioSpec(mean=tuple(range(13)), std=(1.0,) * 13)
+    d = json.loads(json.dumps(spec.to_dict()))
+    assert d["kind"] == "audio" and d["mfcc"]["n_mfcc"] == 13 and len(d["normalize"]["mean"]) == 13
+    assert AudioSpec.from_dict(d) == spec
+    assert spec.shape == (98, 13) and spec.clip_samples == 16000
+    assert AudioSpec(mfcc=MfccParams(center=True)).frames == 101
+    with pytest.raises(DataError, match="differs from the MFCC sample_rate"):
+        AudioSpec.from_dict(d | {"sample_rate": 8000})
+    with pytest.raises(DataError, match="std must hold 13 numbers"):
+        AudioSpec.from_dict(d | {"normalize": {"mean": [0.0] * 13, "std": [1.0] * 12}})
+    with pytest.raises(DataError, match="unknown MFCC parameter"):
+        AudioSpec.from_dict(d | {"mfcc": d["mfcc"] | {"nfft": 1}})
+    with pytest.raises(DataError, match="not an audio preprocess"):
+        AudioSpec.from_dict({"kind": "image"})
+
+
+def test_fit_clip_pads_or_keeps_the_loudest_stretch() -> None:
+    x = np.zeros(30, np.float32)
+    x[20:24] = 1.0
+    assert fit_clip(x, 10).sum() == 4.0  # the loud part, whole, wherever it sits
+    y = np.zeros(30, np.float32)
+    y[2] = 5.0
+    y[25:] = 1.0
+    np.testing.assert_array_equal(fit_clip(y, 10), y[:10])  # one click outweighs a longer hum
+    np.testing.assert_array_equal(fit_clip(x[:5], 8), np.concatenate([x[:5], np.zeros(3)]))
+
+
+def test_clip_signal_resamples_mixes_and_scales() -> None:
+    spec = AudioSpec()
+    t44 = sine(440, 44100, 0.5).astype(np.float32)
+    clip = clip_signal(AudioClip(t44, 44100), spec)
+    assert clip.shape == (16000,) and clip.dtype == np.float32
+    np.testing.assert_allclose(clip[800:7200], sine(440, 16000, 0.5)[800:7200], atol=1e-3)
+    assert np.all(clip[8000:] == 0)  # half a second, padded to one
+    stereo = np.stack([sine(440, 16000), np.zeros(16000)], axis=1)
+    np.testing.assert_allclose(clip_signal(stereo, spec), sine(440, 16000) / 2, atol=1e-7)
+    pcm = (sine(440, 16000) * 32767).astype(np.int16)
+    np.testing.assert_allclose(clip_signal(pcm, spec), sine(440, 16000), atol=1e-4)
+
+
+def test_audio_features_are_the_registered_kind_and_normalise() -> None:
+    from edgekit.runtime.features import features
+
+    rng = np.random.default_rng(1)
+    clips = (rng.standard_normal((6, 16000)) * 0.1).astype(np.float32)
+    spec = fit_normalization(clips, AudioSpec())
+    x = features(spec.to_dict(), clips, (98, 13, 1))
+    assert x.shape == (6, 98, 13, 1) and x.dtype == np.float32
+    np.testing.assert_allclose(x.mean(axis=(0, 1, 3)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(x.std(axis=(0, 1, 3)), 1.0, atol=1e-3)
+    # one clip at a time, as a device does it: the same numbers as the batch
+    for i in range(6):
+        np.testing.assert_array_equal(audio_features(spec.to_dict(), [clips[i]])[0], x[i, ..., 0])
+
+
+def test_write_wav_and_read_wav_data(tmp_path: Path) -> None:
+    x = sine(440, 16000, 0.25).astype(np.float32)
+    path = write_wav_file(tmp_path / "w.wav", np.concatenate([x, [1.5, -1.5]]), 16000)
+    data = read_wav_data(path)
+    assert (data.sample_rate, data.channels, len(data.signal)) == (16000, 1, len(x) + 2)
+    assert np.abs(data.signal[: len(x)] - x).max() <= 1 / 32768
+    assert data.signal[-2] == 32767 / 32768 and data.signal[-1] == -1.0  # beyond full scale: clipped
+    stereo = write_wav(tmp_path / "s.wav", to_ints(np.stack([x, x], 1), 2), 16000, 2)
+    assert read_wav_data(stereo).channels == 2
