@@ -1,7 +1,9 @@
 """Object detection: letterbox the frame, run the model, decode boxes back onto the original frame.
 
 The card's `postprocess["format"]` names the decoder: `ssd-anchors` (MediaPipe BlazeFace-style
-SSD with fixed anchors) or `yolo` / `yolov5` / `yolov8` (Ultralytics heads). Each decoder is
+SSD with fixed anchors), `yolo` / `yolov5` / `yolov8` (Ultralytics heads) or `darknet` (Darknet
+YOLO heads from OpenCV DNN or an imported model, see `edgekit.runtime.tasks.darknet`) or
+`edgekit-grid` (edgekit's own `detector` recipe, see `edgekit.runtime.tasks.grid`). Each decoder is
 bound to the model once: anchors are made and outputs chosen (by shape, never by name) in
 `__init__`, so a frame costs only the decoding itself.
 """
@@ -27,6 +29,8 @@ from edgekit.runtime.detection import (
 )
 from edgekit.runtime.preprocess import ImageSpec, dequantize, normalize, prepare_image, quantize
 from edgekit.runtime.tasks import TASKS, Task, TaskOptions
+from edgekit.runtime.tasks.darknet import DarknetDecoder
+from edgekit.runtime.tasks.grid import GridDecoder
 
 Decoder = Callable[[Sequence[np.ndarray], LetterboxInfo | None], list[Detection]]
 
@@ -63,23 +67,33 @@ class SsdDecoder:
             )
         self.anchors = ssd_anchors(self.input_size, strides, per_cell)
         n, channels = len(self.anchors), 4 + 2 * keypoints
+        h, w = (self.input_size,) * 2 if isinstance(self.input_size, int) else self.input_size
+        per_layer = [-(-h // s) * -(-w // s) * a for s, a in zip(strides, per_cell)]
 
-        def find(last: int) -> int:
+        def find(last: int) -> list[int]:
             for i, o in enumerate(outputs):
                 if len(o.shape) >= 2 and o.shape[-1] == last and o.shape[-2] in (n, None):
-                    return i
+                    return [i]
+            # or one output per anchor layer, as the BlazeFace ONNX conversions split them
+            parts = {
+                o.shape[-2]: i for i, o in enumerate(outputs) if len(o.shape) == 3 and o.shape[-1] == last
+            }
+            if len(per_layer) > 1 and len(set(per_layer)) == len(per_layer) and set(per_layer) <= set(parts):
+                return [parts[count] for count in per_layer]
             raise ModelFileError(
                 f"the card's anchors ({n}) need outputs shaped (1, {n}, {channels}) and (1, {n}, 1); "
                 f"the model has {_shapes(outputs)}"
             )
 
         self.regressors, self.scores = find(channels), find(1)
-        self.infos = (outputs[self.regressors], outputs[self.scores])
+        self.infos = list(outputs)
         self.label = card.labels[0] if card.labels else "object"
 
     def __call__(self, outputs: Sequence[np.ndarray], info: LetterboxInfo | None) -> list[Detection]:
-        reg = _as_float(outputs[self.regressors], self.infos[0])
-        cls = _as_float(outputs[self.scores], self.infos[1])
+        reg, cls = (
+            np.concatenate([_as_float(outputs[i], self.infos[i]) for i in indices], axis=-2)
+            for indices in (self.regressors, self.scores)
+        )
         return decode_ssd(
             reg, cls, self.anchors, self.input_size, self.conf, self.iou, info, self.label, self.max_det
         )
@@ -129,6 +143,8 @@ class YoloDecoder:
 
 
 DECODERS: dict[str, type] = {
+    "darknet": DarknetDecoder,
+    "edgekit-grid": GridDecoder,
     "ssd-anchors": SsdDecoder,
     "yolo": YoloDecoder,
     "yolov5": YoloDecoder,
@@ -174,9 +190,14 @@ class Detect(Task):
     def preprocess(self, raw: np.ndarray) -> list[np.ndarray]:
         if not isinstance(raw, np.ndarray) or raw.ndim not in (2, 3):
             raise DataError(f"expected an image, got {type(raw).__name__}")
-        boxed, self.letterbox_info = letterbox(
-            raw, self.spec.size, color=self.spec.pad, keep_aspect=self.spec.resize == "letterbox"
-        )
+        if self.spec.resize == "letterbox":
+            boxed, self.letterbox_info = letterbox(raw, self.spec.size, color=self.spec.pad)
+        else:
+            # stretched: prepare_image resizes as training's `features` did (INTER_AREA when shrinking),
+            # so a trained detector sees the same pixels here; only the scale maps boxes back
+            (h, w), (dst_h, dst_w) = raw.shape[:2], self.spec.size
+            boxed = raw
+            self.letterbox_info = LetterboxInfo((dst_w / w, dst_h / h), (0, 0), (h, w), (dst_h, dst_w))
         x = normalize(prepare_image(boxed, self.spec), self.spec)
         x = (x.transpose(2, 0, 1) if self._nchw else x)[None]
         if self._quant is not None:
