@@ -64,7 +64,7 @@ TASKS: Registry[type[Task]] = Registry("task")
 
 
 def _load_all() -> None:
-    from edgekit.runtime.tasks import classify, detect  # noqa: F401
+    from edgekit.runtime.tasks import audio, classify, detect, segment, text  # noqa: F401
 
 
 def get_task(name: str) -> type[Task]:
