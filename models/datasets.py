@@ -69,6 +69,10 @@ DATASETS: Registry[DatasetLoader] = Registry("dataset")
 
 
 def load_dataset(name: str, data: str | None = None) -> Dataset:
+    """The dataset `name` (a loader registered here or by a recipe module), from `data` if given."""
+    from edgekit.models.recipe import _load_all  # recipe modules register their loaders
+
+    _load_all()
     return DATASETS.get(name)(data)
 
 

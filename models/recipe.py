@@ -66,7 +66,7 @@ RECIPES: Registry[Recipe] = Registry("recipe")
 
 
 def _load_all() -> None:
-    from edgekit.models import cifar, fashion, mnist  # noqa: F401
+    from edgekit.models import audio, catsdogs, cifar, detector, fashion, mnist, text, unet  # noqa: F401
 
 
 def get_recipe(name: str) -> Recipe:

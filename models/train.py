@@ -212,7 +212,10 @@ def train(
     lr = learning_rate(keras, recipe, epochs * steps_per_epoch, steps_per_epoch)
     callbacks = [] if quiet else [epoch_logger(keras, epochs)]
     # an interrupted run restarts from its last finished epoch; the folder goes when the fit ends
-    callbacks.append(keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=True))
+    # (double: a kill while the weights are being written leaves the epoch before intact)
+    callbacks.append(
+        keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=True, double_checkpoint=True)
+    )
     earlier = resumed_history(backup) if resume else {}
     callbacks.append(history_keeper(keras, backup, earlier))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -237,9 +240,23 @@ def train(
     with scope():
         model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=metrics)
     t0 = time.perf_counter()
-    fit = model.fit(
-        x, y, epochs=epochs, batch_size=batch_size, validation_data=validation, verbose=0, callbacks=callbacks
-    )
+    try:
+        fit = model.fit(
+            x,
+            y,
+            epochs=epochs,
+            batch_size=batch_size,
+            validation_data=validation,
+            verbose=0,
+            callbacks=callbacks,
+        )
+    except OSError as e:
+        if not resume:
+            raise
+        raise ConfigError(
+            f"the interrupted run in {out_dir} cannot be resumed: its backup is damaged ({e.strerror or e}); "
+            "pass --force to start over"
+        ) from None
     seconds = time.perf_counter() - t0
     history = {k: earlier.get(k, []) + [float(v) for v in vs] for k, vs in fit.history.items()}
     raw_out = model.predict(xv, verbose=0, batch_size=256)

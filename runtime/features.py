@@ -37,9 +37,12 @@ def _load_all() -> None:
 def features(
     preprocess: Mapping[str, Any], raw: Sequence[Any], input_shape: tuple[int | None, ...] | None = None
 ) -> np.ndarray:
-    """A batch of raw items -> the model's input batch; reshaped to `input_shape` (no batch dim) if given."""
+    """A batch of raw items -> the model's input batch (float32, or integer ids), reshaped to
+    `input_shape` (no batch dimension) if given."""
     _load_all()
     x = FEATURES.get(str(preprocess.get("kind", "image")))(preprocess, raw)
     if input_shape is not None:
         x = x.reshape((len(x), *input_shape))
-    return np.asarray(x, dtype=np.float32)
+    x = np.asarray(x)
+    # integer features (token ids) stay integer; floats are the model's float32
+    return x if x.dtype.kind in "iu" else x.astype(np.float32, copy=False)

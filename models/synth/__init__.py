@@ -76,4 +76,4 @@ def make(name: str, out: Path, *, count: int | None = None, seed: int = 0, force
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return summary
+    return summary.replace(str(tmp), str(out))  # a generator names the folder it was given
