@@ -433,8 +433,9 @@ def _numpy_globals() -> dict[tuple[str, str], Any]:
     return allowed
 
 
-def _unpickle_batch(path: Path) -> dict[str, Any]:
-    """A CIFAR python batch: a pickled dict of numpy arrays and lists, and nothing that runs code."""
+def numpy_only_load(f: Any, encoding: str = "bytes") -> Any:
+    """Unpickle `f` allowing nothing but numpy's own array rebuilding: a pickle can name any
+    function to call on load, and np.load(allow_pickle=True) would call it."""
     import pickle
 
     allowed = _numpy_globals()
@@ -443,12 +444,18 @@ def _unpickle_batch(path: Path) -> dict[str, Any]:
         def find_class(self, module: str, name: str) -> Any:
             if (module, name) in allowed:
                 return allowed[(module, name)]
-            # a pickle can name any function to call on load: refuse everything but array rebuilding
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+    return NumpyOnly(f, encoding=encoding).load()
+
+
+def _unpickle_batch(path: Path) -> dict[str, Any]:
+    """A CIFAR python batch: a pickled dict of numpy arrays and lists, and nothing that runs code."""
+    import pickle
 
     try:
         with open(path, "rb") as f:
-            d = NumpyOnly(f, encoding="bytes").load()
+            d = numpy_only_load(f)
         d = {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
         data = np.asarray(d["data"], dtype=np.uint8)
         labels = np.asarray(d["labels"], dtype=np.int64)

@@ -15,7 +15,6 @@ import pickle
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -26,8 +25,8 @@ from edgekit.models.datasets import (
     SHIPPED,
     Dataset,
     Split,
-    _numpy_globals,
     keras_download,
+    numpy_only_load,
     split_off,
     stratified_heldout,
 )
@@ -273,14 +272,6 @@ def keras_datasets_folder() -> Path:
 def _npz_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Arrays from an .npz whose object arrays (IMDB's ragged reviews) are unpickled with nothing but
     numpy's own array rebuilding allowed: np.load(allow_pickle=True) would run any code a file names."""
-    allowed = _numpy_globals()
-
-    class NumpyOnly(pickle.Unpickler):
-        def find_class(self, module: str, name: str) -> Any:
-            if (module, name) in allowed:
-                return allowed[(module, name)]
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
     out = {}
     try:
         with zipfile.ZipFile(path) as z:
@@ -293,7 +284,7 @@ def _npz_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
                 else:
                     shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
                 if dtype.hasobject:
-                    array = np.asarray(NumpyOnly(fp, encoding="latin1").load())
+                    array = np.asarray(numpy_only_load(fp, encoding="latin1"))
                 else:
                     array = np.frombuffer(fp.read(), dtype).reshape(shape, order="F" if fortran else "C")
                 out[key] = array

@@ -109,3 +109,16 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> n
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return (q.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+
+
+def image_input_layout(shape: tuple, spec: ImageSpec, what: str) -> bool:
+    """Check a model's image input against the card; True when it is channels first (N, C, H, W)."""
+    if len(shape) != 4:
+        raise DataError(f"{what} takes a (1, H, W, C) or (1, C, H, W) image, the model takes {shape}")
+    c = spec.channels
+    # channels first when the second axis is the channel count and the last is not
+    nchw = shape[1] == c and shape[3] != c
+    hw = shape[2:4] if nchw else shape[1:3]
+    if all(hw) and tuple(hw) != spec.size:
+        raise DataError(f"the card's image size {spec.size} does not match the model input {shape}")
+    return nchw

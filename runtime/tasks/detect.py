@@ -27,7 +27,14 @@ from edgekit.runtime.detection import (
     letterbox,
     ssd_anchors,
 )
-from edgekit.runtime.preprocess import ImageSpec, dequantize, normalize, prepare_image, quantize
+from edgekit.runtime.preprocess import (
+    ImageSpec,
+    dequantize,
+    image_input_layout,
+    normalize,
+    prepare_image,
+    quantize,
+)
 from edgekit.runtime.tasks import TASKS, Task, TaskOptions
 from edgekit.runtime.tasks.darknet import DarknetDecoder
 from edgekit.runtime.tasks.grid import GridDecoder
@@ -173,15 +180,7 @@ class Detect(Task):
             )
         self.decode: Decoder = DECODERS[fmt](self.card, self.outputs, self.options)
         info = self.inputs[0]
-        shape = tuple(info.shape)
-        if len(shape) != 4:
-            raise DataError(f"a detector takes a (1, H, W, C) or (1, C, H, W) image, the model takes {shape}")
-        c = self.spec.channels
-        # channels first when the second axis is the channel count and the last is not
-        self._nchw = shape[1] == c and shape[3] != c
-        hw = shape[2:4] if self._nchw else shape[1:3]
-        if all(hw) and tuple(hw) != self.spec.size:
-            raise DataError(f"the card's image size {self.spec.size} does not match the model input {shape}")
+        self._nchw = image_input_layout(tuple(info.shape), self.spec, "a detector")
         self._dtype = info.dtype
         self._quant = info.quant if info.dtype.kind in "iu" else None
         self._classes = None if self.options.classes is None else np.array(self.options.classes)

@@ -15,7 +15,7 @@ import numpy as np
 from edgekit.errors import DataError, ModelFileError
 from edgekit.runtime.features import features
 from edgekit.runtime.metrics import METRICS
-from edgekit.runtime.preprocess import ImageSpec, quantize
+from edgekit.runtime.preprocess import ImageSpec, image_input_layout, quantize
 from edgekit.runtime.tasks import TASKS, Task
 
 OVERLAY_BGR = (0, 200, 255)  # amber: stands out on skin, grass and sky alike
@@ -149,15 +149,7 @@ class Segment(Task):
         super().__init__(*args, **kwargs)
         self.spec = ImageSpec.from_dict(self.card.preprocess)
         info = self.inputs[0]
-        shape = tuple(info.shape)
-        c = self.spec.channels
-        if len(shape) != 4:
-            raise DataError(f"a segmentation model takes a (1, H, W, C) image, the model takes {shape}")
-        # channels first when the second axis is the channel count and the last is not
-        self._nchw = shape[1] == c and shape[3] != c
-        hw = shape[2:4] if self._nchw else shape[1:3]
-        if all(hw) and tuple(hw) != self.spec.size:
-            raise DataError(f"the card's image size {self.spec.size} does not match the model input {shape}")
+        self._nchw = image_input_layout(tuple(info.shape), self.spec, "a segmentation model")
         self._dtype = info.dtype
         self._quant = info.quant if info.dtype.kind in "iu" else None
         pp = self.card.postprocess
