@@ -30,7 +30,7 @@ def info(
         ("labels", ", ".join(card.labels[:20]) + (" ..." if len(card.labels) > 20 else "")),
         ("input", f"{card.input.name} {list(card.input.shape)} {card.input.dtype} {card.input.layout}"),
         ("output", f"{card.output.name} {list(card.output.shape)} {card.output.dtype}"),
-        ("preprocess", ", ".join(f"{k}={v}" for k, v in card.preprocess.items())),
+        ("preprocess", ", ".join(f"{k}={_brief(v)}" for k, v in card.preprocess.items())),
         ("format", f"{card.format} {card.quantization}"),
         ("io quantization", str(card.io_quantization or "float input and output")),
         ("recipe", f"{card.recipe} {card.hparams}"),
@@ -81,3 +81,16 @@ def _tensor_rows(model: Path) -> list[tuple[str, str]]:
         shape = [d if d is not None else "?" for d in t.shape]
         rows.append((kind, f"{t.name} {shape} {t.dtype.name}{quant}"))
     return rows
+
+
+def _brief(value: object, most: int = 8) -> str:
+    """A card value for people: long lists and tables (a tokenizer's vocabulary) shown by their size
+    and first few entries; `--json` prints them whole."""
+    if isinstance(value, dict) and len(value) > most:
+        head = ", ".join(f"{k}: {_brief(v)}" for k, v in list(value.items())[:3])
+        return f"{{{head}, ... {len(value)} entries}}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_brief(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple) and len(value) > most:
+        return f"[{', '.join(map(str, value[:3]))}, ... {len(value)} items]"
+    return str(value)
