@@ -26,7 +26,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench/results/export_matrix.json"))
     args = ap.parse_args()
 
-    from edgekit.benchmark import bench_model, machine
+    from edgekit.bench_table import bench_model, machine
     from edgekit.errors import EdgekitError
     from edgekit.export.api import export_model, plan_export
     from edgekit.export.base import exporter_names, get_exporter

@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "live.json")
     args = parser.parse_args()
 
-    from edgekit.benchmark import machine
+    from edgekit.bench_table import machine
     from edgekit.fileio import write_text
 
     w, h = (int(v) for v in args.size.lower().split("x"))

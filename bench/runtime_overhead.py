@@ -169,9 +169,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "runtime_overhead.json")
     args = parser.parse_args()
 
-    from edgekit.benchmark import machine
+    from edgekit.bench_table import machine
     from edgekit.fileio import write_text
-    from edgekit.models.datasets import load_dataset
+    from edgekit.runtime.datasets import load_dataset
 
     folder = args.models or Path(tempfile.mkdtemp(prefix="edgekit-overhead-"))
     folder.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from edgekit.benchmark import BenchRow, bench_model, machine, table
+from edgekit.bench_table import BenchRow, bench_model, machine, table
 from edgekit.fileio import check_writable, write_text
 
 ARTIFACTS = (("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"), ("onnx", "int8"))

@@ -1,10 +1,18 @@
 """One small generic registry, used for every extension point (recipes, exporters, backends,
-tasks, sources). The CLI's choices, `edgekit list` and the parametrised tests all read these."""
+tasks, detection formats, input kinds, sources, sinks, datasets, data generators). The CLI's
+choices, `edgekit list` and the parametrised tests all read these; nothing keeps a second list.
+
+A registry loads its own modules on first use: every module of the package it is given (scanned
+once), or the modules it is named. Each module adds its entries when imported, so adding an entry
+is adding one file, and no module keeps a hand-written list of the others."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+import importlib
+import pkgutil
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 from edgekit.errors import UnknownNameError
@@ -13,41 +21,96 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Maps names to entries; `get` fails with a "did you mean" hint."""
+    """Maps names to entries, each keyed by its own `name` attribute; `get` fails with a
+    "did you mean" hint. `package` (a dotted package name) is scanned once for modules to import,
+    `modules` names further ones; both are imported on the first read, not at definition."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, *, package: str | None = None, modules: Sequence[str] = ()) -> None:
         self.kind = kind
+        self.package = package
+        self.modules = tuple(modules)
         self._entries: dict[str, T] = {}
+        self._loaded = not (package or modules)
+        self._lock = threading.RLock()
 
-    def add(self, name: str, entry: T) -> T:
+    # -- filling -------------------------------------------------------------------------------
+
+    def add(self, entry: T, name: str | None = None) -> T:
+        """Register `entry` under its own `name` (or `name`, for entries that have none, such as
+        plain functions)."""
+        own = getattr(entry, "name", None)
+        if name is None:
+            if not isinstance(own, str) or not own:
+                raise TypeError(f"a {self.kind} entry needs a name: {entry!r}")
+            name = own
+        elif isinstance(own, str) and own and own != name:
+            raise ValueError(f"{self.kind} {own!r} registered under another name, {name!r}")
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._entries[name] = entry
         return entry
 
-    def register(self, name: str) -> Callable[[T], T]:
-        """Decorator form of `add`."""
-        return lambda entry: self.add(name, entry)
+    def register(self, name: str | None = None) -> Callable[[T], T]:
+        """Decorator form of `add`; `name` only for entries without a `name` attribute."""
+        return lambda entry: self.add(entry, name)
+
+    def load(self) -> None:
+        """Import the registry's modules (once); each registers its entries as it is imported."""
+        if self._loaded:
+            return
+        with self._lock:
+            if self._loaded:
+                return
+            self._loaded = True  # set first: a module being imported may read the registry
+            for module in self.module_names():
+                importlib.import_module(module)
+
+    def module_names(self) -> list[str]:
+        """The modules this registry loads: the package's own modules (not its sub-packages, nor
+        modules whose names start with `_`), then the named ones."""
+        names: list[str] = []
+        if self.package:
+            pkg = importlib.import_module(self.package)
+            names += [
+                f"{self.package}.{info.name}"
+                for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name)
+                if not info.ispkg and not info.name.startswith("_")
+            ]
+        return names + list(self.modules)
+
+    # -- reading -------------------------------------------------------------------------------
 
     def get(self, name: str) -> T:
+        self.load()
         try:
             return self._entries[name]
         except KeyError:
             raise UnknownNameError(self._unknown(name)) from None
 
     def _unknown(self, name: str) -> str:
-        close = difflib.get_close_matches(name, self._entries, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(str(name), self._entries, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(self.names()) or 'none'}"
         return f"unknown {self.kind} {name!r}: {hint}"
 
     def names(self) -> list[str]:
+        self.load()
         return list(self._entries)
 
+    def values(self) -> list[T]:
+        self.load()
+        return list(self._entries.values())
+
     def items(self) -> Iterator[tuple[str, T]]:
-        return iter(self._entries.items())
+        self.load()
+        return iter(list(self._entries.items()))
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.values())
 
     def __contains__(self, name: object) -> bool:
+        self.load()
         return name in self._entries
 
     def __len__(self) -> int:
+        self.load()
         return len(self._entries)

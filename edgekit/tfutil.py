@@ -14,7 +14,7 @@ def import_tf() -> tuple[ModuleType, ModuleType]:
     """(tensorflow, keras), with TensorFlow's start-up chatter silenced."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
-    from edgekit.runtime.deps import quiet_native_stderr
+    from edgekit.deps import quiet_native_stderr
 
     try:
         with quiet_native_stderr():

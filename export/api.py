@@ -15,10 +15,10 @@ import numpy as np
 
 from edgekit.card import ModelCard, now_iso
 from edgekit.errors import ConfigError, VerificationError
-from edgekit.export.base import EXPORTERS, ExportOptions, Quantization, _load_all, get_exporter
+from edgekit.export.base import EXPORTERS, ExportOptions, Quantization, get_exporter
 from edgekit.export.data import eval_data, has_own_data
 from edgekit.export.limits import UnsupportedPair, check_pair, graph_from_config
-from edgekit.export.sources import CardHints, card_for, existing_card, load_model, model_kind
+from edgekit.export.model_files import CardHints, card_for, existing_card, load_model, model_kind
 from edgekit.export.validate import parity_report
 from edgekit.fileio import check_writable, write_bytes, write_text
 
@@ -60,7 +60,6 @@ def plan_export(
     )
     config = kind.config(model_path)
     if config is not None:
-        _load_all()
         formats = {name: tuple(m.value for m in e.modes) for name, e in EXPORTERS.items()}
         check_pair(graph_from_config(config), fmt, q.value, opts.batch, formats)
     card = existing_card(model_path)

@@ -75,7 +75,7 @@ class ExportOptions:
     batch: str | None = None  # "1" or "dynamic"; None: the format's default
     simplify: bool = True  # ONNX: simplify the graph (onnxslim) before saving
     data: str | None = None  # --data: calibration and held-out samples (default: the card's dataset)
-    hints: Any = None  # an `edgekit.export.sources.CardHints`: --task/--labels/--normalize
+    hints: Any = None  # an `edgekit.export.model_files.CardHints`: --task/--labels/--normalize
 
     def __post_init__(self) -> None:
         if self.io not in IO_TYPES:
@@ -113,6 +113,10 @@ class Exporter:
     embed: Embedder  # (file bytes, card) -> file bytes with the card inside
     description: str = ""
 
+    @property
+    def name(self) -> str:
+        return self.format
+
     def check(self, q: Quantization) -> None:
         if q not in self.modes:
             raise UnsupportedError(
@@ -125,18 +129,12 @@ class Exporter:
         return model_path.with_name(f"{model_path.stem}{tag}{self.suffix}")
 
 
-EXPORTERS: Registry[Exporter] = Registry("export format")
-
-
-def _load_all() -> None:
-    from edgekit.export import onnx, tflite  # noqa: F401
+EXPORTERS: Registry[Exporter] = Registry("export format", package="edgekit.export.formats")
 
 
 def get_exporter(name: str) -> Exporter:
-    _load_all()
     return EXPORTERS.get(name)
 
 
 def exporter_names() -> list[str]:
-    _load_all()
     return EXPORTERS.names()

@@ -13,8 +13,9 @@ import numpy as np
 
 from edgekit.card import ModelCard
 from edgekit.errors import DataError
-from edgekit.models.datasets import Split, load_dataset, load_image_folder, split_off, stratified_heldout
 from edgekit.registry import Registry
+from edgekit.runtime.datasets import Split, load_dataset, split_off, stratified_heldout
+from edgekit.runtime.datasets.images import load_image_folder
 from edgekit.runtime.preprocess import ImageSpec
 
 GENERATED_SAMPLES = 100
@@ -51,9 +52,6 @@ def has_own_data(card: ModelCard | None) -> bool:
 def eval_data(card: ModelCard, data: str | None, calib_samples: int) -> EvalData:
     """Calibration and held-out samples for `card`'s model, from `data` or the card's dataset."""
     if has_own_data(card):
-        from edgekit.models.recipe import recipe_names
-
-        recipe_names()  # the recipe modules register their datasets (text, audio, scenes)
         ds = load_dataset(card.dataset["name"], data or card.dataset.get("source"))
         return EvalData(ds.heldout, ds.train.head(calib_samples), True, ds.description, ds.labels)
     if data:

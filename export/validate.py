@@ -16,7 +16,7 @@ import numpy as np
 
 from edgekit.card import ModelCard
 from edgekit.export.base import Bar
-from edgekit.models.datasets import Split
+from edgekit.runtime.datasets import Split
 from edgekit.runtime.metrics import METRICS, accuracy, class_probabilities, evaluate_outputs
 from edgekit.runtime.predictor import Predictor
 from edgekit.runtime.preprocess import dequantize

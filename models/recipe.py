@@ -62,18 +62,12 @@ class Recipe:
     tiny: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
-RECIPES: Registry[Recipe] = Registry("recipe")
-
-
-def _load_all() -> None:
-    from edgekit.models import audio, catsdogs, cifar, detector, fashion, mnist, text, unet  # noqa: F401
+RECIPES: Registry[Recipe] = Registry("recipe", package="edgekit.models.recipes")
 
 
 def get_recipe(name: str) -> Recipe:
-    _load_all()
     return RECIPES.get(name)
 
 
 def recipe_names() -> list[str]:
-    _load_all()
     return RECIPES.names()

@@ -20,9 +20,9 @@ import numpy as np
 from edgekit.card import ModelCard, TensorSpec, now_iso, sha256_arrays
 from edgekit.errors import ConfigError
 from edgekit.fileio import atomic_path, check_writable, write_text
-from edgekit.models.datasets import HELDOUT_SEED, Dataset, Split, load_dataset
 from edgekit.models.recipe import Recipe, get_recipe
 from edgekit.plots import confusion_matrix, plot_confusion, plot_curves
+from edgekit.runtime.datasets import HELDOUT_SEED, Dataset, Split, load_dataset
 from edgekit.runtime.features import features
 from edgekit.runtime.metrics import class_probabilities, evaluate_outputs
 from edgekit.tfutil import import_tf

@@ -376,7 +376,7 @@ def labels_for(cfg: DarknetCfg, labels: Sequence[str] | None = None) -> tuple[st
     if labels is None:
         names = cfg.path.with_suffix(".names")
         if classes == 80:
-            from edgekit.runtime.cards import COCO_CLASSES
+            from edgekit.runtime.labels import COCO_CLASSES
 
             labels = COCO_CLASSES
         elif names.exists():
@@ -429,4 +429,18 @@ def darknet_card(
         recipe=f"darknet:{cfg.path.stem}",
         format=fmt,
         **fields,
+    )
+
+
+def read_darknet_card(path: Path) -> ModelCard:
+    """The card `edgekit run` infers for a Darknet model (no card is inside a cfg), for `edgekit info`."""
+    cfg = read_cfg(model_pair(path)[0])
+    h, w, c = cfg.input_shape
+    first = cfg.heads()[0]
+    return darknet_card(
+        cfg,
+        labels_for(cfg),
+        TensorSpec("data", (1, c, h, w), "float32", "NCHW"),
+        TensorSpec(f"yolo_{first.layer}", (first.rows, 5 + first.classes), "float32"),
+        "darknet",
     )

@@ -9,8 +9,8 @@ from typing import Literal
 
 import numpy as np
 
+from edgekit.deps import require
 from edgekit.errors import ConfigError, DataError
-from edgekit.runtime.deps import require
 
 YoloLayout = Literal["yolov5", "yolov8"]
 _CV2_INSTALL = "pip install 'opencv-python>=4.10,<5'"

@@ -152,4 +152,4 @@ def detection_metrics(card: Any, outputs: Sequence[np.ndarray], y: Any) -> dict[
     return {"map50": map50, "precision": precision, "recall": recall}
 
 
-METRICS.add("detect", detection_metrics)
+METRICS.add(detection_metrics, "detect")

@@ -16,7 +16,9 @@ from edgekit.runtime.preprocess import ImageSpec, normalize, prepare_image
 
 # (the card's preprocess mapping, a batch of raw items) -> float32 array, one row per item
 FeatureFn = Callable[[Mapping[str, Any], Sequence[Any]], np.ndarray]
-FEATURES: Registry[FeatureFn] = Registry("preprocessing kind")
+FEATURES: Registry[FeatureFn] = Registry(
+    "preprocessing kind", modules=("edgekit.runtime.audio", "edgekit.runtime.text")
+)
 
 
 @FEATURES.register("image")
@@ -30,16 +32,12 @@ def image_features(preprocess: Mapping[str, Any], raw: Sequence[Any]) -> np.ndar
     return normalize(np.stack([prepare_image(np.asarray(item), spec) for item in raw]), spec)
 
 
-def _load_all() -> None:
-    from edgekit.runtime import audio, text  # noqa: F401  (they register their kinds)
-
 
 def features(
     preprocess: Mapping[str, Any], raw: Sequence[Any], input_shape: tuple[int | None, ...] | None = None
 ) -> np.ndarray:
     """A batch of raw items -> the model's input batch (float32, or integer ids), reshaped to
     `input_shape` (no batch dimension) if given."""
-    _load_all()
     x = FEATURES.get(str(preprocess.get("kind", "image")))(preprocess, raw)
     if input_shape is not None:
         x = x.reshape((len(x), *input_shape))

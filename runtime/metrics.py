@@ -15,7 +15,10 @@ import numpy as np
 from edgekit.registry import Registry
 
 MetricFn = Callable[[Any, Sequence[np.ndarray], Any], dict[str, float]]
-METRICS: Registry[MetricFn] = Registry("metric")
+# segment (IoU/Dice) and detect (mAP@0.5) register themselves beside their tasks
+METRICS: Registry[MetricFn] = Registry(
+    "metric", modules=("edgekit.runtime.tasks.segment", "edgekit.runtime.detection_metrics")
+)
 
 
 def class_probabilities(card: Any, scores: np.ndarray) -> np.ndarray:
@@ -37,19 +40,12 @@ def accuracy(card: Any, outputs: Sequence[np.ndarray], y: Any) -> dict[str, floa
 
 
 for _task in ("classify-image", "classify-text", "classify-audio"):
-    METRICS.add(_task, accuracy)
+    METRICS.add(accuracy, _task)
 
-
-def _load_all() -> None:
-    # segment (IoU/Dice) and detect (mAP@0.5) register themselves beside their tasks
-    from edgekit.runtime.tasks import _load_all as load_tasks
-
-    load_tasks()
 
 
 def evaluate_outputs(card: Any, outputs: Sequence[np.ndarray] | np.ndarray, y: Any) -> dict[str, float]:
     """The task's metrics for a batch of raw model outputs against the dataset's targets."""
-    _load_all()
     if isinstance(outputs, np.ndarray):
         outputs = [outputs]
     return METRICS.get(card.task)(card, list(outputs), y)

@@ -6,8 +6,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgekit.deps import installed
 from edgekit.errors import ModelFileError
-from edgekit.runtime.deps import installed
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ class Predictor:
         try:
             card = card or self.session.card
             if card is None:  # a well-known detector (BlazeFace, Ultralytics YOLO) needs none
-                from edgekit.runtime.cards import infer_card
+                from edgekit.runtime.inferred_cards import infer_card
 
                 card = infer_card(path, self.session)
             if card is None:

@@ -21,7 +21,7 @@ ARTIFACTS = [(f, q) for f in ("tflite", "onnx") for q in ("fp32", "fp16", "dynam
 
 @pytest.fixture(scope="session")
 def mnist():
-    from edgekit.models.datasets import load_dataset
+    from edgekit.runtime.datasets import load_dataset
 
     return load_dataset("mnist", "shipped")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from edgekit.errors import DataError
-from edgekit.models.datasets import Dataset, Split, load_dataset
 from edgekit.models.recipe import get_recipe
+from edgekit.runtime.datasets import Dataset, Split, load_dataset
 
 
 def made_up_dataset(name: str, n: int = 24) -> Dataset:

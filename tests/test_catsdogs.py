@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from edgekit.errors import DataError
-from edgekit.models import catsdogs  # noqa: F401  (registers the "cats-dogs" dataset)
-from edgekit.models.datasets import load_dataset
 from edgekit.models.recipe import get_recipe
+from edgekit.runtime.datasets import load_dataset
 
 
 def write_class_folders(root: Path, per_class: int = 12, seed: int = 0, classes=("cat", "dog")) -> Path:

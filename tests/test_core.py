@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -13,15 +14,48 @@ from edgekit.registry import Registry
 
 def test_registry_suggests_the_closest_name():
     reg: Registry[int] = Registry("recipe")
-    reg.add("mnist-cnn", 1)
-    reg.add("mnist-mlp", 2)
+    reg.add(1, "mnist-cnn")
+    reg.add(2, "mnist-mlp")
     assert reg.get("mnist-cnn") == 1
     with pytest.raises(UnknownNameError, match=r"unknown recipe 'mnist-cnm': did you mean mnist-cnn\?"):
         reg.get("mnist-cnm")
     with pytest.raises(UnknownNameError, match="known: mnist-cnn, mnist-mlp"):
         reg.get("resnet")
     with pytest.raises(ValueError, match="twice"):
-        reg.add("mnist-cnn", 3)
+        reg.add(3, "mnist-cnn")
+
+
+def test_registry_keys_entries_by_their_own_name():
+    @dataclasses.dataclass(frozen=True)
+    class Entry:
+        name: str
+
+    reg: Registry[Entry] = Registry("thing")
+    reg.add(Entry("a"))
+    assert reg.get("a") == Entry("a") and reg.names() == ["a"]
+    with pytest.raises(ValueError, match="another name"):
+        reg.add(Entry("b"), "c")  # a name given twice must agree
+    with pytest.raises(TypeError, match="needs a name"):
+        reg.add(object())
+
+
+def test_registry_loads_its_package_once_on_first_use(tmp_path, monkeypatch):
+    pkg = tmp_path / "plugins_for_test"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(
+        "from edgekit.registry import Registry\nREG = Registry('plugin', package=__name__)\nLOADS = []\n"
+    )
+    for name in ("beta", "alpha", "_private"):
+        (pkg / f"{name}.py").write_text(
+            f"from plugins_for_test import REG, LOADS\nLOADS.append({name!r})\nREG.add(object(), {name!r})\n"
+        )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import plugins_for_test
+
+    assert plugins_for_test.LOADS == []  # nothing is imported until the registry is read
+    assert plugins_for_test.REG.names() == ["alpha", "beta"]  # sorted, `_private` left out
+    assert "beta" in plugins_for_test.REG and len(plugins_for_test.REG) == 2
+    assert plugins_for_test.LOADS == ["alpha", "beta"]  # once
 
 
 def _card() -> ModelCard:

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from edgekit.errors import DataError
-from edgekit.models import datasets
-from edgekit.models.datasets import FASHION_FILES, FASHION_LABELS, load_dataset, read_idx
+from edgekit.runtime.datasets import fashion, load_dataset
+from edgekit.runtime.datasets._files import read_idx
+from edgekit.runtime.datasets.fashion import FASHION_FILES, FASHION_LABELS
 
 
 def write_idx(path, array: np.ndarray, compress: bool = False):
@@ -84,7 +85,7 @@ def test_fashion_mnist_from_a_folder_of_idx_files_and_its_errors(tmp_path, mnist
 
 
 def test_fashion_mnist_absent_says_how_to_get_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "FASHION_DEBIAN", tmp_path / "not-installed")
+    monkeypatch.setattr(fashion, "FASHION_DEBIAN", tmp_path / "not-installed")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     with pytest.raises(DataError) as e:
         load_dataset("fashion-mnist")
@@ -92,10 +93,10 @@ def test_fashion_mnist_absent_says_how_to_get_it(tmp_path, monkeypatch):
 
 
 def test_debian_fashion_mnist_is_the_full_real_set():
-    if not all((datasets.FASHION_DEBIAN / f"{s}.gz").exists() for s in FASHION_FILES):
+    if not all((fashion.FASHION_DEBIAN / f"{s}.gz").exists() for s in FASHION_FILES):
         pytest.skip("Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
     ds = load_dataset("fashion-mnist")
-    assert str(datasets.FASHION_DEBIAN) in ds.description
+    assert str(fashion.FASHION_DEBIAN) in ds.description
     assert ds.train.x.shape == (60_000, 28, 28, 1) and ds.heldout.x.shape == (10_000, 28, 28, 1)
     assert np.bincount(ds.train.y).tolist() == [6000] * 10
     assert np.bincount(ds.heldout.y).tolist() == [1000] * 10

@@ -13,7 +13,7 @@ from conftest import make_video, run_python
 from typer.testing import CliRunner
 
 from edgekit.cli import app
-from edgekit.runtime.cards import COCO_CLASSES
+from edgekit.runtime.labels import COCO_CLASSES
 from edgekit.runtime.predictor import Predictor
 from edgekit.runtime.tasks import TaskOptions
 
@@ -45,7 +45,7 @@ def write_photo(path: Path, name: str) -> np.ndarray:
 def test_the_detect_task_and_inferred_cards_pull_in_no_tensorflow():
     proc = run_python(
         "import sys\n"
-        "import edgekit.runtime.tasks.detect, edgekit.runtime.cards, edgekit.runtime.sinks\n"
+        "import edgekit.runtime.tasks.detect, edgekit.runtime.inferred_cards, edgekit.runtime.sinks\n"
         "print([m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules])"
     )
     assert proc.returncode == 0, proc.stderr

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import edgekit.models.detector  # noqa: F401  (registers the recipe and the "yolo" dataset)
+import edgekit.models.recipes.detector  # noqa: F401  (registers the recipe and the "yolo" dataset)
 from edgekit.cli import app
 from edgekit.errors import DataError
-from edgekit.models.datasets import load_dataset
 from edgekit.models.train import CardLike
+from edgekit.runtime.datasets import load_dataset
 from edgekit.runtime.detection_metrics import (
     ImageDetections,
     average_precision,
@@ -268,8 +268,8 @@ def test_evaluate_outputs_decodes_raw_grid_outputs_of_a_batch():
 def tiny_run(tmp_path_factory) -> Path:
     """A tiny detector trained for one epoch on 40 generated scenes (files made by `data make`)."""
     from edgekit.models.recipe import get_recipe
-    from edgekit.models.synth import make
     from edgekit.models.train import train
+    from edgekit.runtime.datasets.synth import make
 
     root = tmp_path_factory.mktemp("tiny-detector")
     make("scenes", root / "scenes", count=40, seed=1)
@@ -339,8 +339,8 @@ def test_edgekit_run_gives_the_detectors_boxes_on_the_frame(tiny_run, converted,
     import cv2
 
     from edgekit.card import ModelCard
-    from edgekit.models.datasets import Split
     from edgekit.models.train import card_inputs
+    from edgekit.runtime.datasets import Split
     from edgekit.tfutil import import_tf
 
     scene = cv2.imread(str(sorted((tiny_run / "scenes" / "test" / "images").glob("*.png"))[0]))
@@ -373,9 +373,9 @@ def test_the_runtime_feeds_the_detector_the_pixels_training_did(tiny_run):
     import cv2
 
     from edgekit.card import ModelCard
-    from edgekit.models.datasets import Split
     from edgekit.models.train import card_inputs
     from edgekit.runtime.backends import TensorInfo
+    from edgekit.runtime.datasets import Split
     from edgekit.runtime.tasks import TaskOptions
     from edgekit.runtime.tasks.detect import Detect
 

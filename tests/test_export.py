@@ -46,7 +46,7 @@ def test_artifact_runs_in_a_process_without_tensorflow(artifacts, mnist, fmt, q)
     code = f"""
 import sys, json
 import numpy as np
-from edgekit.models.datasets import load_dataset
+from edgekit.runtime.datasets import load_dataset
 from edgekit.runtime.predictor import Predictor, evaluate_classifier
 ds = load_dataset("mnist", "shipped")
 with Predictor({str(path)!r}) as p:

@@ -49,7 +49,7 @@ def _generated_data(recipe: str, tmp_path_factory) -> str | None:
     make`), where its tool is installed; None: the recipe's default data."""
     import shutil
 
-    from edgekit.models.synth import GENERATORS, generator_names, make
+    from edgekit.runtime.datasets.synth import GENERATORS, generator_names, make
 
     names = [g for g in generator_names() if recipe in GENERATORS.get(g).recipes]
     if not names or (GENERATORS.get(names[0]).needs and not shutil.which(GENERATORS.get(names[0]).needs)):

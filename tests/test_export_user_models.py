@@ -144,7 +144,7 @@ import sys
 from pathlib import Path
 from edgekit.errors import UnsupportedError
 from edgekit.export.api import plan_export
-from edgekit.export.sources import CardHints
+from edgekit.export.model_files import CardHints
 try:
     plan_export(Path({str(functional_model)!r}), "tflite", "int8", out=Path({str(tmp_path / "q.tflite")!r}),
                 hints=CardHints(task="classify-image"))
@@ -282,7 +282,7 @@ import sys
 from pathlib import Path
 from edgekit.errors import UnsupportedError
 from edgekit.export.api import plan_export
-from edgekit.export.sources import CardHints
+from edgekit.export.model_files import CardHints
 hints = CardHints(task="classify-image")
 for fmt, mode, batch in (("onnx", "dynamic", None), ("tflite", "fp32", "dynamic")):
     try:

@@ -62,7 +62,7 @@ def kws_data(tmp_path_factory) -> Path:
 
 @needs_espeak
 def test_generator_writes_the_speech_commands_layout_with_held_out_voices(kws_data):
-    from edgekit.models.synth.kws import CLASSES
+    from edgekit.runtime.datasets.synth.kws import CLASSES
 
     assert sorted(p.name for p in kws_data.iterdir() if p.is_dir()) == sorted(CLASSES)
     files = sorted(kws_data.rglob("*.wav"))
@@ -94,7 +94,7 @@ def test_generator_writes_the_speech_commands_layout_with_held_out_voices(kws_da
 
 @needs_espeak
 def test_generator_is_reproducible_and_varies_its_clips(tmp_path):
-    from edgekit.models.synth import make
+    from edgekit.runtime.datasets.synth import make
 
     make("kws", tmp_path / "a", count=24, seed=3)
     make("kws", tmp_path / "b", count=24, seed=3)
@@ -124,7 +124,7 @@ def test_generator_without_espeak_names_the_install_command(tmp_path, monkeypatc
 
 @needs_espeak
 def test_loader_holds_out_the_testing_list(kws_data):
-    from edgekit.models.datasets import load_dataset
+    from edgekit.runtime.datasets import load_dataset
 
     ds = load_dataset("speech-commands", str(kws_data))
     testing = (kws_data / "testing_list.txt").read_text().split()
@@ -149,7 +149,7 @@ def _word_folder(root: Path) -> Path:
 
 
 def test_loader_resamples_mixes_down_skips_and_counts(tmp_path):
-    from edgekit.models.audio_data import load_wav_folder
+    from edgekit.runtime.datasets.audio import load_wav_folder
 
     root = _word_folder(tmp_path / "d")
     write_pcm(root / "yes" / "cd.wav", np.stack([tone(44100, 1.0)] * 2, 1), 44100)  # stereo, 44.1 kHz
@@ -194,14 +194,14 @@ def test_loader_says_what_layout_it_wants(tmp_path, make, words):
 
 
 def test_loader_without_data_names_the_generator():
-    from edgekit.models.datasets import load_dataset
+    from edgekit.runtime.datasets import load_dataset
 
     with pytest.raises(DataError, match="edgekit data make kws"):
         load_dataset("speech-commands")
 
 
 def test_loader_all_corrupt_class_is_an_error(tmp_path):
-    from edgekit.models.audio_data import load_wav_folder
+    from edgekit.runtime.datasets.audio import load_wav_folder
 
     root = _word_folder(tmp_path / "d")
     (root / "maybe").mkdir()
@@ -425,8 +425,8 @@ def kws_model(kws_data, tmp_path_factory) -> Path:
 @needs_espeak
 def test_card_carries_the_mfcc_settings_and_the_fitted_normalisation(kws_model, kws_data):
     from edgekit.card import ModelCard
-    from edgekit.models.datasets import load_dataset
     from edgekit.runtime.audio import AudioSpec, MfccParams, clip_mfcc
+    from edgekit.runtime.datasets import load_dataset
 
     card = ModelCard.load(kws_model.parent / "card.json")
     spec = AudioSpec.from_dict(card.preprocess)
@@ -446,8 +446,8 @@ def test_card_carries_the_mfcc_settings_and_the_fitted_normalisation(kws_model, 
 def test_runtime_features_equal_the_training_features_on_real_wavs(kws_model, kws_data, fmt):
     """The device path (wav file -> source -> task.preprocess) gives the numbers training used."""
     from edgekit.card import ModelCard
-    from edgekit.models.datasets import load_dataset
     from edgekit.models.train import card_inputs
+    from edgekit.runtime.datasets import load_dataset
     from edgekit.runtime.predictor import Predictor
     from edgekit.runtime.sources import open_source
 
@@ -506,7 +506,7 @@ def test_a_long_recording_with_two_words_gives_two_events(kws_model, tmp_path, f
     slides a 1 s window every 0.25 s and reports exactly two keyword events, in order, in place."""
     import tempfile
 
-    from edgekit.models.synth.kws import espeak, speak, voice_splits
+    from edgekit.runtime.datasets.synth.kws import espeak, speak, voice_splits
 
     voice = voice_splits(0)["training"][0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -565,8 +565,8 @@ def test_kws_lstm_exports_to_tflite_and_onnx(kws_data, tmp_path):
 def test_full_training_reaches_the_bar_on_held_out_voices(name, tmp_path):
     """The recipe as it is, on the generator's default 2,400 clips: accuracy on voices never heard."""
     from edgekit.models.recipe import get_recipe
-    from edgekit.models.synth import make
     from edgekit.models.train import train
+    from edgekit.runtime.datasets.synth import make
 
     make("kws", tmp_path / "data")
     result = train(name, tmp_path / "run", data=str(tmp_path / "data"), quiet=True)
@@ -584,7 +584,7 @@ def test_keyword_spotting_on_a_device_imports_no_tensorflow(kws_model, kws_data)
         "import sys\n"
         "from edgekit.runtime.predictor import Predictor\n"
         "from edgekit.runtime.sources import open_source\n"
-        "import edgekit.runtime.sources.audio, edgekit.models.audio_data\n"
+        "import edgekit.runtime.sources.audio, edgekit.runtime.datasets.audio\n"
         f"with Predictor({str(kws_model.with_suffix('.tflite'))!r}) as p, open_source({str(wav)!r}) as src:\n"
         "    print([p(item.data).results[0].label for item in src])\n"
         "print([m for m in ('tensorflow', 'keras', 'tf2onnx', 'tf_keras') if m in sys.modules])\n"

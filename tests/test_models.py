@@ -10,8 +10,8 @@ import pytest
 from recipe_data import made_up_dataset
 
 from edgekit.errors import DataError
-from edgekit.models.datasets import load_dataset
 from edgekit.models.recipe import get_recipe, recipe_names
+from edgekit.runtime.datasets import load_dataset
 
 
 def test_shipped_mnist_is_5000_real_digits_with_a_fixed_stratified_heldout(mnist):

@@ -24,10 +24,10 @@ def test_importing_the_runtime_pulls_in_no_tensorflow():
         "edgekit.runtime.sources.files",
         "edgekit.runtime.sources.camera",
         "edgekit.runtime.sinks",
-        "edgekit.runtime.bench",
+        "edgekit.runtime.timing",
         "edgekit.runtime.detection",
-        "edgekit.benchmark",
-        "edgekit.models.datasets",
+        "edgekit.bench_table",
+        "edgekit.runtime.datasets",
         "edgekit.cli",
     ]
     code = (
@@ -124,7 +124,7 @@ def test_tflite_card_reader_needs_only_flatbuffers(artifacts):
 
 
 def test_preprocessing_matches_training(mnist):
-    from edgekit.models.mnist import MNIST_PIXELS
+    from edgekit.models.recipes.mnist import MNIST_PIXELS
     from edgekit.models.train import model_inputs
     from edgekit.runtime.preprocess import ImageSpec, normalize, prepare_image
 

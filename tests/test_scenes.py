@@ -71,7 +71,7 @@ def test_scenes_write_the_yolo_layout_with_masks(scenes_dir):
 
 
 def test_scenes_are_deterministic_by_seed_and_independent_of_count():
-    from edgekit.models.synth.scenes import render_scenes
+    from edgekit.runtime.datasets.synth.scenes import render_scenes
 
     a = render_scenes(3, seed=5, split="train")
     b = render_scenes(5, seed=5, split="train")
@@ -82,8 +82,8 @@ def test_scenes_are_deterministic_by_seed_and_independent_of_count():
 
 
 def test_test_scenes_paste_only_held_out_digits():
-    from edgekit.models.datasets import load_dataset
-    from edgekit.models.synth.scenes import _digits
+    from edgekit.runtime.datasets import load_dataset
+    from edgekit.runtime.datasets.synth.scenes import _digits
 
     mnist = load_dataset("mnist", "shipped")
     assert np.array_equal(_digits("test")[0], mnist.heldout.x[..., 0])
@@ -91,7 +91,7 @@ def test_test_scenes_paste_only_held_out_digits():
 
 
 def test_scene_options_shapes_only_digit_classes_and_size():
-    from edgekit.models.synth.scenes import SceneSpec, render_scenes
+    from edgekit.runtime.datasets.synth.scenes import SceneSpec, render_scenes
 
     shapes = render_scenes(4, 0, "train", SceneSpec(objects="shapes", size=(96, 128)))
     assert shapes.classes == ("circle", "square", "triangle") and shapes.images.shape == (4, 96, 128, 3)
@@ -103,8 +103,8 @@ def test_scene_options_shapes_only_digit_classes_and_size():
 
 
 def test_the_yolo_loader_reads_what_the_generator_wrote(scenes_dir):
-    import edgekit.models.detect_data  # noqa: F401  (registers the dataset, as the recipe's import does)
-    from edgekit.models.datasets import load_dataset
+    import edgekit.runtime.datasets.yolo  # noqa: F401  (registers the dataset, as the recipe's import does)
+    from edgekit.runtime.datasets import load_dataset
 
     ds = load_dataset("yolo", str(scenes_dir))
     assert ds.labels == ("circle", "square", "triangle", "digit")

@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 
 from edgekit.cli import app
 from edgekit.errors import DataError
-from edgekit.models.datasets import load_dataset
 from edgekit.models.recipe import get_recipe
-from edgekit.models.synth.text import CORPUS_FILE, FRAMES, HELDOUT_FRAMES, LABELS, corpus_csv
-from edgekit.models.text_data import CORPUS, load_text_csv
+from edgekit.runtime.datasets import load_dataset
+from edgekit.runtime.datasets.synth.text import CORPUS_FILE, FRAMES, HELDOUT_FRAMES, LABELS, corpus_csv
+from edgekit.runtime.datasets.text import CORPUS, load_text_csv
 
 runner = CliRunner()
 
@@ -333,8 +333,8 @@ def tiny_text_tflite(tiny_text_lstm) -> Path:
 
 def test_edgekit_run_tflite_with_text_prints_json_labels_that_match_keras(tiny_text_lstm, tiny_text_tflite):
     from edgekit.card import ModelCard
-    from edgekit.models.datasets import Split
     from edgekit.models.train import model_inputs
+    from edgekit.runtime.datasets import Split
     from edgekit.tfutil import import_tf
 
     text = "Le café served cold soup 🍜 and the croissant was naïve"

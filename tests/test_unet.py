@@ -14,9 +14,8 @@ import pytest
 from conftest import run_python
 
 from edgekit.errors import DataError
-from edgekit.models import segment_data  # noqa: F401  (registers the "masks" dataset)
-from edgekit.models.datasets import load_dataset
 from edgekit.models.recipe import get_recipe
+from edgekit.runtime.datasets import load_dataset
 from edgekit.runtime.metrics import evaluate_outputs
 from edgekit.runtime.tasks.segment import Mask, bounding_box, iou_dice
 
@@ -173,7 +172,7 @@ def test_masks_loader_says_what_layout_it_wants(tmp_path):
 def test_lossy_masks_take_their_bright_half(tmp_path):
     import cv2
 
-    from edgekit.models.segment_data import read_mask
+    from edgekit.runtime.datasets.masks import read_mask
 
     mask = np.zeros((64, 64), np.uint8)
     cv2.circle(mask, (30, 33), 17, 255, -1)
@@ -267,7 +266,7 @@ def unet_files(tiny_unet) -> dict[tuple[str, str], Path]:
 def test_exported_unet_agrees_with_keras(unet_files, tiny_unet, fmt):
     from edgekit.models.train import card_inputs
     from edgekit.runtime.backends.keras import load_keras_model
-    from edgekit.runtime.evaluation import evaluate
+    from edgekit.runtime.scoring import evaluate
     from edgekit.runtime.predictor import Predictor
 
     card, heldout = tiny_unet.result.card, tiny_unet.dataset.heldout
@@ -347,7 +346,7 @@ def test_edgekit_run_saves_an_overlay_where_the_mask_is_and_prints_the_summary(u
 def test_segment_runtime_and_masks_loader_import_no_tensorflow():
     code = (
         "import sys\n"
-        "import edgekit.runtime.tasks.segment, edgekit.models.segment_data\n"
+        "import edgekit.runtime.tasks.segment, edgekit.runtime.datasets.masks\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'\n"
     )
     result = run_python(code)
@@ -361,8 +360,8 @@ def test_segment_runtime_and_masks_loader_import_no_tensorflow():
 def test_unet_reaches_its_bar_on_generated_scenes(tmp_path):
     """U-Net IoU >= 0.8 on the held-out generated scenes. The documented 256x256 / 64-filter model
     is too slow for two CPU cores, so this trains the same architecture at 64x64 RGB, 8-128 filters."""
-    from edgekit.models.synth import make
     from edgekit.models.train import train
+    from edgekit.runtime.datasets.synth import make
 
     make("scenes", tmp_path / "scenes", seed=0)  # 2,000 training and 400 test scenes, 160x160
     hparams = {"size": 64, "base_filters": 8, "channels": 3}

@@ -1,89 +1,35 @@
-"""The `edgekit` command. One module per command; each is a few lines that parse, call the
-library and print. Library errors become one red line on stderr and exit code 1."""
+"""The `edgekit` command. One module per command in this package; each is a few lines that parse,
+call the library and print. `core.py` holds the Typer app and the error boundary they share."""
 
 from __future__ import annotations
 
-import functools
+import importlib
+import pkgutil
 import sys
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
-
-import typer
-
-from edgekit import __version__
-from edgekit.errors import EdgekitError
-
-app = typer.Typer(
-    name="edgekit",
-    help="Train the course's Keras models, export them to validated TFLite/ONNX, run and benchmark them.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-_state = {"verbose": False}
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-
-
-def command(fn: F) -> F:
-    """Wrap a command: library errors -> one red line and exit 1 (the traceback with --verbose)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
-        except EdgekitError as e:
-            if _state["verbose"]:
-                raise
-            fail(str(e))
-            raise typer.Exit(1) from None
-        except BrokenPipeError:  # `edgekit list | head`: click closes stdout quietly
-            raise
-        except KeyboardInterrupt:
-            fail("interrupted")
-            raise typer.Exit(130) from None
-        except OSError as e:  # a disk full, a permission denied: the user's to fix
-            if _state["verbose"]:
-                raise
-            where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-            fail(f"{e.strerror or e}{where}")
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"edgekit {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main_options(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
-    ] = False,
-) -> None:
-    """edgekit: from a Keras model to a small, fast, correct file on a device."""
-    _state["verbose"] = verbose
 
 
 def _register() -> None:
-    from edgekit.cli import bench, data, evaluate, export, importer, info, listing, quickstart, run, train  # noqa: F401
-
-
-_register()
+    """Import every command module of this package; each adds its commands to the app."""
+    for info in pkgutil.iter_modules(__path__):
+        if info.name not in ("core", "__main__") and not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
 
 
 def main() -> None:
+    from edgekit.cli.core import app
+
+    _register()
     try:
         app()
     except BrokenPipeError:  # `edgekit run ... | head`
         sys.stderr.close()
+
+
+def __getattr__(name: str):
+    """`from edgekit.cli import app`: the app with every command registered (tests, embedding)."""
+    if name == "app":
+        from edgekit.cli.core import app
+
+        _register()
+        return app
+    raise AttributeError(name)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from edgekit.cli import app, command
+from edgekit.cli.core import app, command
 
 
 @app.command()
@@ -25,7 +25,7 @@ def bench(
     json_out: Annotated[Path | None, typer.Option("--json", help="Save the figures as JSON.")] = None,
 ) -> None:
     """Latency (p50/p90/p99), load and first-inference time, size and accuracy per model and backend."""
-    from edgekit.benchmark import bench_models, save_json, table
+    from edgekit.bench_table import bench_models, save_json, table
 
     rows = bench_models(
         models,

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from edgekit.cli import app, command
+from edgekit.cli.core import app, command
 
 data_app = typer.Typer(help="Make the datasets the recipes train on with no network.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -21,7 +21,7 @@ def make(
     force: Annotated[bool, typer.Option(help="Replace a folder that is not empty.")] = False,
 ) -> None:
     """Generate a dataset into a folder, in the layout its recipes' --data takes."""
-    from edgekit.models.synth import make as run
+    from edgekit.runtime.datasets.synth import make as run
 
     summary = run(name, out, count=count, seed=seed, force=force)
     typer.echo(summary)
@@ -31,7 +31,7 @@ def make(
 @command
 def list_generators() -> None:
     """The data generators, what they make and which recipes train on it."""
-    from edgekit.models.synth import GENERATORS, generator_names
+    from edgekit.runtime.datasets.synth import GENERATORS, generator_names
 
     for name in generator_names():
         gen = GENERATORS.get(name)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from edgekit.cli import app, command
+from edgekit.cli.core import app, command
 
 
 @app.command()
@@ -30,7 +30,7 @@ def evaluate(
     json_out: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
 ) -> None:
     """The recipe's metric on held-out data (accuracy; IoU/Dice for U-Net; mAP@0.5 for the detector)."""
-    from edgekit.evaluation import evaluate_model
+    from edgekit.evaluate_file import evaluate_model
 
     result = evaluate_model(
         model, data=data, limit=limit, backend=backend, threads=threads, confusion=confusion

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from edgekit.cli import app, command, fail
+from edgekit.cli.core import app, command, fail
 
 
 def report_line(path: Path, size: int, report: dict) -> str:
@@ -90,7 +90,7 @@ def export(
     from edgekit.export.api import RejectedExport, export_model, plan_export, report_entry, write_report
     from edgekit.export.base import exporter_names, get_exporter
     from edgekit.export.limits import UnsupportedPair
-    from edgekit.export.sources import CardHints, load_model
+    from edgekit.export.model_files import CardHints, load_model
     from edgekit.fileio import check_writable
 
     settings = dict(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from edgekit.cli import app, command
+from edgekit.cli.core import app, command
 
 import_app = typer.Typer(
     help="Bring a model from another framework in as model.keras + card.json, ready for `edgekit export`.",

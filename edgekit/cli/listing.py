@@ -5,7 +5,7 @@ import shutil
 
 import typer
 
-from edgekit.cli import app, command
+from edgekit.cli.core import app, command
 
 
 def _mark(ok: bool) -> str:
@@ -16,12 +16,11 @@ def _mark(ok: bool) -> str:
 @command
 def list_() -> None:
     """Every recipe, export format, quantization, backend, task and source, and whether it is usable here."""
+    from edgekit.deps import installed
     from edgekit.export.base import EXPORTERS, exporter_names
     from edgekit.models.recipe import get_recipe, recipe_names
-    from edgekit.runtime.backends import BACKENDS, _load_all
-    from edgekit.runtime.deps import installed
+    from edgekit.runtime.backends import BACKENDS
     from edgekit.runtime.sources import SOURCES
-    from edgekit.runtime.sources import _load_all as load_sources
     from edgekit.runtime.tasks import task_names
 
     training = installed("tensorflow")
@@ -32,7 +31,6 @@ def list_() -> None:
     for name in exporter_names():
         e = EXPORTERS.get(name)
         typer.echo(f"  {name:<14} {', '.join(m.value for m in e.modes):<28} {e.description}")
-    _load_all()
     typer.echo("backends")
     for name, b in BACKENDS.items():
         note = f"  ({b.note})" if b.note else ""
@@ -41,11 +39,10 @@ def list_() -> None:
     typer.echo("tasks")
     for name in task_names():
         typer.echo(f"  {name}")
-    load_sources()
     typer.echo("sources")
     for name, s in SOURCES.items():
         typer.echo(f"  {name:<14} {s.description}")
-    from edgekit.models.synth import GENERATORS, generator_names
+    from edgekit.runtime.datasets.synth import GENERATORS, generator_names
 
     typer.echo("data generators (`edgekit data make NAME --out DIR`)")
     for name in generator_names():
@@ -60,7 +57,7 @@ def doctor() -> None:
     """What is installed and visible: Python, libraries, execution providers, cameras."""
     from importlib import metadata
 
-    from edgekit.runtime.deps import installed
+    from edgekit.deps import installed
 
     typer.echo(f"python          {platform.python_version()} on {platform.system()} {platform.machine()}")
     for dist, module in [

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from edgekit.cli import app, command
+from edgekit.cli.core import app, command
 
 
 @app.command()

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from edgekit.cli import app, command
+from edgekit.cli.core import app, command
 
 
 @app.command()

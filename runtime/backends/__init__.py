@@ -3,7 +3,6 @@ installed, in registration order (the preferred library first)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from edgekit.card import ModelCard
+from edgekit.deps import installed
 from edgekit.errors import MissingDependencyError, ModelFileError
 from edgekit.registry import Registry
-from edgekit.runtime.deps import installed
 
 
 @dataclass(frozen=True)
@@ -74,12 +73,9 @@ class Backend:
         return installed(self.module) and self.extra_check()
 
 
-BACKENDS: Registry[Backend] = Registry("backend")
-
-
-def _load_all() -> None:
-    # importing the modules registers them; none imports its library at import time
-    from edgekit.runtime.backends import keras, onnxruntime, opencv_dnn, tflite  # noqa: F401
+# each module of this package registers its backends, in the order of preference for a suffix;
+# none imports its library at import time
+BACKENDS: Registry[Backend] = Registry("backend", package=__name__)
 
 
 def check_model_file(path: Path) -> Path:
@@ -92,14 +88,12 @@ def check_model_file(path: Path) -> Path:
 
 
 def backends_for(path: Path) -> list[Backend]:
-    _load_all()
     suffix = Path(path).suffix.lower()
     return [b for _, b in BACKENDS.items() if suffix in b.suffixes]
 
 
 def select_backend(path: Path, name: str | None = None) -> Backend:
     """The backend named, or the first installed one that opens this kind of file."""
-    _load_all()
     if name:
         backend = BACKENDS.get(name)
         if Path(path).suffix.lower() not in backend.suffixes:
@@ -139,9 +133,3 @@ def read_card(path: str | Path) -> ModelCard | None:
     if not candidates:
         raise ModelFileError(f"{path.name} is not a model file edgekit can read")
     return candidates[0].read_card(path)
-
-
-def timed_open(path: Path, backend: str | None, threads: int | None) -> tuple[Session, float]:
-    t0 = time.perf_counter()
-    session = open_model(path, backend, threads)
-    return session, time.perf_counter() - t0

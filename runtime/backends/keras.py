@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.card import ModelCard
+from edgekit.deps import installed
 from edgekit.errors import ModelFileError, first_line
 from edgekit.runtime.backends import BACKENDS, Backend, Session, SessionOptions, TensorInfo
-from edgekit.runtime.deps import installed
 
 INSTALL = "pip install 'edgekit[train]'"
 
@@ -72,8 +72,7 @@ class KerasSession(Session):
 
 
 BACKENDS.add(
-    "keras",
-    Backend(
+        Backend(
         name="keras",
         suffixes=(".keras", ".h5"),
         module="keras",

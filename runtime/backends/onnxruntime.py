@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.card import CARD_KEY, ModelCard
+from edgekit.deps import require
 from edgekit.errors import ModelFileError, UnsupportedError, first_line
 from edgekit.runtime.backends import BACKENDS, Backend, Session, SessionOptions, TensorInfo
-from edgekit.runtime.deps import require
 
 INSTALL = "pip install onnxruntime"
 _DTYPES = {
@@ -102,8 +102,7 @@ class OnnxSession(Session):
 
 
 BACKENDS.add(
-    "onnxruntime",
-    Backend(
+        Backend(
         name="onnxruntime",
         suffixes=(".onnx",),
         module="onnxruntime",

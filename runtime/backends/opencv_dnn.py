@@ -13,19 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.card import ModelCard, TensorSpec
+from edgekit.deps import require
 from edgekit.errors import ModelFileError, UnsupportedError, first_line
 from edgekit.runtime.backends import BACKENDS, Backend, Session, SessionOptions, TensorInfo
 from edgekit.runtime.darknet import (
     CFG_SUFFIX,
     WEIGHTS_SUFFIX,
     check_weights,
-    darknet_card,
-    labels_for,
     model_pair,
     read_cfg,
+    read_darknet_card,
 )
-from edgekit.runtime.deps import require
 
 INSTALL = "pip install 'opencv-python>=4.10,<5'"  # OpenCV 5 removed the Darknet importer
 DEVICES = ("auto", "cpu", "cuda")
@@ -58,7 +56,7 @@ class OpenCvDnnSession(Session):
         cfg_path, weights_path = model_pair(path)
         cfg = read_cfg(cfg_path)
         check_weights(cfg, weights_path)
-        super().__init__(path, None)  # a cfg carries no card: edgekit.runtime.cards infers one
+        super().__init__(path, None)  # a cfg carries no card: edgekit.runtime.inferred_cards infers one
         self.cfg = cfg
         self.device = self._device(cv2, options.device)
         if options.threads:
@@ -110,20 +108,6 @@ class OpenCvDnnSession(Session):
         self._net = None
 
 
-def read_darknet_card(path: Path) -> ModelCard:
-    """The card `edgekit run` infers for a Darknet model (no card is inside a cfg), for `edgekit info`."""
-    cfg = read_cfg(model_pair(path)[0])
-    h, w, c = cfg.input_shape
-    first = cfg.heads()[0]
-    return darknet_card(
-        cfg,
-        labels_for(cfg),
-        TensorSpec("data", (1, c, h, w), "float32", "NCHW"),
-        TensorSpec(f"yolo_{first.layer}", (first.rows, 5 + first.classes), "float32"),
-        "darknet",
-    )
-
-
 def _cv_message(e: Exception) -> str:
     # "OpenCV(4.14.0) /io/.../darknet_importer.cpp:217: error: (-212:Parsing error) Failed to ..."
     text = first_line(e)
@@ -131,8 +115,7 @@ def _cv_message(e: Exception) -> str:
 
 
 BACKENDS.add(
-    "opencv-dnn",
-    Backend(
+        Backend(
         name="opencv-dnn",
         suffixes=(CFG_SUFFIX, WEIGHTS_SUFFIX),
         module="cv2",

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.card import CARD_KEY, ModelCard
+from edgekit.deps import installed, quiet_native_stderr, require
 from edgekit.errors import ModelFileError
 from edgekit.runtime.backends import BACKENDS, Backend, Session, SessionOptions, TensorInfo
-from edgekit.runtime.deps import installed, quiet_native_stderr, require
 from edgekit.runtime.metadata import read_tflite_metadata
 
 
@@ -70,7 +70,6 @@ def _make(name: str, module: str, install: str, note: str = "") -> Backend:
         return TFLiteSession(path, options, module, name)
 
     return BACKENDS.add(
-        name,
         Backend(
             name=name,
             suffixes=(".tflite",),

@@ -74,15 +74,10 @@ class SourceKind:
     options: tuple[str, ...] = ()  # the SourceOptions fields this kind honours
 
 
-SOURCES: Registry[SourceKind] = Registry("source")
-
-
-def _load_all() -> None:
-    from edgekit.runtime.sources import audio, camera, files, stream, text  # noqa: F401
+SOURCES: Registry[SourceKind] = Registry("source", package=__name__)
 
 
 def source_kind(spec: str) -> SourceKind:
-    _load_all()
     for _, kind in SOURCES.items():
         if kind.matches(spec):
             return kind

@@ -241,8 +241,7 @@ class Microphone(LiveSource):
 
 
 SOURCES.add(
-    "wav",
-    SourceKind(
+        SourceKind(
         "wav",
         "a .wav file (a long recording is read as 1 s windows every 0.25 s)",
         is_wav,
@@ -251,8 +250,7 @@ SOURCES.add(
     ),
 )
 SOURCES.add(
-    "wavs",
-    SourceKind(
+        SourceKind(
         "wavs",
         "a folder of .wav files (recursive) or a glob such as 'clips/*.wav'",
         is_wav_collection,
@@ -261,8 +259,7 @@ SOURCES.add(
     ),
 )
 SOURCES.add(
-    "mic",
-    SourceKind(
+        SourceKind(
         "mic",
         "mic (or mic:N) for the microphone, through sounddevice",
         lambda s: s == "mic" or s.startswith("mic:"),

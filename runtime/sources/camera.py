@@ -86,8 +86,7 @@ class Camera(LiveSource):
 
 
 SOURCES.add(
-    "camera",
-    SourceKind(
+        SourceKind(
         "camera",
         "a camera index such as 0",
         lambda s: s.isdigit(),

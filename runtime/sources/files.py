@@ -149,12 +149,10 @@ def _is_file_with(spec: str, suffixes: tuple[str, ...]) -> bool:
 
 
 SOURCES.add(
-    "image",
-    SourceKind("image", "one image file", lambda s: _is_file_with(s, IMAGE_SUFFIXES), _open_image),
+        SourceKind("image", "one image file", lambda s: _is_file_with(s, IMAGE_SUFFIXES), _open_image),
 )
 SOURCES.add(
-    "video",
-    SourceKind(
+        SourceKind(
         "video",
         "a video file (mp4, avi, ...), with --realtime to play it by its clock",
         lambda s: _is_file_with(s, VIDEO_SUFFIXES),
@@ -163,8 +161,7 @@ SOURCES.add(
     ),
 )
 SOURCES.add(
-    "images",
-    SourceKind(
+        SourceKind(
         "images",
         "a folder of images (recursive) or a glob such as 'digits/*.png'",
         lambda s: "://" not in s and (bool(_GLOB_CHARS & set(s)) or Path(s).is_dir()) and not _wavs(s),

@@ -98,8 +98,7 @@ def _open_stdin(spec: str) -> Source:
 
 
 SOURCES.add(
-    "text",
-    SourceKind(
+        SourceKind(
         "text",
         'a text to classify (--text "..." or text://...)',
         lambda s: s.startswith(TEXT_SCHEME),
@@ -108,8 +107,7 @@ SOURCES.add(
     ),
 )
 SOURCES.add(
-    "text-file",
-    SourceKind(
+        SourceKind(
         "text-file",
         "a .txt file, one text per line",
         lambda s: "://" not in s and Path(s).suffix.lower() in TEXT_SUFFIXES and not set("*?[") & set(s),
@@ -118,6 +116,5 @@ SOURCES.add(
     ),
 )
 SOURCES.add(
-    "stdin",
-    SourceKind("stdin", "- for lines of text on stdin", lambda s: s == "-", _open_stdin, produces="text"),
+        SourceKind("stdin", "- for lines of text on stdin", lambda s: s == "-", _open_stdin, produces="text"),
 )

@@ -60,18 +60,12 @@ class Task:
         return frame
 
 
-TASKS: Registry[type[Task]] = Registry("task")
-
-
-def _load_all() -> None:
-    from edgekit.runtime.tasks import audio, classify, detect, segment, text  # noqa: F401
+TASKS: Registry[type[Task]] = Registry("task", package=__name__)
 
 
 def get_task(name: str) -> type[Task]:
-    _load_all()
     return TASKS.get(name)
 
 
 def task_names() -> list[str]:
-    _load_all()
     return TASKS.names()

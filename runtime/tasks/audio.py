@@ -122,7 +122,7 @@ class KeywordDetector:
         return [KeywordEvent(self.labels[best], score, w_start, w_end, best)]
 
 
-@TASKS.register("classify-audio")
+@TASKS.register()
 class ClassifyAudio(Task):
     """classify-audio: the card's MFCCs in; top-k labels for a clip, keyword events for a stream."""
 

@@ -28,7 +28,7 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-@TASKS.register("classify-image")
+@TASKS.register()
 class ClassifyImage(Task):
     name = "classify-image"
     accepts = "image"

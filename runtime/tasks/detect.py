@@ -159,7 +159,7 @@ DECODERS: dict[str, type] = {
 }
 
 
-@TASKS.register("detect")
+@TASKS.register()
 class Detect(Task):
     """Boxes (and keypoints) in pixels of the original frame.
 

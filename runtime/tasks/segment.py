@@ -134,10 +134,10 @@ def segment_metrics(card: Any, outputs: Sequence[np.ndarray], y: Any) -> dict[st
     return {"iou": iou, "dice": dice}
 
 
-METRICS.add("segment", segment_metrics)
+METRICS.add(segment_metrics, "segment")
 
 
-@TASKS.register("segment")
+@TASKS.register()
 class Segment(Task):
     """One `Mask` per frame. `preprocess` keeps the frame's size for the following `postprocess`:
     one frame at a time per task, as the Predictor runs it."""

@@ -12,7 +12,7 @@ from edgekit.runtime.tasks.classify import ClassifyImage
 from edgekit.runtime.text import TextSpec
 
 
-@TASKS.register("classify-text")
+@TASKS.register()
 class ClassifyText(Task):
     name = "classify-text"
     accepts = "text"

@@ -1,0 +1,1 @@
+"""Export formats: each module registers one `Exporter` in `edgekit.export.base.EXPORTERS`."""

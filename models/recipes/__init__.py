@@ -1,0 +1,1 @@
+"""The documented models: each module registers its recipes in `edgekit.models.recipe.RECIPES`."""

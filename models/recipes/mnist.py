@@ -1,0 +1,184 @@
+"""The course's MNIST models: the CNN and the MLP, as the tutorials build them."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from edgekit.models.augment import random_shift
+from edgekit.models.recipe import RECIPES, Recipe
+from edgekit.runtime.preprocess import ImageSpec
+
+MNIST_PIXELS = ImageSpec(size=(28, 28), channels=1, scale=1 / 255, offset=0.0).to_dict()
+
+
+def build_mnist_cnn(num_classes: int = 10, name: str = "mnist_cnn"):
+    """Conv2D(32,3) → MaxPool → Conv2D(64,3) → MaxPool → Flatten → Dense(64) → Dense(10, softmax)."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1), name="image"),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(num_classes, activation="softmax"),
+        ],
+        name=name,
+    )
+
+
+def build_mnist_mlp(num_classes: int = 10, dropout: float = 0.2):
+    """Dense(512) → Dropout → Dense(256) → Dropout → Dense(10, softmax) on 784 inputs."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            keras.Input((784,), name="image"),
+            layers.Dense(512, activation="relu"),
+            layers.Dropout(dropout),
+            layers.Dense(256, activation="relu"),
+            layers.Dropout(dropout),
+            layers.Dense(num_classes, activation="softmax"),
+        ],
+        name="mnist_mlp",
+    )
+
+
+def build_mnist_mlp_small(num_classes: int = 10):
+    """Dense(512, relu) → Dense(10, softmax) on 784 inputs: the course's first MLP."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            keras.Input((784,), name="image"),
+            layers.Dense(512, activation="relu"),
+            layers.Dense(num_classes, activation="softmax"),
+        ],
+        name="mnist_mlp_small",
+    )
+
+
+def build_mnist_mlp_bn(num_classes: int = 10, dropout: float = 0.3):
+    """(Dense(256) → BatchNorm → ReLU → Dropout 0.3) twice → Dense(10, softmax) on 784 inputs."""
+    import keras
+    from keras import layers
+
+    block = []
+    for _ in range(2):
+        # no bias: the batch norm's own shift replaces it
+        block += [layers.Dense(256, use_bias=False), layers.BatchNormalization(), layers.ReLU()]
+        block.append(layers.Dropout(dropout))
+    return keras.Sequential(
+        [keras.Input((784,), name="image"), *block, layers.Dense(num_classes, activation="softmax")],
+        name="mnist_mlp_bn",
+    )
+
+
+RECIPES.add(
+        Recipe(
+        name="mnist-cnn",
+        task="classify-image",
+        description="the course's MNIST CNN: two conv/pool blocks, Dense 64, softmax over 10 digits",
+        build=build_mnist_cnn,
+        dataset="mnist",
+        preprocess=MappingProxyType(MNIST_PIXELS),
+        input_name="image",
+        input_shape=(28, 28, 1),
+        input_layout="NHWC",
+        epochs=15,
+        batch_size=32,
+        augment=random_shift,  # +1.5 points on the 4,000 shipped digits (97.0 -> 98.5-98.7, two seeds)
+        bar=0.97,
+        architecture=(
+            ("Conv2D", 32),
+            ("MaxPooling2D", None),
+            ("Conv2D", 64),
+            ("MaxPooling2D", None),
+            ("Flatten", None),
+            ("Dense", 64),
+            ("Dense", 10),
+        ),
+    ),
+)
+
+RECIPES.add(
+        Recipe(
+        name="mnist-mlp",
+        task="classify-image",
+        description="the course's MNIST MLP: Dense 512 and 256 with dropout 0.2, softmax over 10 digits",
+        build=build_mnist_mlp,
+        dataset="mnist",
+        preprocess=MappingProxyType(MNIST_PIXELS),
+        input_name="image",
+        input_shape=(784,),
+        input_layout="NC",
+        hparams=MappingProxyType({"dropout": 0.2}),
+        epochs=15,
+        batch_size=32,
+        bar=0.94,
+        architecture=(("Dense", 512), ("Dropout", None), ("Dense", 256), ("Dropout", None), ("Dense", 10)),
+    ),
+)
+
+RECIPES.add(
+        Recipe(
+        name="mnist-mlp-small",
+        task="classify-image",
+        description="the course's first MNIST MLP: one hidden Dense 512, softmax over 10 digits",
+        build=build_mnist_mlp_small,
+        dataset="mnist",
+        preprocess=MappingProxyType(MNIST_PIXELS),
+        input_name="image",
+        input_shape=(784,),
+        input_layout="NC",
+        epochs=15,
+        batch_size=32,
+        bar=0.93,
+        architecture=(("Dense", 512), ("Dense", 10)),
+    ),
+)
+
+RECIPES.add(
+        Recipe(
+        name="mnist-mlp-bn",
+        task="classify-image",
+        description=(
+            "MNIST MLP with batch norm: two Dense 256 / BatchNorm / ReLU / Dropout 0.3 blocks; "
+            "exponentially decaying learning rate, early stopping on a validation slice"
+        ),
+        build=build_mnist_mlp_bn,
+        dataset="mnist",
+        preprocess=MappingProxyType(MNIST_PIXELS),
+        input_name="image",
+        input_shape=(784,),
+        input_layout="NC",
+        hparams=MappingProxyType({"dropout": 0.3}),
+        epochs=40,  # an upper bound: early stopping ends it
+        batch_size=32,
+        schedule="exponential",
+        decay_rate=0.9,
+        decay_epochs=1.0,
+        early_stopping_patience=5,
+        validation_fraction=0.1,
+        # 93.7-94.3% on the shipped digits (seeds 0, 1; patience 5 or 8, decay 0.9 or 0.95 alike):
+        # it stops after 10-14 epochs, trained on 3,600 digits (400 are watched by early stopping)
+        bar=0.93,
+        architecture=(
+            ("Dense", 256),
+            ("BatchNormalization", None),
+            ("ReLU", None),
+            ("Dropout", None),
+            ("Dense", 256),
+            ("BatchNormalization", None),
+            ("ReLU", None),
+            ("Dropout", None),
+            ("Dense", 10),
+        ),
+    ),
+)

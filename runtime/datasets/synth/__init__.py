@@ -1,0 +1,65 @@
+"""Data generators: the datasets the project makes so every recipe trains with no network.
+
+Each is a command (`edgekit data make NAME --out DIR`) so users can see and reuse them. A generator
+writes into an empty temporary folder; `make` renames it into place only when it has finished, so
+an interrupted run never leaves half a dataset where a good one stood."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgekit.errors import ConfigError
+from edgekit.registry import Registry
+
+
+@dataclass(frozen=True)
+class Generator:
+    name: str
+    description: str
+    # (an empty folder to fill, how many samples (None: the generator's default), seed) -> a summary
+    make: Callable[[Path, int | None, int], str]
+    recipes: tuple[str, ...] = ()  # the recipes that train on what it makes
+    needs: str = ""  # a system tool it runs, said by `edgekit doctor` (e.g. "espeak-ng")
+
+
+GENERATORS: Registry[Generator] = Registry("data generator", package=__name__)
+
+
+def get_generator(name: str) -> Generator:
+    return GENERATORS.get(name)
+
+
+def generator_names() -> list[str]:
+    return GENERATORS.names()
+
+
+def make(name: str, out: Path, *, count: int | None = None, seed: int = 0, force: bool = False) -> str:
+    """Run generator `name` into `out` atomically; returns its one-line summary."""
+    gen = get_generator(name)
+    out = Path(out)
+    if count is not None and count < 1:
+        raise ConfigError("--count must be at least 1")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ConfigError(f"{out} is not empty: choose another --out, or pass --force to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    try:
+        summary = gen.make(tmp, count, seed)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return summary.replace(str(tmp), str(out))  # a generator names the folder it was given
