@@ -45,7 +45,9 @@ def evaluate_model(
         backend_used = f"{predictor.session.backend} on {predictor.session.device}"
     metrics = result["metrics"]
     if confusion is not None:
-        if not card.task.startswith("classify"):
+        from edgekit.runtime.tasks import get_task
+
+        if not get_task(card.task).classifies:
             raise ConfigError(f"--confusion is for classifiers; {Path(path).name} is a {card.task} model")
         from edgekit.plots import confusion_matrix, plot_confusion
         from edgekit.runtime.metrics import class_probabilities

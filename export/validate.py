@@ -17,13 +17,15 @@ import numpy as np
 from edgekit.card import ModelCard
 from edgekit.export.base import Bar
 from edgekit.runtime.datasets import Split
-from edgekit.runtime.metrics import METRICS, accuracy, class_probabilities, evaluate_outputs
+from edgekit.runtime.metrics import class_probabilities
 from edgekit.runtime.predictor import Predictor
 from edgekit.runtime.preprocess import dequantize
+from edgekit.runtime.scoring import evaluate_outputs
+from edgekit.runtime.tasks import get_task
 
 
 def is_classifier(card: ModelCard) -> bool:
-    return card.task in METRICS and METRICS.get(card.task) is accuracy
+    return get_task(card.task).classifies
 
 
 def run_artifact(artifact: Path, items: Sequence[Any]) -> tuple[list[np.ndarray], dict[str, Any]]:

@@ -24,7 +24,9 @@ from edgekit.models.recipe import Recipe, get_recipe
 from edgekit.plots import confusion_matrix, plot_confusion, plot_curves
 from edgekit.runtime.datasets import HELDOUT_SEED, Dataset, Split, load_dataset
 from edgekit.runtime.features import features
-from edgekit.runtime.metrics import class_probabilities, evaluate_outputs
+from edgekit.runtime.metrics import class_probabilities
+from edgekit.runtime.scoring import evaluate_outputs
+from edgekit.runtime.tasks import get_task
 from edgekit.tfutil import import_tf
 
 OUTPUT_FILES = ("model.keras", "card.json", "history.json", "curves.png")
@@ -145,7 +147,7 @@ def train(
         raise ConfigError(f"unknown strategy {strategy!r}: use {', '.join(STRATEGIES)}")
     model_path = out_dir / f"model.{save_format}"
     outputs = [model_path.name, *OUTPUT_FILES[1:]]
-    if recipe.task.startswith("classify"):
+    if get_task(recipe.task).classifies:
         outputs.append(CONFUSION_FILE)
     if recipe.early_stopping_patience is not None or recipe.schedule == "plateau":
         outputs.append(BEST_FILE)
@@ -304,7 +306,7 @@ def train(
     write_text(out_dir / "card.json", card.to_json(indent=2))
     write_text(out_dir / "history.json", json.dumps(history, indent=2))
     plot_curves(history, out_dir / "curves.png", title=f"{recipe.name} on {dataset.name}")
-    if recipe.task.startswith("classify"):
+    if get_task(recipe.task).classifies:
         matrix = confusion_matrix(
             class_probabilities(card_like, first(raw_out)).argmax(1), dataset.heldout.y, len(dataset.labels)
         )

@@ -2,21 +2,19 @@
 class, averaged over the classes that have ground truth; plus precision and recall at the card's
 score threshold.
 
-`METRICS["detect"]` takes a batch of RAW model outputs and the card, decodes them with the
-decoder that `BATCH_DECODERS` holds for the card's `postprocess["format"]` (then NMS), and scores
-them against the dataset's YOLO rows (object array of (k, 5) [class, cx, cy, w, h] normalised)."""
+The detect task decodes a batch of raw outputs with its detection format
+(`edgekit.runtime.detection_formats`) and scores the detections here against the dataset's YOLO
+rows (object array of (k, 5) [class, cx, cy, w, h] normalised)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from edgekit.errors import UnsupportedError
-from edgekit.registry import Registry
-from edgekit.runtime.metrics import METRICS
 
 MAP_CONF = 0.001  # mAP ranks every detection above this score (as COCO / Ultralytics val do)
 MATCH_IOU = 0.5
@@ -29,11 +27,6 @@ class ImageDetections:
     boxes: np.ndarray
     scores: np.ndarray
     classes: np.ndarray
-
-
-# (card, raw outputs of a batch, score threshold) -> one ImageDetections per image, after NMS
-BatchDecoder = Callable[[Any, Sequence[np.ndarray], float], list[ImageDetections]]
-BATCH_DECODERS: Registry[BatchDecoder] = Registry("detection format")
 
 
 def yolo_to_corners(rows: np.ndarray) -> np.ndarray:
@@ -133,23 +126,14 @@ def precision_recall(
     return precision, recall
 
 
-def detection_metrics(card: Any, outputs: Sequence[np.ndarray], y: Any) -> dict[str, float]:
-    """mAP@0.5, then precision and recall at the card's score threshold, from a batch of raw outputs."""
-    fmt = str(card.postprocess.get("format"))
-    if fmt not in BATCH_DECODERS:
-        raise UnsupportedError(
-            f"mAP needs a batch decoder for detection format {fmt!r}; formats with one: "
-            f"{', '.join(BATCH_DECODERS.names()) or 'none'}"
-        )
-    preds = BATCH_DECODERS.get(fmt)(card, outputs, MAP_CONF)
+def detection_scores(
+    preds: Sequence[ImageDetections], y: Any, num_classes: int, conf: float
+) -> dict[str, float]:
+    """mAP@0.5 of every image's detections (decoded above MAP_CONF), then precision and recall of
+    those scoring at least `conf` (the card's threshold), against the YOLO rows `y`."""
     truths = list(y)
     if len(preds) != len(truths):
         raise UnsupportedError(f"{len(preds)} images of outputs but {len(truths)} of targets")
-    nc = len(card.labels)
-    map50, _ = mean_average_precision(preds, truths, nc)
-    conf = float(card.postprocess.get("conf", 0.25))
-    precision, recall = precision_recall(preds, truths, nc, conf)
+    map50, _ = mean_average_precision(preds, truths, num_classes)
+    precision, recall = precision_recall(preds, truths, num_classes, conf)
     return {"map50": map50, "precision": precision, "recall": recall}
-
-
-METRICS.add(detection_metrics, "detect")

@@ -12,7 +12,7 @@ from pathlib import Path
 from edgekit.card import ModelCard, TensorSpec
 from edgekit.runtime.backends import Session, TensorInfo
 from edgekit.runtime.darknet import CFG_SUFFIX, WEIGHTS_SUFFIX, read_darknet_card
-from edgekit.runtime.detection import BLAZEFACE_FULL_RANGE, BLAZEFACE_SHORT_RANGE, SsdSpec
+from edgekit.runtime.detection_formats.ssd import BLAZEFACE_FULL_RANGE, BLAZEFACE_SHORT_RANGE, SsdSpec
 from edgekit.runtime.labels import COCO_CLASSES
 from edgekit.runtime.preprocess import ImageSpec
 

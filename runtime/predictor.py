@@ -81,14 +81,3 @@ class Predictor:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-
-def evaluate_classifier(
-    predictor: Predictor, images: Sequence[np.ndarray], labels: np.ndarray
-) -> dict[str, Any]:
-    """Accuracy of a classifier over raw images, with its float outputs and probabilities (for parity
-    checks against the original model)."""
-    task = predictor.task
-    outputs = [predictor.infer(img) for img in images]
-    scores = np.stack([task.scores(o).reshape(-1) for o in outputs])
-    probs = np.stack([task.probabilities(o) for o in outputs])
-    return {"accuracy": float((probs.argmax(1) == labels).mean()), "scores": scores, "probabilities": probs}

@@ -1,7 +1,7 @@
 """A model file on a dataset split: its raw outputs as float arrays, and the task's metrics on them.
 
-The same code serves `edgekit evaluate`, `bench`'s accuracy column and export validation, so a
-number means the same thing everywhere. numpy only."""
+The same code serves `edgekit evaluate`, `bench`'s accuracy column, export validation and training
+reports, so a number means the same thing everywhere. numpy only."""
 
 from __future__ import annotations
 
@@ -10,18 +10,25 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.runtime.metrics import evaluate_outputs
-from edgekit.runtime.preprocess import dequantize
+from edgekit.runtime.tasks import get_task
+from edgekit.runtime.tensors import from_tensor
+
+
+def evaluate_outputs(
+    card: Any, outputs: Sequence[np.ndarray] | np.ndarray, y: Any, items: Sequence[Any] | None = None
+) -> dict[str, float]:
+    """The card's task's metrics for a batch of raw model outputs against the dataset's targets."""
+    if isinstance(outputs, np.ndarray):
+        outputs = [outputs]
+    return get_task(card.task).metrics(card, list(outputs), y, items)
 
 
 def float_outputs(predictor: Any, outputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     """One inference's outputs, dequantized where the tensor is integer."""
-    out = []
-    for value, info in zip(outputs, predictor.session.outputs):
-        if info.quant is not None and np.asarray(value).dtype.kind in "iu":
-            value = dequantize(value, *info.quant)
-        out.append(np.asarray(value, dtype=np.float32))
-    return out
+    return [
+        np.asarray(from_tensor(value, info), dtype=np.float32)
+        for value, info in zip(outputs, predictor.session.outputs)
+    ]
 
 
 def raw_outputs(predictor: Any, items: Sequence[Any]) -> list[np.ndarray]:
@@ -35,4 +42,4 @@ def raw_outputs(predictor: Any, items: Sequence[Any]) -> list[np.ndarray]:
 def evaluate(predictor: Any, x: Sequence[Any], y: Any) -> dict[str, Any]:
     """The task's metrics of a model over raw items `x` with targets `y`, and its raw outputs."""
     outputs = raw_outputs(predictor, x)
-    return {"metrics": evaluate_outputs(predictor.card, outputs, y), "outputs": outputs}
+    return {"metrics": evaluate_outputs(predictor.card, outputs, y, x), "outputs": outputs}

@@ -518,7 +518,7 @@ def opencv_raw_heads(cfg_path: Path, x_nchw: np.ndarray) -> tuple[list[np.ndarra
 def test_imported_keras_heads_equal_opencv(models, imported, name):
     from edgekit.runtime.backends.keras import load_keras_model
     from edgekit.runtime.darknet import read_cfg
-    from edgekit.runtime.tasks.darknet import decode_head
+    from edgekit.runtime.detection_formats.darknet import decode_head
 
     cfg = read_cfg(models[name])
     h, w, c = cfg.input_shape

@@ -10,24 +10,30 @@ import pytest
 
 from edgekit.errors import ConfigError
 from edgekit.runtime.detection import (
-    BLAZEFACE_FULL_RANGE,
-    BLAZEFACE_SHORT_RANGE,
     Detection,
     class_aware_nms,
+    draw_detections,
+    letterbox,
+    nms,
+    unletterbox_boxes,
+    weighted_nms,
+)
+from edgekit.runtime.detection_formats.ssd import (
+    BLAZEFACE_FULL_RANGE,
+    BLAZEFACE_SHORT_RANGE,
+    SsdSettings,
     decode_ssd,
+    ssd_anchors,
+)
+from edgekit.runtime.detection_formats.yolo import (
+    YoloSettings,
     decode_yolo,
     decode_yolov5,
     decode_yolov8,
     detect_yolo_layout,
-    draw_detections,
-    letterbox,
-    nms,
-    ssd_anchors,
-    unletterbox_boxes,
-    weighted_nms,
 )
 
-LABELS = ["person", "car", "dog"]
+LABELS = ("person", "car", "dog")
 
 
 # --- NMS -------------------------------------------------------------------------------------
@@ -146,24 +152,24 @@ def _summary(detections: list[Detection]) -> list[tuple]:
 
 def test_decode_yolov8_maps_boxes_back_to_the_original_picture(yolov8_raw):
     output, info = yolov8_raw
-    detections = decode_yolov8(output, conf=0.25, iou=0.45, labels=LABELS, info=info)
+    detections = decode_yolov8(output, YoloSettings(LABELS, conf=0.25, iou=0.45), info)
     assert _summary(detections) == [
         ("person", 0, 0.9, 100, 100, 300, 400),
         ("car", 1, 0.7, 100, 100, 300, 400),
         ("dog", 2, 0.6, 400, 50, 600, 250),
     ]
     # the transposed layout, (1, N, 4+nc), decodes the same
-    assert decode_yolov8(output.transpose(0, 2, 1), labels=LABELS, info=info) == detections
+    assert decode_yolov8(output.transpose(0, 2, 1), YoloSettings(LABELS), info) == detections
 
 
 def test_decode_yolov8_conf_and_class_agnostic_nms(yolov8_raw):
     output, info = yolov8_raw
-    low = decode_yolov8(output, conf=0.1, labels=LABELS, info=info)
+    low = decode_yolov8(output, YoloSettings(LABELS, conf=0.1), info)
     assert [d.label for d in low] == ["person", "car", "dog", "car"]
     assert low[-1].box == pytest.approx((20, 300, 120, 460), abs=1e-3)
-    agnostic = decode_yolov8(output, conf=0.25, labels=LABELS, info=info, agnostic=True)
+    agnostic = decode_yolov8(output, YoloSettings(LABELS, conf=0.25, agnostic=True), info)
     assert [d.label for d in agnostic] == ["person", "dog"]
-    assert decode_yolov8(output, conf=0.95, labels=LABELS, info=info) == []
+    assert decode_yolov8(output, YoloSettings(LABELS, conf=0.95), info) == []
     # without labels the class id names the class; without info boxes stay in input pixels
     plain = decode_yolov8(output)
     assert plain[0].label == "0" and plain[0].box == pytest.approx((50, 90, 150, 240), abs=1e-3)
@@ -203,19 +209,19 @@ def test_decode_yolov5_scores_objectness_times_class():
     )
     feeds = {"xywh": xywh[None].astype(np.float32), "logits": logits[None].astype(np.float32)}
     output = _run_onnx(graph, feeds)
-    detections = decode_yolov5(output, conf=0.25, labels=LABELS, info=info)
+    detections = decode_yolov5(output, YoloSettings(LABELS, conf=0.25), info)
     assert _summary(detections) == [
         ("car", 1, 0.72, 40, 20, 140, 180),
         ("person", 0, 0.27, 200, 50, 380, 150),
     ]
-    assert len(decode_yolov5(output, conf=0.15, labels=LABELS, info=info)) == 3
+    assert len(decode_yolov5(output, YoloSettings(LABELS, conf=0.15), info)) == 3
     # an exporter that writes coordinates as fractions of the input gives the same boxes
     normalized = output.copy()
     normalized[..., :4] /= 320
-    assert _summary(decode_yolov5(normalized, labels=LABELS, info=info, normalized=True)) == _summary(
+    assert _summary(decode_yolov5(normalized, YoloSettings(LABELS, normalized=True), info)) == _summary(
         detections
     )
-    assert decode_yolo(output, labels=LABELS, info=info) == detections
+    assert decode_yolo(output, YoloSettings(LABELS), info) == detections
 
 
 def test_detect_yolo_layout():
@@ -253,7 +259,7 @@ def test_decode_ssd_offsets_are_input_pixels_around_the_anchor():
     # anchor 2 sits at (1.5/16, 0.5/16) = (12, 4) input pixels
     regressors[0, 2] = [20, 30, 40, 20, *[float(k) for k in range(12)]]
     classificators[0, 2] = 2.0
-    (face,) = decode_ssd(regressors, classificators, anchors, 128)
+    (face,) = decode_ssd(regressors, classificators, SsdSettings(("face",), input_size=128))
     assert face.score == pytest.approx(1 / (1 + np.exp(-2)))
     assert face.box == pytest.approx((12, 24, 52, 44))  # centre (32, 34), 40 x 20
     np.testing.assert_allclose(face.keypoints, [(12 + 2 * k, 4 + 2 * k + 1) for k in range(6)])
@@ -275,9 +281,15 @@ def _blazeface(spec, image: np.ndarray) -> tuple[list[Detection], float]:
     anchors = spec.anchors()
     assert regressors.shape == (1, len(anchors), 16) and classificators.shape == (1, len(anchors), 1)
     best = float(1 / (1 + np.exp(-classificators.max())))
-    detections = decode_ssd(
-        regressors, classificators, anchors, spec.input_size, spec.score_threshold, spec.iou_threshold, info
+    settings = SsdSettings(
+        ("face",),
+        conf=spec.score_threshold,
+        iou=spec.iou_threshold,
+        input_size=spec.input_size,
+        strides=spec.strides,
+        anchors_per_cell=spec.anchors_per_cell,
     )
+    detections = decode_ssd(regressors, classificators, settings, info)
     return detections, best
 
 

@@ -16,14 +16,14 @@ from edgekit.cli import app
 from edgekit.errors import DataError
 from edgekit.models.train import CardLike
 from edgekit.runtime.datasets import load_dataset
+from edgekit.runtime.detection_formats.edgekit_grid import decode_grid, encode_grid, grid_postprocess
 from edgekit.runtime.detection_metrics import (
     ImageDetections,
     average_precision,
     mean_average_precision,
     precision_recall,
 )
-from edgekit.runtime.metrics import evaluate_outputs
-from edgekit.runtime.tasks.grid import decode_grid, encode_grid, grid_postprocess
+from edgekit.runtime.scoring import evaluate_outputs
 
 runner = CliRunner()
 LABELS = ("circle", "square", "triangle", "digit")

@@ -47,10 +47,11 @@ def test_artifact_runs_in_a_process_without_tensorflow(artifacts, mnist, fmt, q)
 import sys, json
 import numpy as np
 from edgekit.runtime.datasets import load_dataset
-from edgekit.runtime.predictor import Predictor, evaluate_classifier
+from edgekit.runtime.predictor import Predictor
+from edgekit.runtime.scoring import evaluate
 ds = load_dataset("mnist", "shipped")
 with Predictor({str(path)!r}) as p:
-    acc = evaluate_classifier(p, ds.heldout.x, ds.heldout.y)["accuracy"]
+    acc = evaluate(p, ds.heldout.x, ds.heldout.y)["metrics"]["accuracy"]
 heavy = [m for m in ("tensorflow", "keras", "tf2onnx") if m in sys.modules]
 print(json.dumps({{"accuracy": acc, "heavy": heavy}}))
 """

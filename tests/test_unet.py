@@ -16,7 +16,7 @@ from conftest import run_python
 from edgekit.errors import DataError
 from edgekit.models.recipe import get_recipe
 from edgekit.runtime.datasets import load_dataset
-from edgekit.runtime.metrics import evaluate_outputs
+from edgekit.runtime.scoring import evaluate_outputs
 from edgekit.runtime.tasks.segment import Mask, bounding_box, iou_dice
 
 SEGMENT_CARD = SimpleNamespace(task="segment", postprocess={"activation": "sigmoid", "threshold": 0.5})
@@ -266,8 +266,8 @@ def unet_files(tiny_unet) -> dict[tuple[str, str], Path]:
 def test_exported_unet_agrees_with_keras(unet_files, tiny_unet, fmt):
     from edgekit.models.train import card_inputs
     from edgekit.runtime.backends.keras import load_keras_model
-    from edgekit.runtime.scoring import evaluate
     from edgekit.runtime.predictor import Predictor
+    from edgekit.runtime.scoring import evaluate
 
     card, heldout = tiny_unet.result.card, tiny_unet.dataset.heldout
     reference = load_keras_model(tiny_unet.root / "run" / "model.keras").predict(

@@ -1,5 +1,9 @@
 """Tasks own pre- and post-processing: raw input -> model feeds, model outputs -> typed results.
-Each is bound to one model (its card and tensors) once, so the per-frame path does no lookups."""
+Each is bound to one model (its card and tensors) once, so the per-frame path does no lookups.
+
+A task class also answers, without a model: whether it classifies (`classifies`), and its metrics
+on a batch of raw outputs (`metrics`), which `edgekit evaluate`, `bench`, export validation and
+training reports all read through `edgekit.runtime.scoring`."""
 
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from edgekit.card import ModelCard
+from edgekit.errors import UnsupportedError
 from edgekit.registry import Registry
 from edgekit.runtime.backends import TensorInfo
-from edgekit.runtime.preprocess import dequantize
+from edgekit.runtime.tensors import from_tensor, to_tensor
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,17 @@ class Task:
 
     name: ClassVar[str] = ""
     accepts: ClassVar[str] = "image"  # the kind of raw input: image, text, audio
+    classifies: ClassVar[bool] = False  # one class per input: top-1 agreement, confusion matrices
+
+    @classmethod
+    def metrics(
+        cls, card: Any, outputs: Sequence[np.ndarray], y: Any, items: Sequence[Any] | None = None
+    ) -> dict[str, float]:
+        """The task's metrics for a batch of raw model outputs (one float array per model output,
+        the batch first) against the dataset's targets `y`; the first key is the headline. `items`
+        are the raw inputs, for tasks whose outputs are relative to the model's input (letterboxed
+        boxes)."""
+        raise UnsupportedError(f"the {cls.name} task has no metrics to evaluate")
 
     def __init__(
         self,
@@ -49,12 +65,17 @@ class Task:
     def postprocess(self, outputs: Sequence[np.ndarray]) -> list[Any]:
         raise NotImplementedError
 
+    def feed(self, x: np.ndarray, index: int = 0) -> np.ndarray:
+        """Float input values -> what model input `index` takes (quantized codes where it is int8/uint8)."""
+        return to_tensor(x, self.inputs[index])
+
+    def output(self, outputs: Sequence[np.ndarray], index: int = 0) -> np.ndarray:
+        """Model output `index` as float values (dequantized where the tensor holds codes)."""
+        return from_tensor(outputs[index], self.outputs[index])
+
     def scores(self, outputs: Sequence[np.ndarray]) -> np.ndarray:
-        """The first output as float values (dequantized when the tensor is integer)."""
-        out, info = outputs[0], self.outputs[0]
-        if info.quant is not None and out.dtype.kind in "iu":
-            return dequantize(out, *info.quant)
-        return np.asarray(out, dtype=np.float32)
+        """The first output as float32 values."""
+        return np.asarray(self.output(outputs), dtype=np.float32)
 
     def draw(self, frame: np.ndarray, results: Sequence[Any]) -> np.ndarray:
         return frame

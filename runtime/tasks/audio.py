@@ -17,9 +17,8 @@ import numpy as np
 
 from edgekit.errors import ConfigError, DataError
 from edgekit.runtime.audio import AudioClip, AudioSpec, audio_features
-from edgekit.runtime.preprocess import quantize
-from edgekit.runtime.tasks import TASKS, Task
-from edgekit.runtime.tasks.classify import Classification, softmax
+from edgekit.runtime.tasks import TASKS
+from edgekit.runtime.tasks.classify import Classification, Classifier, softmax
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,7 @@ class KeywordDetector:
 
 
 @TASKS.register()
-class ClassifyAudio(Task):
+class ClassifyAudio(Classifier):
     """classify-audio: the card's MFCCs in; top-k labels for a clip, keyword events for a stream."""
 
     name = "classify-audio"
@@ -135,8 +134,6 @@ class ClassifyAudio(Task):
         self._preprocess = self.spec.to_dict()
         info = self.inputs[0]
         self._shape = tuple(1 if s is None else s for s in info.shape)
-        self._dtype = info.dtype
-        self._quant = info.quant if info.dtype.kind in "iu" else None
         expected, got = int(np.prod(self._shape)), self.spec.frames * self.spec.mfcc.n_mfcc
         if expected != got:
             raise DataError(
@@ -165,10 +162,7 @@ class ClassifyAudio(Task):
         else:
             self._window = None
         self._stream = stream
-        x = self.features(raw)
-        if self._quant is not None:
-            return [quantize(x, *self._quant, self._dtype)]
-        return [x.astype(self._dtype, copy=False)]
+        return [self.feed(self.features(raw))]
 
     def probabilities(self, outputs: Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities from the raw outputs, by the card's activation."""

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import DataError
-from edgekit.runtime.preprocess import ImageSpec, normalize, prepare_image, quantize
+from edgekit.runtime.metrics import accuracy
+from edgekit.runtime.preprocess import ImageSpec, normalize, prepare_image
 from edgekit.runtime.tasks import TASKS, Task
 
 
@@ -28,8 +29,20 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+class Classifier(Task):
+    """A task that gives one class per input (image, text or audio): top-1 accuracy is its metric."""
+
+    classifies = True
+
+    @classmethod
+    def metrics(
+        cls, card: Any, outputs: Sequence[np.ndarray], y: Any, items: Sequence[Any] | None = None
+    ) -> dict[str, float]:
+        return accuracy(card, outputs, y)
+
+
 @TASKS.register()
-class ClassifyImage(Task):
+class ClassifyImage(Classifier):
     name = "classify-image"
     accepts = "image"
 
@@ -39,8 +52,6 @@ class ClassifyImage(Task):
         info = self.inputs[0]
         # the model may take the image flat (an MLP on 784 values): reshape to its input shape
         self._shape = tuple(1 if s is None else s for s in info.shape)
-        self._dtype = info.dtype
-        self._quant = info.quant if info.dtype.kind in "iu" else None
         expected = int(np.prod(self._shape))
         got = self.spec.size[0] * self.spec.size[1] * self.spec.channels
         if expected != got:
@@ -50,11 +61,7 @@ class ClassifyImage(Task):
         self._activation = self.card.postprocess.get("activation", "softmax")
         # every uint8 pixel value -> the model's input value, computed once: one table lookup per
         # frame instead of a multiply, a divide, a round and a clip (the same numbers, bit for bit)
-        levels = normalize(np.arange(256, dtype=np.uint8), self.spec)
-        if self._quant is not None:
-            self._lut = quantize(levels, *self._quant, self._dtype)
-        else:
-            self._lut = levels.astype(self._dtype)
+        self._lut = self.feed(normalize(np.arange(256, dtype=np.uint8), self.spec))
 
     def pixels(self, image: np.ndarray) -> np.ndarray:
         """A decoded image -> uint8 pixels at the model's size and colour."""
@@ -64,10 +71,7 @@ class ClassifyImage(Task):
         px = self.pixels(raw)
         if px.dtype == np.uint8:
             return [self._lut[px].reshape(self._shape)]
-        x = normalize(px, self.spec).reshape(self._shape)  # not 8-bit: compute it
-        if self._quant is not None:
-            return [quantize(x, *self._quant, self._dtype)]
-        return [x.astype(self._dtype, copy=False)]
+        return [self.feed(normalize(px, self.spec).reshape(self._shape))]  # not 8-bit: compute it
 
     def probabilities(self, outputs: Sequence[np.ndarray]) -> np.ndarray:
         s = self.scores(outputs).reshape(-1)

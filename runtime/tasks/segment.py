@@ -14,8 +14,7 @@ import numpy as np
 
 from edgekit.errors import DataError, ModelFileError
 from edgekit.runtime.features import features
-from edgekit.runtime.metrics import METRICS
-from edgekit.runtime.preprocess import ImageSpec, image_input_layout, quantize
+from edgekit.runtime.preprocess import ImageSpec, image_input_layout
 from edgekit.runtime.tasks import TASKS, Task
 
 OVERLAY_BGR = (0, 200, 255)  # amber: stands out on skin, grass and sky alike
@@ -134,9 +133,6 @@ def segment_metrics(card: Any, outputs: Sequence[np.ndarray], y: Any) -> dict[st
     return {"iou": iou, "dice": dice}
 
 
-METRICS.add(segment_metrics, "segment")
-
-
 @TASKS.register()
 class Segment(Task):
     """One `Mask` per frame. `preprocess` keeps the frame's size for the following `postprocess`:
@@ -145,13 +141,17 @@ class Segment(Task):
     name = "segment"
     accepts = "image"
 
+    @classmethod
+    def metrics(
+        cls, card: Any, outputs: Sequence[np.ndarray], y: Any, items: Sequence[Any] | None = None
+    ) -> dict[str, float]:
+        return segment_metrics(card, outputs, y)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.spec = ImageSpec.from_dict(self.card.preprocess)
         info = self.inputs[0]
         self._nchw = image_input_layout(tuple(info.shape), self.spec, "a segmentation model")
-        self._dtype = info.dtype
-        self._quant = info.quant if info.dtype.kind in "iu" else None
         pp = self.card.postprocess
         try:
             conf = self.options.conf
@@ -168,11 +168,7 @@ class Segment(Task):
             raise DataError(f"expected an image, got {type(raw).__name__}")
         self.frame_size = (int(raw.shape[0]), int(raw.shape[1]))
         x = features(self.card.preprocess, [raw])  # the function training used, on a batch of one
-        if self._nchw:
-            x = x.transpose(0, 3, 1, 2)
-        if self._quant is not None:
-            return [quantize(x, *self._quant, self._dtype)]
-        return [np.ascontiguousarray(x, dtype=self._dtype)]
+        return [self.feed(x.transpose(0, 3, 1, 2) if self._nchw else x)]
 
     def probabilities(self, outputs: Sequence[np.ndarray]) -> np.ndarray:
         """P(foreground) at the model's size (h, w), float32."""

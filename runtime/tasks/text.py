@@ -7,13 +7,14 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import DataError, UnsupportedError
-from edgekit.runtime.tasks import TASKS, Task
-from edgekit.runtime.tasks.classify import ClassifyImage
+from edgekit.runtime.tasks import TASKS
+from edgekit.runtime.tasks.classify import Classifier, ClassifyImage
+from edgekit.runtime.tensors import is_quantized
 from edgekit.runtime.text import TextSpec
 
 
 @TASKS.register()
-class ClassifyText(Task):
+class ClassifyText(Classifier):
     name = "classify-text"
     accepts = "text"
 
@@ -31,7 +32,7 @@ class ClassifyText(Task):
                 f"the card's tokenizer makes {self.spec.maxlen} token ids but the model input "
                 f"{info.shape} takes {int(np.prod(self._shape))}"
             )
-        if info.quant is not None and info.dtype.kind in "iu" and info.dtype.itemsize < 4:
+        if is_quantized(info) and info.dtype.itemsize < 4:
             # an 8-bit input holds 256 values: token ids would be scaled and clipped into nonsense
             raise UnsupportedError(
                 f"this text model's input is quantized to {info.dtype.name}, which cannot hold token ids "

@@ -1,14 +1,16 @@
-"""Darknet YOLO decoding for the detect task, one decode for every backend.
+"""`darknet`: Darknet YOLO heads, from OpenCV DNN or an imported model, one decode for every backend.
 
 OpenCV DNN's `[yolo]` layers already give rows of (cx, cy, w, h, objectness, objectness x class
 probability) normalised to the input; an imported model (Keras, TFLite, ONNX) gives the raw head
 tensors, which `decode_head` turns into the same rows exactly as OpenCV's region layer does. From
-the rows on, the path is shared: score = best class column, `--conf`, NMS, boxes back onto the frame.
+the rows on, the path is the YOLO formats': score = best class column, `--conf`, NMS, boxes back
+onto the frame.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,9 +18,23 @@ from edgekit.card import ModelCard
 from edgekit.errors import ModelFileError
 from edgekit.runtime.backends import TensorInfo
 from edgekit.runtime.darknet import YoloHead
-from edgekit.runtime.detection import Detection, LetterboxInfo, _finish_yolo
-from edgekit.runtime.preprocess import dequantize
+from edgekit.runtime.detection import Detection, LetterboxInfo
+from edgekit.runtime.detection_formats import FORMATS, DetectionFormat, FrameDecoder, common_settings
+from edgekit.runtime.detection_formats.yolo import YoloSettings, finish_yolo
 from edgekit.runtime.tasks import TaskOptions
+from edgekit.runtime.tensors import from_tensor
+
+
+@dataclass(frozen=True)
+class DarknetSettings(YoloSettings):
+    """A Darknet card: its heads and input size; NMS across classes and normalised rows by default."""
+
+    conf: float = 0.5
+    iou: float = 0.4
+    agnostic: bool = True
+    normalized: bool = True  # the rows are fractions of the input
+    input_size: tuple[int, int] = (416, 416)
+    heads: tuple[YoloHead, ...] = ()
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -52,34 +68,40 @@ def decode_head(raw: np.ndarray, head: YoloHead, input_size: tuple[int, int]) ->
     return rows.reshape(-1, k).astype(np.float32)
 
 
-class DarknetDecoder:
+class DarknetFormat(DetectionFormat):
     """Binds a Darknet card's heads to the model's outputs, by shape: OpenCV rows (rows, 5+nc) or
     raw heads (1, rows, cols, A*(5+nc)), channels last or first."""
 
-    def __init__(self, card: ModelCard, outputs: Sequence[TensorInfo], options: TaskOptions) -> None:
+    name = "darknet"
+
+    def settings(self, card: ModelCard, options: TaskOptions = TaskOptions()) -> DarknetSettings:
         pp = card.postprocess
-        self.labels = list(card.labels)
-        nc = len(self.labels)
+        nc = len(card.labels)
         if not nc:
             raise ModelFileError("a Darknet model card needs its labels (one per class)")
         try:
-            self.input_size = (int(pp["input_size"][0]), int(pp["input_size"][1]))
-            heads = [YoloHead.from_dict(h, nc) for h in pp["heads"]]
-            self.conf = float(options.conf if options.conf is not None else pp.get("conf", 0.5))
-            self.iou = float(options.iou if options.iou is not None else pp.get("iou", 0.4))
-            self.max_det = int(pp.get("max_det", 300))
+            input_size = (int(pp["input_size"][0]), int(pp["input_size"][1]))
+            heads = tuple(YoloHead.from_dict(h, nc) for h in pp["heads"])
         except (KeyError, TypeError, ValueError, IndexError) as e:
             raise ModelFileError(f"model card field postprocess is not a darknet spec: {e!r}") from None
-        self.agnostic = bool(pp.get("agnostic", True))
-        self.infos = list(outputs)
+        return DarknetSettings(
+            **common_settings(card, options, conf=("conf", 0.5), iou=("iou", 0.4), max_det=300),
+            agnostic=bool(pp.get("agnostic", True)),
+            input_size=input_size,
+            heads=heads,
+        )
+
+    def bind(self, settings: DarknetSettings, outputs: Sequence[TensorInfo]) -> FrameDecoder:
+        nc = len(settings.labels)
+        infos = list(outputs)
         # (output index, head, how to read it); each output is bound to at most one head
-        self.bound: list[tuple[int, YoloHead, str]] = []
+        bound: list[tuple[int, YoloHead, str]] = []
         free = list(range(len(outputs)))
-        for head in heads:
+        for head in settings.heads:
             for i in free:
                 how = _fits(outputs[i].shape, head)
                 if how:
-                    self.bound.append((i, head, how))
+                    bound.append((i, head, how))
                     free.remove(i)
                     break
             else:
@@ -95,35 +117,37 @@ class DarknetDecoder:
                     f"{nc} classes fits none of the model's outputs ({shapes}): is the card for this model?"
                 )
 
+        return DarknetDecoder(settings, infos, bound)
+
+
+class DarknetDecoder:
+    """A Darknet model's per-frame decoder: its heads bound to outputs; `rows` as OpenCV gives them."""
+
+    def __init__(
+        self,
+        settings: DarknetSettings,
+        infos: Sequence[TensorInfo],
+        bound: Sequence[tuple[int, YoloHead, str]],
+    ) -> None:
+        self.settings, self.infos, self.bound = settings, list(infos), list(bound)
+
     def rows(self, outputs: Sequence[np.ndarray]) -> np.ndarray:
-        """Every head's rows, as OpenCV's yolo layers give them, stacked in head order."""
+        """Every bound head's rows, as OpenCV's yolo layers give them, stacked in head order."""
         parts = []
         for i, head, how in self.bound:
-            out, info = outputs[i], self.infos[i]
-            if info.quant is not None and out.dtype.kind in "iu":
-                out = dequantize(out, *info.quant)
+            out = from_tensor(outputs[i], self.infos[i])
             if how == "rows":
                 parts.append(np.asarray(out, dtype=np.float32).reshape(-1, 5 + head.classes))
                 continue
             if how == "nchw":
                 out = np.asarray(out).reshape(head.channels, *head.grid).transpose(1, 2, 0)
-            parts.append(decode_head(out, head, self.input_size))
+            parts.append(decode_head(out, head, self.settings.input_size))
         return np.concatenate(parts)
 
     def __call__(self, outputs: Sequence[np.ndarray], info: LetterboxInfo | None) -> list[Detection]:
         rows = self.rows(outputs)
         # class columns are already objectness x probability: the score is the best of them
-        return _finish_yolo(
-            rows[:, :4],
-            rows[:, 5:],
-            self.conf,
-            self.iou,
-            self.labels,
-            info,
-            self.max_det,
-            self.agnostic,
-            True,
-        )
+        return finish_yolo(rows[:, :4], rows[:, 5:], self.settings, info)
 
 
 def _fits(shape: Sequence[int | None], head: YoloHead) -> str:
@@ -149,3 +173,6 @@ def _classes(shape: Sequence[int | None], head: YoloHead) -> int | None:
         if channels and channels % a == 0 and channels // a > 5:
             return channels // a - 5
     return None
+
+
+FORMATS.add(DarknetFormat())

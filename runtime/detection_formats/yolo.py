@@ -1,0 +1,185 @@
+"""`yolo`, `yolov5`, `yolov8`: Ultralytics heads, one output each.
+
+YOLOv8: (1, 4+nc, N) or transposed (1, N, 4+nc): centre xywh, then class scores. YOLOv5:
+(1, N, 5+nc): centre xywh, objectness, class probabilities; score = objectness x class. `yolo`
+tells the two apart by shape (`detect_yolo_layout`). Boxes are input pixels, or fractions of the
+input where the card says `normalized` (Ultralytics' TFLite exports). `finish_yolo` (threshold,
+NMS, back onto the frame) is shared with the Darknet format."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from edgekit.card import ModelCard
+from edgekit.errors import ConfigError, DataError, ModelFileError
+from edgekit.runtime.backends import TensorInfo
+from edgekit.runtime.detection import (
+    Detection,
+    LetterboxInfo,
+    class_aware_nms,
+    nms,
+    unletterbox_boxes,
+    xywh_to_xyxy,
+)
+from edgekit.runtime.detection_formats import (
+    FORMATS,
+    DetectionFormat,
+    DetectionSettings,
+    FrameDecoder,
+    common_settings,
+    output_shapes,
+)
+from edgekit.runtime.tasks import TaskOptions
+from edgekit.runtime.tensors import from_tensor
+
+YoloLayout = Literal["yolov5", "yolov8"]
+
+
+@dataclass(frozen=True)
+class YoloSettings(DetectionSettings):
+    """A YOLO card: the layout (None: by shape), NMS across classes or not, normalised boxes or pixels."""
+
+    layout: YoloLayout | None = None
+    agnostic: bool = False
+    normalized: bool = False
+
+
+def detect_yolo_layout(shape: Sequence[int], num_classes: int | None = None) -> YoloLayout:
+    """Tell a YOLOv5 output (1, N, 5+nc) from a YOLOv8 one (1, 4+nc, N) or (1, N, 4+nc).
+
+    The channel axis is the shorter one (N is thousands of anchors). Channels first is always
+    YOLOv8: YOLOv5 never exports that way. Channels last is ambiguous (YOLOv5, or a transposed
+    YOLOv8): `num_classes` settles it when given (5+nc or 4+nc channels); without it YOLOv5 is
+    assumed, since that is the layout its exporter writes.
+    """
+    dims = tuple(int(d) for d in shape)
+    if len(dims) == 3 and dims[0] == 1:
+        dims = dims[1:]
+    if len(dims) != 2:
+        raise DataError(f"a YOLO output has shape (1, C, N) or (1, N, C), got {tuple(shape)}")
+    channels_first = dims[0] < dims[1]
+    channels = min(dims)
+    if num_classes is None:
+        return "yolov8" if channels_first else "yolov5"
+    if channels == 4 + num_classes:
+        return "yolov8"
+    if channels == 5 + num_classes and not channels_first:
+        return "yolov5"
+    raise ConfigError(
+        f"a YOLO output of shape {tuple(shape)} does not fit {num_classes} classes: "
+        f"expected {4 + num_classes} (YOLOv8) or {5 + num_classes} (YOLOv5) channels"
+    )
+
+
+def decode_yolov8(
+    output: np.ndarray, settings: YoloSettings = YoloSettings(), info: LetterboxInfo | None = None
+) -> list[Detection]:
+    """Decode a YOLOv8 output, (1, 4+nc, N) or (1, N, 4+nc): centre xywh then class scores."""
+    rows = _yolo_rows(output, settings.labels, extra=4)
+    return finish_yolo(rows[:, :4], rows[:, 4:], settings, info)
+
+
+def decode_yolov5(
+    output: np.ndarray, settings: YoloSettings = YoloSettings(), info: LetterboxInfo | None = None
+) -> list[Detection]:
+    """Decode a YOLOv5 output (1, N, 5+nc): centre xywh, objectness, class scores; score = obj * cls."""
+    rows = _yolo_rows(output, settings.labels, extra=5)
+    return finish_yolo(rows[:, :4], rows[:, 4:5] * rows[:, 5:], settings, info)
+
+
+_LAYOUTS = {"yolov5": decode_yolov5, "yolov8": decode_yolov8}
+
+
+def decode_yolo(
+    output: np.ndarray, settings: YoloSettings = YoloSettings(), info: LetterboxInfo | None = None
+) -> list[Detection]:
+    """Decode a YOLO output with the settings' layout, or the one `detect_yolo_layout` infers."""
+    layout = settings.layout or detect_yolo_layout(output.shape, len(settings.labels) or None)
+    return _LAYOUTS[layout](output, settings, info)
+
+
+def _yolo_rows(output: np.ndarray, labels: Sequence[str], extra: int) -> np.ndarray:
+    """The output as (N, channels) rows, whichever way round the model wrote it."""
+    out = np.asarray(output, dtype=np.float32)
+    if out.ndim == 3 and out.shape[0] == 1:
+        out = out[0]
+    if out.ndim != 2:
+        raise DataError(f"a YOLO output has shape (1, C, N) or (1, N, C), got {np.shape(output)}")
+    channels = extra + len(labels) if labels else None
+    # the channel axis is the short one, unless the label count says which it is
+    if (out.shape[0] == channels) or (channels is None and out.shape[0] < out.shape[1]):
+        out = out.T
+    if out.shape[1] <= extra or (channels is not None and out.shape[1] != channels):
+        raise DataError(
+            f"a YOLO output of shape {np.shape(output)} has no room for "
+            f"{len(labels) if labels else 'any'} classes after {extra} box channels"
+        )
+    return out
+
+
+def finish_yolo(
+    xywh: np.ndarray, class_scores: np.ndarray, settings: YoloSettings, info: LetterboxInfo | None
+) -> list[Detection]:
+    """Threshold, NMS and map back: the part every YOLO layout (and Darknet) shares."""
+    class_ids = class_scores.argmax(axis=1)
+    scores = class_scores[np.arange(len(class_ids)), class_ids]
+    mask = scores > settings.conf
+    boxes = xywh_to_xyxy(xywh[mask].astype(np.float64))
+    scores, class_ids = scores[mask], class_ids[mask]
+    if settings.normalized:
+        # some TFLite exports give coordinates as fractions of the input size
+        if info is None:
+            raise ConfigError("normalized YOLO boxes need the LetterboxInfo of the input")
+        h, w = info.dst_shape
+        boxes *= (w, h, w, h)
+    if settings.agnostic:
+        keep = nms(boxes, scores, settings.iou, settings.max_det)
+    else:
+        keep = class_aware_nms(boxes, scores, class_ids, settings.iou, settings.max_det)
+    boxes = boxes[keep] if info is None else unletterbox_boxes(boxes[keep], info)
+    return [
+        Detection(tuple(map(float, b)), float(s), settings.label(int(c)), int(c))
+        for b, s, c in zip(boxes, scores[keep], class_ids[keep], strict=True)
+    ]
+
+
+class YoloFormat(DetectionFormat):
+    """`yolo` (layout by shape), `yolov5` or `yolov8`: one entry per name the card may give."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name  # type: ignore[misc]
+        self.layout: YoloLayout | None = None if name == "yolo" else name  # type: ignore[assignment]
+
+    def settings(self, card: ModelCard, options: TaskOptions = TaskOptions()) -> YoloSettings:
+        pp = card.postprocess
+        return YoloSettings(
+            **common_settings(card, options, conf=("conf", 0.25), iou=("iou", 0.45), max_det=300),
+            layout=self.layout,
+            agnostic=bool(pp.get("agnostic", False)),
+            normalized=bool(pp.get("normalized", False)),
+        )
+
+    def bind(self, settings: YoloSettings, outputs: Sequence[TensorInfo]) -> FrameDecoder:
+        nc = len(settings.labels) or None
+        fits = [
+            i
+            for i, o in enumerate(outputs)
+            if len(o.shape) == 3 and (nc is None or {4 + nc, 5 + nc} & {d for d in o.shape[1:] if d})
+        ]
+        if not fits:
+            want = f"{4 + nc} or {5 + nc} channels" if nc else "a (1, C, N) or (1, N, C) output"
+            raise ModelFileError(f"a YOLO detector needs {want}; the model has {output_shapes(outputs)}")
+        index, tensor = fits[0], outputs[fits[0]]
+
+        def decode(raw: Sequence[np.ndarray], info: LetterboxInfo | None) -> list[Detection]:
+            return decode_yolo(from_tensor(raw[index], tensor), settings, info)
+
+        return decode
+
+
+for _name in ("yolo", "yolov5", "yolov8"):
+    FORMATS.add(YoloFormat(_name))
