@@ -170,7 +170,7 @@ def weighted_nms(
         out_scores.append(scores[top])
         if kps is not None:
             out_kps.append(np.tensordot(weights, kps[cluster], axes=1))
-    merged_kps = None if kps is None else np.array(out_kps).reshape(-1, *kps.shape[1:])
+    merged_kps = None if kps is None else np.array(out_kps).reshape(len(out_kps), *kps.shape[1:])
     return np.array(out_boxes).reshape(-1, 4), np.array(out_scores), merged_kps
 
 

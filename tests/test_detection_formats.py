@@ -1,0 +1,73 @@
+"""Every detection format in the registry: its batch decode (for mAP) agrees with its per-frame
+decode (for `edgekit run`) on the same outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgekit.errors import ModelFileError
+from edgekit.models.train import CardLike
+from edgekit.runtime.backends import TensorInfo
+from edgekit.runtime.detection_formats import FORMATS, detection_format
+from edgekit.runtime.detection_formats.edgekit_grid import encode_grid, grid_postprocess
+
+PIXELS = {"kind": "image", "size": [64, 64], "channels": 3, "scale": 1 / 255, "offset": 0.0}
+ROWS = np.array([[0, 0.3, 0.3, 0.2, 0.2], [1, 0.7, 0.6, 0.3, 0.4]], np.float32)
+
+
+def yolov8_output(rows: np.ndarray, n: int = 50) -> np.ndarray:
+    """(1, 4+2, n): the rows' boxes in input pixels with their class at 0.9, the rest background."""
+    out = np.zeros((4 + 2, n), np.float32)
+    out[:4] = 1.0
+    out[:4, : len(rows)] = (rows[:, 1:5] * 64).T
+    out[4 + rows[:, 0].astype(int), np.arange(len(rows))] = 0.9
+    return out[None]
+
+
+def ssd_output() -> list[np.ndarray]:
+    """BlazeFace-shaped outputs (1, 896, 4) and (1, 896, 1) with one confident anchor."""
+    reg, logits = np.zeros((1, 896, 4), np.float32), np.full((1, 896, 1), -10.0, np.float32)
+    reg[0, 2] = (8, 20, 20, 30)  # a 20x30 box inside the input (the batch path clips to the image)
+    logits[0, 2] = 3.0
+    return [reg, logits]
+
+
+SSD = {"format": "ssd-anchors", "input_size": 128, "strides": [8, 16], "anchors_per_cell": [2, 6]}
+SSD_PIXELS = {**PIXELS, "size": [128, 128], "resize": "letterbox", "pad": 0}
+# name -> (postprocess, preprocess, raw outputs of one image)
+CASES = {
+    "edgekit-grid": (grid_postprocess(16), PIXELS, lambda: [encode_grid(ROWS, (4, 4), 2)[None]]),
+    "yolo": ({"format": "yolo"}, PIXELS, lambda: [yolov8_output(ROWS)]),
+    "yolov8": ({"format": "yolov8"}, PIXELS, lambda: [yolov8_output(ROWS)]),
+    "ssd-anchors": (SSD, SSD_PIXELS, ssd_output),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_batch_decode_agrees_with_the_per_frame_decode(name):
+    postprocess, pixels, outputs = CASES[name]
+    card = CardLike("detect", ("a", "b"), pixels, postprocess)
+    fmt = detection_format(card)
+    settings = fmt.settings(card)
+    raw = outputs()
+    frame = fmt.bind(settings, [TensorInfo(f"o{i}", o.shape, o.dtype) for i, o in enumerate(raw)])(raw, None)
+    assert frame, "the outputs hold detections"
+    two = [np.concatenate([o, o]) for o in raw]  # a batch of the same image twice
+    batch = fmt.decode_batch(settings, two)
+    h, w = settings.input.size
+    for image in batch:
+        np.testing.assert_allclose(image.boxes * (w, h, w, h), [d.box for d in frame], atol=1e-4)
+        np.testing.assert_allclose(image.scores, [d.score for d in frame], rtol=1e-6)
+        assert image.classes.tolist() == [d.class_id for d in frame]
+
+
+def test_every_format_is_tested_or_named_here():
+    # darknet and yolov5 are decoded through the same finish as yolo (tests/test_darknet.py,
+    # tests/test_detection.py); the rest have a case above
+    assert set(FORMATS.names()) == set(CASES) | {"darknet", "yolov5"}
+
+
+def test_an_unknown_format_names_the_known_ones():
+    with pytest.raises(ModelFileError, match="use one of darknet, edgekit-grid, ssd-anchors, yolo"):
+        detection_format(CardLike("detect", ("a",), PIXELS, {"format": "retina"}))

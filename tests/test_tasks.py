@@ -1,0 +1,45 @@
+"""Every task in the registry answers whether it classifies and scores a tiny known batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgekit.models.train import CardLike
+from edgekit.runtime.detection_formats.edgekit_grid import encode_grid, grid_postprocess
+from edgekit.runtime.scoring import evaluate_outputs
+from edgekit.runtime.tasks import TASKS
+
+PIXELS = {"kind": "image", "size": [32, 32], "channels": 3, "scale": 1 / 255, "offset": 0.0}
+ROWS = np.array([[0, 0.3, 0.3, 0.2, 0.2], [1, 0.7, 0.6, 0.3, 0.4]], np.float32)
+
+
+def card(task: str, postprocess: dict | None = None) -> CardLike:
+    """The parts of a model card that metrics read."""
+    return CardLike(task, ("a", "b"), PIXELS, postprocess or {})
+
+
+# task -> (is it a classifier, a card, raw outputs of a batch, targets, the metrics they give)
+CASES = {
+    "classify-image": (True, lambda: card("classify-image"), [np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])], [0, 1, 1], {"accuracy": 2 / 3}),
+    "classify-text": (True, lambda: card("classify-text"), [np.array([[0.1, 0.9]])], [1], {"accuracy": 1.0}),
+    "classify-audio": (True, lambda: card("classify-audio"), [np.array([[0.1, 0.9]])], [0], {"accuracy": 0.0}),
+    # half the predicted foreground is true: IoU 1/2, Dice 2/3
+    "segment": (False, lambda: card("segment"), [np.array([[[0.9, 0.9], [0.1, 0.1]]])[..., None]], np.array([[[1, 0], [0, 0]]]), {"iou": 0.5, "dice": 2 / 3}),
+    # the training targets as outputs find every box: mAP 1
+    "detect": (False, lambda: card("detect", postprocess=grid_postprocess(16)), [encode_grid(ROWS, (2, 2), 2)[None]], [ROWS], {"map50": 1.0, "precision": 1.0, "recall": 1.0}),
+}  # fmt: skip
+
+
+def test_every_task_has_a_case():
+    assert set(TASKS.names()) == set(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_task_answers_classifies_and_scores_a_known_batch(name):
+    classifies, make_card, outputs, y, expected = CASES[name]
+    task = TASKS.get(name)
+    assert task.classifies is classifies
+    got = task.metrics(make_card(), outputs, y)
+    assert list(got) == list(expected) and got == pytest.approx(expected)
+    assert evaluate_outputs(make_card(), outputs, y) == got  # scoring asks the task
