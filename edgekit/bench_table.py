@@ -16,9 +16,9 @@ import numpy as np
 from edgekit import __version__
 from edgekit.errors import ConfigError, DataError
 from edgekit.fileio import write_text
-from edgekit.runtime.timing import time_calls
-from edgekit.runtime.scoring import evaluate
 from edgekit.runtime.predictor import Predictor
+from edgekit.runtime.scoring import evaluate
+from edgekit.runtime.timing import time_calls
 
 
 @dataclass

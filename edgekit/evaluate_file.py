@@ -21,8 +21,8 @@ def evaluate_model(
     """Run `path` over the held-out split of its card's dataset (or `data`) and score it."""
     from edgekit.fileio import check_writable
     from edgekit.runtime.datasets import load_dataset
-    from edgekit.runtime.scoring import evaluate
     from edgekit.runtime.predictor import Predictor
+    from edgekit.runtime.scoring import evaluate
 
     if limit is not None and limit < 1:
         raise ConfigError("--limit must be at least 1")

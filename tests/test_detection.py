@@ -253,7 +253,6 @@ def test_ssd_anchors_match_mediapipe():
 
 
 def test_decode_ssd_offsets_are_input_pixels_around_the_anchor():
-    anchors = ssd_anchors()
     regressors = np.zeros((1, 896, 16), np.float32)
     classificators = np.full((1, 896, 1), -1000, np.float32)  # clipped to -100: no overflow
     # anchor 2 sits at (1.5/16, 0.5/16) = (12, 4) input pixels
