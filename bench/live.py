@@ -1,10 +1,10 @@
 """Live behaviour over time: a synthetic 30 fps video (moving shapes) played in real time through
-`edgekit run --realtime --json` with a detector, for two minutes by default.
+the run pipeline (what `edgekit run --realtime` does) with a detector, for two minutes by default.
 
 Reports end-to-end latency (capture to result) p50/p99 in the first and the last `--window`
 seconds (flat means no queue builds up), frames in / processed / dropped, and the throughput the
-machine sustained. Runs the real CLI in a child process, as a user would; saves JSON to
-bench/results/live.json.
+machine sustained. Runs `edgekit.runtime.pipeline.Pipeline` in this process, the loop `edgekit run`
+runs; saves JSON to bench/results/live.json.
 
     python bench/live.py                       # 120 s at 30 fps, BlazeFace short-range (TFLite)
     python bench/live.py --seconds 20 --fps 600   # faster than the model: frames are dropped
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -84,6 +83,9 @@ def main() -> None:
 
     from edgekit.bench_table import machine
     from edgekit.fileio import write_text
+    from edgekit.runtime.pipeline import Pipeline, RunOptions, RunResult
+    from edgekit.runtime.predictor import Predictor
+    from edgekit.runtime.sources import SourceOptions
 
     w, h = (int(v) for v in args.size.lower().split("x"))
     with tempfile.TemporaryDirectory(prefix="edgekit-live-") as tmp:
@@ -95,21 +97,21 @@ def main() -> None:
             f"({video.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - t0:.1f} s)",
             file=sys.stderr,
         )
-        cmd = [sys.executable, "-m", "edgekit.cli", "run", str(args.model), "--source", str(video)]
-        cmd += ["--realtime", "--json"] + (["--threads", str(args.threads)] if args.threads else [])
-        out = Path(tmp) / "run.jsonl"
-        t0 = time.perf_counter()
-        with out.open("w") as stdout:
-            proc = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, text=True)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise SystemExit(f"edgekit run failed:\n{proc.stderr}")
-        lines = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+        rows: list[dict[str, Any]] = []
 
-    summary = lines[-1]["summary"]
-    frames = lines[:-1]
-    first = frames[0]["t_capture"]
-    rows = [{"t": f["t_capture"] - first, "latency_ms": f["latency_ms"]} for f in frames]
+        def record(result: RunResult) -> None:
+            rows.append({"t": result.item.t_capture, "latency_ms": result.latency * 1e3})
+
+        options = RunOptions(source=SourceOptions(realtime=True))
+        t0 = time.perf_counter()
+        ran = Pipeline(Predictor(args.model, threads=args.threads), str(video), options).run(record)
+        wall = time.perf_counter() - t0
+        if not rows:
+            raise SystemExit(f"no frame of {video} was processed: {ran.describe()}")
+
+    first = rows[0]["t"]
+    rows = [{"t": r["t"] - first, "latency_ms": r["latency_ms"]} for r in rows]
+    summary = ran.to_dict()
     span = args.seconds
     win = min(args.window, span / 2)
     early, late = window_stats(rows, 0.0, win), window_stats(rows, span - win, span)

@@ -327,8 +327,9 @@ def test_empty_frames_are_skipped_and_counted_and_a_run_of_them_is_a_failure():
 def test_live_sources_and_sinks_import_no_tensorflow():
     from conftest import run_python
 
-    modules = ["edgekit.runtime.sources.live", "edgekit.runtime.sources.stream", "edgekit.runtime.sinks"]
+    modules = ["edgekit.runtime.sources.live", "edgekit.runtime.sources.stream", "edgekit.runtime.pipeline"]
     code = "import sys\n" + "".join(f"import {m}\n" for m in modules)
+    code += "from edgekit.runtime.sinks import SINKS\nSINKS.names()\n"  # every sink module
     code += "from edgekit.runtime.sources import source_kind\nsource_kind('rtsp://x/y')\n"
     code += "print([m for m in ('tensorflow', 'keras', 'tf_keras') if m in sys.modules])"
     proc = run_python(code)

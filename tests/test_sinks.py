@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from edgekit.cli import app
 from edgekit.errors import UnsupportedError
 from edgekit.runtime.predictor import Prediction
-from edgekit.runtime.sinks import RunStats, check_display, describe_summary, opencv_gui, overlay
+from edgekit.runtime.run_stats import RunStats, describe_summary
+from edgekit.runtime.sinks.window import check_display, opencv_gui, overlay
 from edgekit.runtime.sources import Item, Source
 
 FACE = Path(__file__).resolve().parents[1] / "runtime" / "assets" / "face_detection_short_range.tflite"
@@ -59,7 +60,7 @@ def test_headless_opencv_is_named_as_such(monkeypatch):
     headless = "  Video I/O:\n  GUI:                           NONE\n  Media I/O:\n"
     assert opencv_gui(headless) == "NONE"
     assert opencv_gui("  GUI:                           QT5\n    QT: YES") == "QT5"
-    monkeypatch.setattr("edgekit.runtime.sinks.opencv_gui", lambda: "NONE")
+    monkeypatch.setattr("edgekit.runtime.sinks.window.opencv_gui", lambda: "NONE")
     with pytest.raises(UnsupportedError, match="opencv-python-headless.*pip install opencv-python"):
         check_display()
 
@@ -99,7 +100,7 @@ def test_summary_counts_and_percentiles():
         times = {"preprocess": 0.001, "inference": 0.004, "postprocess": 0.002}
         done = t0 + 0.05 * i
         stats.add(Item(None, i, f"#{i}", done - (10 + i) / 1e3), Prediction([], times, done))
-    s = stats.summary(src)
+    s = stats.summary(src).to_dict()
     assert (s["frames_in"], s["processed"], s["dropped"], s["skipped"], s["reconnects"]) == (
         102,
         101,

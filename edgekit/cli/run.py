@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from edgekit.cli.core import app, command
+
+if TYPE_CHECKING:
+    from edgekit.runtime.run_stats import RunSummary
 
 
 @app.command()
@@ -85,11 +88,11 @@ def run(
     """Run a model on images, a folder, a video, a camera or a stream, printing labels or detections
     and, at the end, a summary (frames in, processed, dropped, throughput, latency)."""
     from edgekit.card import ModelCard
-    from edgekit.errors import ConfigError, SourceError
+    from edgekit.errors import SourceError
     from edgekit.runtime.darknet import read_labels
+    from edgekit.runtime.pipeline import Pipeline, RunOptions
     from edgekit.runtime.predictor import Predictor
-    from edgekit.runtime.sinks import RunStats, check_display, open_sinks
-    from edgekit.runtime.sources import SourceOptions, open_source, source_kind
+    from edgekit.runtime.sources import SourceOptions
     from edgekit.runtime.sources.live import parse_size
     from edgekit.runtime.tasks import TaskOptions
 
@@ -105,52 +108,43 @@ def run(
         keep = tuple(int(c) for c in classes.split(",")) if classes else None
     except ValueError:
         raise typer.BadParameter(f"--classes takes class ids such as 0,2, not {classes!r}") from None
-    if show:  # before the model loads and the camera opens: no window, no run
-        check_display()
-    source_options = SourceOptions(
-        fps=fps,
-        size=parse_size(size) if size else None,
-        realtime=realtime,
-        reconnect=reconnect,
-        timeout=timeout,
+    options = RunOptions(
+        lines="json" if json_out else "text",
+        save=save,
+        show=show,
+        force=force,
+        max_frames=max_frames,
+        source=SourceOptions(
+            fps=fps,
+            size=parse_size(size) if size else None,
+            realtime=realtime,
+            reconnect=reconnect,
+            timeout=timeout,
+        ),
     )
+    options.check()  # before the model loads and the camera opens: no window, no run
     given = ModelCard.load(card) if card else None
     names = read_labels(labels) if labels else None
-    options = TaskOptions(top_k=top_k, conf=conf, iou=iou, classes=keep)
-    stats = RunStats()
-    with Predictor(
-        model, backend=backend, threads=threads, device=device, card=given, options=options, labels=names
-    ) as predictor:
-        kind, accepts = source_kind(source), predictor.task.accepts
-        if kind.produces != accepts:
-            raise ConfigError(
-                f"{model.name} is a {predictor.card.task} model and takes {accepts}, but {source!r} is a "
-                f"{kind.name} source that gives {kind.produces}"
-            )
-        with (
-            open_source(source, source_options) as src,
-            open_sinks(
-                json_out=json_out, save=save, source=src, draw=predictor.task.draw, force=force, show=show
-            ) as sink,
-        ):
-            try:
-                for item in src:
-                    prediction = predictor(item.data)
-                    stats.add(item, prediction)
-                    sink.write(item, prediction)
-                    if sink.stopped or (max_frames and stats.processed >= max_frames):
-                        break
-            except KeyboardInterrupt:  # Ctrl-C is how a live run is ended: close, then summarise
-                typer.echo("", err=True)
-    _report(stats.summary(src), src, json_out)
-    if stats.processed == 0:
+    predictor = Predictor(
+        model,
+        backend=backend,
+        threads=threads,
+        device=device,
+        card=given,
+        options=TaskOptions(top_k=top_k, conf=conf, iou=iou, classes=keep),
+        labels=names,
+    )
+    pipeline = Pipeline(predictor, source, options)
+    summary = pipeline.run()
+    if pipeline.interrupted:
+        typer.echo("", err=True)
+    _report(summary, pipeline.source, json_out)
+    if summary.processed == 0:
         raise SourceError(f"nothing in {source} could be processed")
 
 
-def _report(summary: dict[str, Any], src: Any, json_out: bool) -> None:
+def _report(summary: RunSummary, src: Any, json_out: bool) -> None:
     """Skips and failures as warnings, then the summary on stderr (and as a JSON line with --json)."""
-    from edgekit.runtime.sinks import describe_summary
-
     reasons = src.skip_reasons
     for reason in reasons[:10]:
         typer.secho(f"skipped {reason}", fg=typer.colors.YELLOW, err=True)
@@ -158,8 +152,8 @@ def _report(summary: dict[str, Any], src: Any, json_out: bool) -> None:
         typer.secho(f"... and {len(reasons) - 10} more skipped", fg=typer.colors.YELLOW, err=True)
     for why in getattr(src, "failures", [])[:10]:
         typer.secho(f"{src.name} failed ({why}); reopening it", fg=typer.colors.YELLOW, err=True)
-    if summary.get("error"):
-        typer.secho(summary["error"], fg=typer.colors.YELLOW, err=True)
-    typer.echo(describe_summary(summary), err=True)
+    if summary.error:
+        typer.secho(summary.error, fg=typer.colors.YELLOW, err=True)
+    typer.echo(summary.describe(), err=True)
     if json_out:
-        typer.echo(json.dumps({"summary": summary}))
+        typer.echo(json.dumps({"summary": summary.to_dict()}))
