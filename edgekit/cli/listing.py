@@ -42,6 +42,12 @@ def list_() -> None:
     typer.echo("sources")
     for name, s in SOURCES.items():
         typer.echo(f"  {name:<14} {s.description}")
+    from edgekit.runtime.sinks import SINKS
+
+    typer.echo("sinks (`--save` picks one by what it names; --show and --json by flag)")
+    for sink in SINKS:
+        takes = " ".join(sink.suffixes) or ("a folder" if sink.matches else "by flag")
+        typer.echo(f"  {sink.name:<14} {takes:<40} {sink.description}")
     from edgekit.runtime.datasets.synth import GENERATORS, generator_names
 
     typer.echo("data generators (`edgekit data make NAME --out DIR`)")
