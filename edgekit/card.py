@@ -160,20 +160,23 @@ class ModelCard:
         if not (
             isinstance(size, list)
             and len(size) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_IMAGE_SIDE for v in size)
+            and all(type(v) is int and 0 < v <= MAX_IMAGE_SIDE for v in size)
         ):
             raise ModelFileError(
                 f"model card field preprocess.size must be [height, width] with sides from 1 to "
                 f"{MAX_IMAGE_SIDE}, got {_short(size)}"
             )
-        if channels not in (1, 3) or isinstance(channels, bool):
-            raise ModelFileError(f"model card field preprocess.channels must be 1 or 3, got {_short(channels)}")
+        if type(channels) is not int or channels not in (1, 3):
+            raise ModelFileError(
+                f"model card field preprocess.channels must be 1 or 3, got {_short(channels)}"
+            )
         dims = [d if isinstance(d, int) and d > 0 else None for d in shape]
         if len(dims) != 4:
             return  # not an image tensor (a flat vector, audio): the task says what it takes
         nchw = dims[1] == channels and dims[3] != channels
         hw, c = (dims[2:4], dims[1]) if nchw else (dims[1:3], dims[3])
-        if any(a is not None and a != b for a, b in zip(hw, size)) or (c is not None and c != channels):
+        wrong_size = any(a is not None and a != b for a, b in zip(hw, size, strict=True))
+        if wrong_size or (c is not None and c != channels):
             raise ModelFileError(
                 f"model card field preprocess says {size[0]}x{size[1]}x{channels} images, but "
                 f"{what} is {[d if d is not None else '?' for d in shape]}"

@@ -9,7 +9,6 @@ from typing import Any
 
 from edgekit.errors import ConfigError, DataError
 
-
 # The names a card's `dataset.source` may hold besides a path: the loaders' own keywords. "keras"
 # is not among them: it downloads, and a card never makes edgekit go to the network.
 DATA_NAMES = ("auto", "shipped", "generated")
@@ -68,8 +67,8 @@ def evaluate_model(
     """Run `path` over the held-out split of its card's dataset (or `data`) and score it."""
     from edgekit.fileio import check_writable
     from edgekit.runtime.datasets import load_dataset
-    from edgekit.runtime.scoring import evaluate
     from edgekit.runtime.predictor import Predictor
+    from edgekit.runtime.scoring import evaluate
 
     if limit is not None and limit < 1:
         raise ConfigError("--limit must be at least 1")

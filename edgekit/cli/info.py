@@ -65,8 +65,7 @@ def printable(text: str) -> str:
     """`text` with control characters escaped (`\\x1b`, `\\n`): a card comes from elsewhere, and a
     label holding a terminal escape code must not rewrite the user's screen or forge a line."""
     return "".join(
-        c if c == " " or unicodedata.category(c)[0] not in "CZ" else c.encode("unicode_escape").decode("ascii")
-        for c in text
+        c if c == " " or unicodedata.category(c)[0] not in "CZ" else ascii(c)[1:-1] for c in text
     )
 
 
