@@ -44,13 +44,19 @@ class BenchRow:
     metric_value: float | None = None  # ... and its value on the held-out samples
 
 
-def heldout_for(card: Any, data: str | None, limit: int | None):
-    """The held-out split named by the card (None when its dataset cannot be had here)."""
+def heldout_for(card: Any, data: str | None, limit: int | None, model: Path | None = None):
+    """The held-out split named by the card (None when its dataset cannot be had here).
+
+    The card's data reference is checked as `evaluate` checks it (a known name, or a path inside the
+    `model`'s folder; with no `model`, names only), and never downloads: a device without the
+    dataset still gets latency figures, quickly."""
+    from edgekit.evaluate_file import card_dataset
     from edgekit.runtime.datasets import load_dataset
 
     try:
-        split = load_dataset(card.dataset.get("name", ""), data or card.dataset.get("source")).heldout
-    except Exception:  # a device without the dataset still gets latency figures
+        name, source = card_dataset(card, model, data)
+        split = load_dataset(name, source).heldout
+    except Exception:
         if data:
             raise
         return None

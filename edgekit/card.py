@@ -20,6 +20,11 @@ from edgekit.errors import ModelFileError
 
 CARD_VERSION = 1
 CARD_KEY = "edgekit_card"  # the metadata name inside TFLite and ONNX files
+# A card comes from a file that came from elsewhere: bound what reading it may cost. The largest
+# real cards (a text model's vocabulary) are a few hundred KB and four levels deep.
+MAX_CARD_BYTES = 32 * 1024 * 1024
+MAX_CARD_DEPTH = 32
+MAX_IMAGE_SIDE = 16384  # an image input larger than this on a side is not an edge model
 
 
 @dataclass(frozen=True)
@@ -91,10 +96,19 @@ class ModelCard:
 
     @classmethod
     def from_json(cls, text: str | bytes, source: str = "model card") -> ModelCard:
+        if len(text) > MAX_CARD_BYTES:
+            raise ModelFileError(
+                f"{source} is {len(text) / 2**20:.0f} MB: a model card holds at most "
+                f"{MAX_CARD_BYTES // 2**20} MB"
+            )
         try:
             d = json.loads(text)
+        except RecursionError:
+            d = None  # nested deeper than Python's stack: said below as too deep
         except (ValueError, UnicodeDecodeError) as e:
             raise ModelFileError(f"{source} is not valid JSON: {e}") from None
+        if d is None or _depth_over(d, MAX_CARD_DEPTH):
+            raise ModelFileError(f"{source} is nested more than {MAX_CARD_DEPTH} levels deep")
         return cls.from_dict(d)
 
     @classmethod
@@ -131,7 +145,42 @@ class ModelCard:
             kw[name] = _expect(d.get(name, {}), dict, name)
         for name in ("recipe", "format", "quantization", "weights_sha256", "edgekit_version", "created"):
             kw[name] = _expect(d.get(name, ""), str, name)
-        return cls(**kw)
+        card = cls(**kw)
+        card.check_input_shape(card.input.shape, "the card's input")
+        return card
+
+    def check_input_shape(self, shape: tuple[int | None, ...], what: str = "the model's input") -> None:
+        """Check the card's image preprocessing against an input shape (the card's own, then the
+        model file's real tensor): a size that is not two positive sides, or that disagrees with the
+        tensor (`[784, 1]` for a 28x28x1 input), would give wrong scores in silence."""
+        pre = self.preprocess
+        if pre.get("kind") != "image":
+            return
+        size, channels = pre.get("size"), pre.get("channels", 3)
+        if not (
+            isinstance(size, list)
+            and len(size) == 2
+            and all(type(v) is int and 0 < v <= MAX_IMAGE_SIDE for v in size)
+        ):
+            raise ModelFileError(
+                f"model card field preprocess.size must be [height, width] with sides from 1 to "
+                f"{MAX_IMAGE_SIDE}, got {_short(size)}"
+            )
+        if type(channels) is not int or channels not in (1, 3):
+            raise ModelFileError(
+                f"model card field preprocess.channels must be 1 or 3, got {_short(channels)}"
+            )
+        dims = [d if isinstance(d, int) and d > 0 else None for d in shape]
+        if len(dims) != 4:
+            return  # not an image tensor (a flat vector, audio): the task says what it takes
+        nchw = dims[1] == channels and dims[3] != channels
+        hw, c = (dims[2:4], dims[1]) if nchw else (dims[1:3], dims[3])
+        wrong_size = any(a is not None and a != b for a, b in zip(hw, size, strict=True))
+        if wrong_size or (c is not None and c != channels):
+            raise ModelFileError(
+                f"model card field preprocess says {size[0]}x{size[1]}x{channels} images, but "
+                f"{what} is {[d if d is not None else '?' for d in shape]}"
+            )
 
     @classmethod
     def load(cls, path: Path) -> ModelCard:
@@ -140,6 +189,23 @@ class ModelCard:
         except OSError as e:
             raise ModelFileError(f"cannot read model card {path}: {e.strerror or e}") from None
         return cls.from_json(text, source=str(path))
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON value nests deeper than `limit` (iterative: no recursion to exhaust)."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return False
+
+
+def _short(value: Any, most: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def _expect(value: Any, kind: type, where: str) -> Any:

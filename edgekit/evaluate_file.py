@@ -2,11 +2,57 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from edgekit.errors import ConfigError, DataError
+
+# The names a card's `dataset.source` may hold besides a path: the loaders' own keywords. "keras"
+# is not among them: it downloads, and a card never makes edgekit go to the network.
+DATA_NAMES = ("auto", "shipped", "generated")
+
+
+def card_dataset(card: Any, model: Path | None, data: str | None) -> tuple[str, str | None]:
+    """The (dataset name, data reference) to evaluate a model on: `data` when the user gives it,
+    otherwise the card's, checked first. A card comes with the file from elsewhere, so its reference
+    is a known dataset's name, the Keras cache (read as "auto": no download) or a path inside the
+    model's own folder; never a path elsewhere (`/etc/passwd`, `/`), unless the user passes --data."""
+    from edgekit.runtime.datasets import DATASETS
+    from edgekit.runtime.datasets.text import keras_datasets_folder
+
+    label = Path(model).name if model is not None else "the model"
+    name = card.dataset.get("name")
+    if not isinstance(name, str) or not name:
+        raise DataError(f"{label}'s card names no dataset: pass --data and a model card with one")
+    if name not in DATASETS.names():
+        raise DataError(f"{label}'s card names dataset {name[:40]!r}, which edgekit does not know")
+    if data:
+        return name, data
+    source = card.dataset.get("source")
+    if source in (None, "", *DATA_NAMES):
+        return name, source or None
+    if not isinstance(source, str):
+        raise DataError(f"{label}'s card field dataset.source is not a name or a path: pass --data")
+    if source == "keras":
+        return name, "auto"  # the Keras cache when it is there; `--data keras` downloads
+    path = Path(source)
+    if model is not None and not path.is_absolute():
+        path = Path(model).parent / path
+    path = Path(os.path.realpath(path))
+    if _inside(path, Path(os.path.realpath(keras_datasets_folder()))):
+        return name, "auto"
+    if model is not None and _inside(path, Path(os.path.realpath(Path(model).parent))):
+        return name, str(path)
+    raise DataError(
+        f"{label}'s card points its data at {source[:200]!r}, outside the model's folder: "
+        "pass --data with that path if you trust it, or --data with another dataset"
+    )
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
 
 
 def evaluate_model(
@@ -30,11 +76,7 @@ def evaluate_model(
         check_writable(confusion, force=True)
     with Predictor(path, backend=backend, threads=threads) as predictor:
         card = predictor.card
-        name, source = card.dataset.get("name"), data or card.dataset.get("source")
-        if not name:
-            raise DataError(
-                f"{Path(path).name}'s card names no dataset: pass --data and a model card with one"
-            )
+        name, source = card_dataset(card, path, data)
         dataset = load_dataset(name, source)
         split = dataset.heldout.head(limit)
         if len(split) == 0:

@@ -1,14 +1,31 @@
-"""Atomic writes: an interrupted write never leaves a half-written file where a good one stood."""
+"""Atomic writes: an interrupted write never leaves a half-written file where a good one stood, and
+never leaves its part file behind for long.
+
+A write goes to `.NAME.<pid>-<random>.part` beside the target, is flushed to disk (`fsync`) and
+renamed over the target in one step. The part is removed when the write fails, when the process
+exits or is sent SIGTERM/SIGHUP; a part left by a process that was killed outright (SIGKILL, power
+loss) is removed by the next write to the same target, once its writer is gone."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import signal
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from edgekit.errors import ConfigError
+
+# when this process started (close enough: when edgekit was first imported); a part file older
+# than this whose writer is gone cannot be one this process or a live one is still writing
+_STARTED = time.time()
+_parts: set[Path] = set()  # part files this process is writing now
+_lock = threading.Lock()
+_handlers_installed = False
 
 
 def check_writable(path: Path, *, force: bool) -> None:
@@ -29,18 +46,103 @@ def atomic_path(path: Path, keep_suffix: bool = False) -> Iterator[Path]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(path)
         suffix = f".part{path.suffix}" if keep_suffix else ".part"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=suffix, dir=path.parent)
     except OSError as e:
         raise ConfigError(f"cannot write to {path.parent}: {e.strerror or e}") from None
     os.close(fd)
     tmp_path = Path(tmp)
+    _track(tmp_path)
     os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; the result should look like any new file
     try:
         yield tmp_path
+        _fsync(tmp_path)  # the rename must not reach the disk before the data does
         os.replace(tmp_path, path)
+        _fsync(path.parent)
     finally:
         tmp_path.unlink(missing_ok=True)
+        with _lock:
+            _parts.discard(tmp_path)
+
+
+def remove_stale_parts(path: Path) -> list[Path]:
+    """Remove the part files of earlier writes to `path` whose writer is gone; returns them."""
+    removed = []
+    for part in Path(path).parent.glob(f".{glob_escape(Path(path).name)}.*.part*"):
+        try:
+            pid = int(part.name[len(path.name) + 2 :].split("-", 1)[0])
+        except ValueError:
+            pid = None  # an older edgekit's name, without a pid
+        try:
+            if part.stat().st_mtime >= _STARTED or (pid is not None and _alive(pid)):
+                continue
+            part.unlink()
+            removed.append(part)
+        except OSError:
+            continue  # gone already, or not ours to remove
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _fsync(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot sync a folder; the data itself was synced
+        pass
+    finally:
+        os.close(fd)
+
+
+def _track(part: Path) -> None:
+    global _handlers_installed
+    with _lock:
+        _parts.add(part)
+        if _handlers_installed:
+            return
+        _handlers_installed = True
+    atexit.register(_remove_parts)
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set from the main thread; atexit still covers exit
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        # only where nobody else has a say: a handler the application set is left alone
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, _on_signal)
+
+
+def _remove_parts() -> None:
+    with _lock:
+        parts = list(_parts)
+        _parts.clear()
+    for part in parts:
+        with contextlib.suppress(OSError):
+            part.unlink()
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    # remove the parts, then die of the same signal as if no handler had been set
+    _remove_parts()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def _umask() -> int:

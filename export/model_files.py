@@ -35,7 +35,17 @@ def _is_saved_model(path: Path) -> bool:
 
 
 def load_saved_model(path: Path, *, safe_mode: bool = True) -> Any:
-    """A SavedModel's serving signature wrapped as a Keras model (one input, its outputs in name order)."""
+    """A SavedModel's serving signature wrapped as a Keras model (one input, its outputs in name order).
+
+    A SavedModel is a program, not a description: its serving function is a TensorFlow graph that
+    may hold any op (`tf.io.write_file`, `tf.py_function`...), run as soon as export traces or calls
+    it. Like a Lambda layer, it is loaded only when the user says they trust it (`--unsafe`)."""
+    if safe_mode:
+        raise UnsupportedError(
+            f"{path} is a SavedModel, which is a program (its serving function can run any "
+            "TensorFlow op, such as writing files, when export calls it): pass --unsafe if you "
+            "trust where it came from, or export it from a .keras file"
+        )
     from edgekit.deps import quiet_native_stderr
     from edgekit.tfutil import import_tf
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
+import stat
 import struct
 import wave
 from collections.abc import Iterable, Iterator
@@ -63,11 +65,54 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     return wav.signal, wav.sample_rate
 
 
+# Real recordings run from 8 kHz telephone audio to 384 kHz studio files; a header claiming 4 Hz
+# (a six-minute resample) or 4294967295 Hz (a 910 GiB resample buffer) is damaged or hostile.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384_000
+MAX_CHANNELS = 64
+_MAX_FMT_CHUNK = 1024  # PCM's fmt chunk is 16 bytes, the extensible one 40
+
+
+def _check_wav_header(path: Path) -> None:
+    """Walk the RIFF chunks up to `data` reading only their headers: a fmt chunk claiming 0x7FFFFFFF
+    bytes would make Python's `wave` read it whole. Anything else odd is left to `wave`."""
+    with open(path, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise DataError(f"cannot read {path} as a WAV file: it is not a regular file")
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return  # `wave` says what is wrong in its own words
+        size = os.fstat(f.fileno()).st_size
+        for _ in range(64):  # a file of a thousand tiny chunks is not a recording
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return
+            name, length = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if name == b"data":
+                return
+            if name == b"fmt " and length > _MAX_FMT_CHUNK:
+                raise DataError(f"cannot read {path} as a WAV file: its fmt chunk claims {length} bytes")
+            if length > size - f.tell():
+                raise DataError(
+                    f"cannot read {path} as a WAV file: a {name!r} chunk claims {length} bytes, "
+                    "more than the file holds"
+                )
+            f.seek(length + (length & 1), os.SEEK_CUR)
+
+
 def read_wav_data(path: str | Path) -> WavData:
     """`read_wav`, also saying how many channels the file had (a loader counts the mixed-down ones)."""
     try:
+        _check_wav_header(Path(path))
         with wave.open(str(path), "rb") as w:
             channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
+            if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+                raise DataError(
+                    f"cannot read {path} as a WAV file: sample rate {rate} Hz is outside "
+                    f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
+                )
+            if not 1 <= channels <= MAX_CHANNELS:
+                raise DataError(f"cannot read {path} as a WAV file: {channels} channels")
+            # the header's frame count is a claim; readframes reads no more than the file holds
             raw = w.readframes(w.getnframes())
     except FileNotFoundError:
         raise DataError(f"cannot read {path} as a WAV file: no such file") from None

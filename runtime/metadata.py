@@ -1,37 +1,24 @@
-"""Read named metadata buffers from a TFLite flatbuffer with only the `flatbuffers` package.
+"""Read named metadata buffers from a TFLite flatbuffer with only the `flatbuffers` format itself.
 
 The TFLite schema (tensorflow/compiler/mlir/lite/schema/schema.fbs) stores `metadata` as a
 vector of tables {name: string, buffer: uint} indexing `buffers`, each {data: [ubyte]}.
-Reading the few fields by hand keeps this working under tflite-runtime, which ships no schema.
+Reading the few fields by hand keeps this working under tflite-runtime, which ships no schema;
+every read is bounds-checked (`tflite_check`), so a damaged file is an error, never a crash, a
+hang on a vector that claims four billion entries, or an allocation sized by a stray offset.
 """
 
 from __future__ import annotations
 
-import flatbuffers
-from flatbuffers.table import Table
+import struct
 
 from edgekit.errors import ModelFileError
+from edgekit.runtime.tflite_check import _Reader
 
 TFLITE_IDENTIFIER = b"TFL3"
-# field slots of the tables we read (vtable offset = 4 + 2 * field index)
+# field slots of the tables we read (schema.fbs order)
 _MODEL_BUFFERS, _MODEL_METADATA = 4, 6
 _METADATA_NAME, _METADATA_BUFFER = 0, 1
 _BUFFER_DATA = 0
-
-
-def _field(tab: Table, index: int) -> int:
-    return tab.Offset(4 + 2 * index)
-
-
-def _vector_table(tab: Table, vector_field: int, i: int) -> Table:
-    o = _field(tab, vector_field)
-    x = tab.Vector(o) + i * 4
-    return Table(tab.Bytes, tab.Indirect(x))
-
-
-def _vector_len(tab: Table, vector_field: int) -> int:
-    o = _field(tab, vector_field)
-    return tab.VectorLen(o) if o else 0
 
 
 def is_tflite(buf: bytes) -> bool:
@@ -43,21 +30,18 @@ def read_tflite_metadata(buf: bytes, source: str = "file") -> dict[str, bytes]:
     if not is_tflite(buf):
         raise ModelFileError(f"{source} is not a TFLite model (no TFL3 identifier)")
     try:
-        root = Table(buf, flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, 0))
+        r = _Reader(buf)
+        root = r.table(r.u32(0), "the model")
+        buffers = root.tables(_MODEL_BUFFERS, "buffers")
         out: dict[str, bytes] = {}
-        for i in range(_vector_len(root, _MODEL_METADATA)):
-            meta = _vector_table(root, _MODEL_METADATA, i)
-            name_off = _field(meta, _METADATA_NAME)
-            name = meta.String(name_off + meta.Pos).decode("utf-8") if name_off else ""
-            buf_off = _field(meta, _METADATA_BUFFER)
-            index = meta.Get(flatbuffers.number_types.Uint32Flags, buf_off + meta.Pos) if buf_off else 0
-            if index >= _vector_len(root, _MODEL_BUFFERS):
+        for i, meta in enumerate(root.tables(_MODEL_METADATA, "metadata")):
+            name = meta.string(_METADATA_NAME, f"metadata[{i}].name").decode("utf-8")
+            index = meta.scalar(_METADATA_BUFFER, "u32")
+            if index >= len(buffers):
                 continue
-            buffer = _vector_table(root, _MODEL_BUFFERS, index)
-            data_off = _field(buffer, _BUFFER_DATA)
-            if data_off:
-                start = buffer.Vector(data_off)
-                out[name] = bytes(buf[start : start + buffer.VectorLen(data_off)])
+            start, n = buffers[index].vector(_BUFFER_DATA, 1, f"buffers[{index}].data")
+            if start:
+                out[name] = bytes(buf[start : start + n])
         return out
-    except Exception as e:  # a damaged flatbuffer fails in any number of ways
+    except (ValueError, UnicodeDecodeError, struct.error) as e:
         raise ModelFileError(f"{source} is a damaged TFLite model: {e}") from None

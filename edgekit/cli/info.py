@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +25,7 @@ def info(
     if json_out:
         typer.echo(card.to_json(indent=2))
         return
-    typer.echo(f"{model}  ({model.stat().st_size / 1024:.1f} KB)")
+    typer.echo(printable(f"{model}  ({model.stat().st_size / 1024:.1f} KB)"))
     rows = [
         ("task", card.task),
         ("labels", ", ".join(card.labels[:20]) + (" ..." if len(card.labels) > 20 else "")),
@@ -57,7 +58,15 @@ def info(
         rows.extend(("warning", w) for w in ops.warnings())
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
-        typer.echo(f"  {k.ljust(width)}  {v}")
+        typer.echo(f"  {k.ljust(width)}  {printable(v)}")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped (`\\x1b`, `\\n`): a card comes from elsewhere, and a
+    label holding a terminal escape code must not rewrite the user's screen or forge a line."""
+    return "".join(
+        c if c == " " or unicodedata.category(c)[0] not in "CZ" else ascii(c)[1:-1] for c in text
+    )
 
 
 def _tensor_rows(model: Path) -> list[tuple[str, str]]:

@@ -14,13 +14,20 @@ from edgekit.deps import installed, quiet_native_stderr, require
 from edgekit.errors import ModelFileError
 from edgekit.runtime.backends import BACKENDS, Backend, Session, SessionOptions, TensorInfo
 from edgekit.runtime.metadata import read_tflite_metadata
+from edgekit.runtime.tflite_check import file_digest, probe_tflite, verify_tflite
 
 
-def read_tflite_card(path: Path) -> ModelCard | None:
+def _read(path: Path) -> bytes:
     try:
-        buf = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except OSError as e:
         raise ModelFileError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def read_tflite_card(path: Path, buf: bytes | None = None) -> ModelCard | None:
+    """The card inside a `.tflite` file, after the file's structure is verified (no native code)."""
+    buf = _read(path) if buf is None else buf
+    verify_tflite(buf, source=str(path))
     meta = read_tflite_metadata(buf, source=str(path))
     return ModelCard.from_json(meta[CARD_KEY], source=f"card in {path}") if CARD_KEY in meta else None
 
@@ -35,7 +42,11 @@ def _info(detail: dict) -> TensorInfo:
 
 class TFLiteSession(Session):
     def __init__(self, path: Path, options: SessionOptions, module: str, backend: str) -> None:
-        card = read_tflite_card(path)  # also rejects a file that is not a TFLite model
+        buf = _read(path)
+        card = read_tflite_card(path, buf)  # rejects a file that is not a sound TFLite model
+        # what the verifier cannot see is tried once per file where a crash cannot hurt
+        probe_tflite(path, module, file_digest(buf))
+        del buf
         super().__init__(path, card)
         self.backend = backend
         interpreter_cls = importlib.import_module(module).Interpreter
@@ -52,10 +63,12 @@ class TFLiteSession(Session):
         self.outputs = [_info(d) for d in self._out]
         self._in_index = [d["index"] for d in self._in]
         self._out_index = [d["index"] for d in self._out]
+        if card is not None and self.inputs:
+            card.check_input_shape(self.inputs[0].shape, f"{path}'s input tensor")
 
     def run(self, feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
         it = self._it
-        for index, x in zip(self._in_index, feeds):
+        for index, x in zip(self._in_index, feeds, strict=False):
             it.set_tensor(index, x)
         it.invoke()
         return [it.get_tensor(i) for i in self._out_index]

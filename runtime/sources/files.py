@@ -4,6 +4,9 @@ by its own clock as a live source with --realtime)."""
 from __future__ import annotations
 
 import glob
+import os
+import stat
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import ConfigError, SourceError
+from edgekit.errors import ConfigError, DataError, SourceError, first_line
 from edgekit.runtime.sources import SOURCES, Item, Source, SourceKind, SourceOptions
 from edgekit.runtime.sources.live import LiveSource
 
@@ -20,34 +23,96 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 _GLOB_CHARS = set("*?[")
 
 
-def decode_image(path: Path) -> np.ndarray | None:
-    """Decode an image file (None if it cannot be decoded). Reads bytes first: works for any path."""
+# A 4K frame is 8.3 million pixels; this is twelve of them. A header claiming more (100000x100000)
+# is refused before decoding, which would otherwise try to allocate tens of GB.
+MAX_PIXELS = 100_000_000
+
+
+def image_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, JPEG or BMP header (None for other formats or a short header):
+    a few bytes tell what decoding would cost before any of it is paid."""
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24 and head[12:16] == b"IHDR":
+        return struct.unpack(">II", head[16:24])
+    if head[:2] == b"BM" and len(head) >= 26:
+        w, h = struct.unpack("<ii", head[18:26])
+        return abs(w), abs(h)
+    if head[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 <= len(head):
+            if head[i] != 0xFF:
+                return None
+            marker = head[i + 1]
+            if marker == 0xFF:  # fill byte
+                i += 1
+                continue
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start of frame
+                h, w = struct.unpack(">HH", head[i + 5 : i + 9])
+                return w, h
+            i += 2 + struct.unpack(">H", head[i + 2 : i + 4])[0]
+    return None
+
+
+def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode an image file, or raise DataError saying why not: not a regular file (a FIFO named
+    .png would block forever), larger than `max_pixels` by its header, or not decodable."""
     import cv2
 
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise DataError(f"{path} is not a regular file")
         data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError:
-        return None
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror or e}") from None
     if data.size == 0:
+        raise DataError(f"{path} is empty")
+    size = image_size(data[:65536].tobytes())
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise DataError(
+            f"{path} claims {size[0]}x{size[1]} pixels, more than the limit of {max_pixels:,} "
+            "(--max-pixels)"
+        )
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except (cv2.error, MemoryError) as e:
+        raise DataError(f"{path} could not be decoded: {first_line(e)}") from None
+    if image is None:
+        raise DataError(f"{path} is not an image OpenCV can decode")
+    if image.shape[0] * image.shape[1] > max_pixels:  # a format whose header was not read here
+        raise DataError(f"{path} has {image.shape[1]}x{image.shape[0]} pixels, more than {max_pixels:,}")
+    return image
+
+
+def decode_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray | None:
+    """Decode an image file (None if it cannot be decoded or is over the pixel limit)."""
+    try:
+        return read_image(path, max_pixels)
+    except DataError:
         return None
-    return cv2.imdecode(data, cv2.IMREAD_COLOR)
 
 
 class ImageFiles(Source):
     kind = "images"
 
-    def __init__(self, paths: list[Path], origin: str) -> None:
+    def __init__(
+        self, paths: list[Path], origin: str, max_pixels: int = MAX_PIXELS, first: np.ndarray | None = None
+    ) -> None:
         super().__init__()
+        self.max_pixels = max_pixels
+        self._first = first  # the one image `_open_image` already decoded: not decoded twice
         if not paths:
             raise SourceError(f"no images in {origin} (looked for {', '.join(IMAGE_SUFFIXES)})")
         self.paths = paths
 
     def __iter__(self) -> Iterator[Item]:
         for i, path in enumerate(self.paths):
-            image = decode_image(path)
-            if image is None:
-                self.skip(f"{path}: not a decodable image")
-                continue
+            if i == 0 and self._first is not None:
+                image, self._first = self._first, None
+            else:
+                try:
+                    image = read_image(path, self.max_pixels)
+                except DataError as e:  # a bad file in a folder is skipped and counted; the run goes on
+                    self.skip(str(e))
+                    continue
             yield Item(image, i, str(path), time.perf_counter())
 
 
@@ -55,9 +120,11 @@ def _open_image(spec: str) -> Source:
     path = Path(spec)
     if not path.exists():
         raise SourceError(f"image {path} does not exist")
-    if decode_image(path) is None:
-        raise SourceError(f"{path} is not an image OpenCV can decode")
-    return ImageFiles([path], spec)
+    try:
+        image = read_image(path)  # one image: its error is the run's, said now
+    except DataError as e:
+        raise SourceError(str(e)) from None
+    return ImageFiles([path], spec, first=image)
 
 
 def _open_images(spec: str) -> Source:
