@@ -17,7 +17,12 @@ from edgekit.registry import Registry
 MetricFn = Callable[[Any, Sequence[np.ndarray], Any], dict[str, float]]
 # segment (IoU/Dice) and detect (mAP@0.5) register themselves beside their tasks
 METRICS: Registry[MetricFn] = Registry(
-    "metric", modules=("edgekit.runtime.tasks.segment", "edgekit.runtime.detection_metrics")
+    "metric",
+    modules=(
+        "edgekit.runtime.tasks.segment",
+        "edgekit.runtime.detection_metrics",
+        "edgekit.runtime.tasks.translate",
+    ),
 )
 
 
