@@ -40,7 +40,9 @@ def target_ids(split: Split, card_like: Any) -> Any:
 
     pre = card_like.preprocess
     tokenizer = target_tokenizer(tuple(card_like.labels), bool(pre["tokenizer"]["lower"]))
-    return tokenizer.encode_batch([str(t) for t in split.y], int(pre["maxlen"]), pre["padding"], pre["truncating"])
+    return tokenizer.encode_batch(
+        [str(t) for t in split.y], int(pre["maxlen"]), pre["padding"], pre["truncating"]
+    )
 
 
 def masked_loss():
@@ -82,7 +84,9 @@ def build_translate_transformer(
     if d % n_heads:
         from edgekit.errors import ConfigError
 
-        raise ConfigError(f"embed_dim {d} must be a multiple of heads {n_heads} (each head gets embed_dim/heads)")
+        raise ConfigError(
+            f"embed_dim {d} must be a multiple of heads {n_heads} (each head gets embed_dim/heads)"
+        )
     tokens = keras.Input((int(maxlen),), dtype="int32", name="tokens")
     x = kl.Embedding(int(num_words), d)(tokens)
     positions = ops.cumsum(ops.ones_like(tokens), axis=1) - 1  # 0..maxlen-1 in every row

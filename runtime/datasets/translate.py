@@ -94,7 +94,10 @@ def parallel_csv(data: str | None = None) -> Dataset:
         from edgekit.runtime.datasets.synth.translate import corpus_csv
 
         return load_parallel_csv(
-            corpus_csv(), "the generated corpus", "generated", "the German -> English corpus edgekit generates"
+            corpus_csv(),
+            "the generated corpus",
+            "generated",
+            "the German -> English corpus edgekit generates",
         )
     path = Path(data)
     if path.is_dir():

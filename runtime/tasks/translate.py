@@ -102,7 +102,9 @@ class Translate(ClassifyText):
         target_tokenizer(self.card)  # the labels are a target vocabulary, or one clear sentence
         self.unknown = self.card.postprocess.get("unknown", "copy")
         if self.unknown not in UNKNOWN_RULES:
-            raise DataError(f"the card's postprocess 'unknown' is {self.unknown!r}: use one of {UNKNOWN_RULES}")
+            raise DataError(
+                f"the card's postprocess 'unknown' is {self.unknown!r}: use one of {UNKNOWN_RULES}"
+            )
         self._words: list[str] = []
         self._ids = np.zeros(self.spec.maxlen, np.int64)
         self._dropped = 0
