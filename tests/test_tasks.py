@@ -28,6 +28,8 @@ CASES = {
     "segment": (False, lambda: card("segment"), [np.array([[[0.9, 0.9], [0.1, 0.1]]])[..., None]], np.array([[[1, 0], [0, 0]]]), {"iou": 0.5, "dice": 2 / 3}),
     # the training targets as outputs find every box: mAP 1
     "detect": (False, lambda: card("detect", postprocess=grid_postprocess(16)), [encode_grid(ROWS, (2, 2), 2)[None]], [ROWS], {"map50": 1.0, "precision": 1.0, "recall": 1.0}),
+    # two sentences of two words: the first right, the second's last word wrong -> 3 of 4 words
+    "translate": (False, lambda: CardLike("translate", ("<pad>", "<unk>", "a", "b"), {"kind": "text", "maxlen": 3}, {}), [np.eye(4)[[[2, 3, 0], [3, 3, 0]]]], ["a b", "b a"], {"token_accuracy": 0.75, "sentence_accuracy": 0.5}),
 }  # fmt: skip
 
 
