@@ -128,7 +128,7 @@ def finish_yolo(
     class_ids = class_scores.argmax(axis=1)
     scores = class_scores[np.arange(len(class_ids)), class_ids]
     mask = scores > settings.conf
-    boxes = xywh_to_xyxy(xywh[mask].astype(np.float64))
+    boxes = xywh_to_xyxy(xywh[mask].astype(np.float32))
     scores, class_ids = scores[mask], class_ids[mask]
     if settings.normalized:
         # some TFLite exports give coordinates as fractions of the input size
