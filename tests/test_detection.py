@@ -11,11 +11,11 @@ import pytest
 from edgekit.errors import ConfigError
 from edgekit.runtime.detection import (
     Detection,
+    _nms_numpy,
     class_aware_nms,
     draw_detections,
     letterbox,
     nms,
-    _nms_numpy,
     unletterbox_boxes,
     weighted_nms,
 )
