@@ -322,8 +322,7 @@ def _blazeface(spec, image: np.ndarray) -> tuple[list[Detection], float]:
         conf=spec.score_threshold,
         iou=spec.iou_threshold,
         input_size=spec.input_size,
-        strides=spec.strides,
-        anchors_per_cell=spec.anchors_per_cell,
+        anchor_options=spec.options,
     )
     detections = decode_ssd(regressors, classificators, settings, info)
     return detections, best
