@@ -116,15 +116,50 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.45, max_det: int = 300) -> np.ndarray:
-    """Greedy NMS: indices of the kept boxes, best score first; IoU above the threshold suppresses."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    keep: list[int] = []
-    while order.size and len(keep) < max_det:
-        i, order = order[0], order[1:]
-        keep.append(int(i))
-        order = order[box_iou(boxes[i], boxes[order]) <= iou_threshold]
-    return np.array(keep, dtype=np.int64)
+    """Greedy NMS: indices of the kept boxes, best score first; IoU above the threshold suppresses.
+
+    OpenCV's `NMSBoxes` (C++) does the greedy pass when OpenCV is installed, as it is wherever frames
+    are letterboxed: a Python loop over kept boxes took 34 ms on 519 YOLO candidates where this
+    takes well under 1 ms. Ties keep the earlier box, as a stable sort does."""
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float32).reshape(-1)
+    if not len(boxes):
+        return np.zeros(0, dtype=np.int64)
+    cv2 = _cv2()
+    if cv2 is None:
+        return _nms_numpy(boxes, scores, iou_threshold, max_det)
+    # OpenCV's rectangles are x, y, w, h
+    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1).astype(np.float64)
+    xywh[:, 2:] = xywh[:, 2:].clip(0)
+    if scores.min() <= 0:  # OpenCV keeps only scores above a threshold >= 0: rank them instead
+        ranks = np.empty(len(scores), dtype=np.float32)
+        ranks[np.argsort(-scores, kind="stable")] = np.arange(len(scores), 0, -1)
+        scores = ranks
+    # top_k=0: OpenCV's top_k trims candidates before NMS, max_det trims what NMS keeps
+    keep = cv2.dnn.NMSBoxes(xywh, scores, 0.0, float(iou_threshold))
+    return np.asarray(keep, dtype=np.int64).reshape(-1)[:max_det]
+
+
+def _nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_det: int) -> np.ndarray:
+    """The same greedy NMS without OpenCV: one IoU matrix, then a pass over the sorted boxes."""
+    order = np.argsort(-scores, kind="stable")
+    b = boxes[order].astype(np.float32)
+    lt = np.maximum(b[:, None, :2], b[None, :, :2])
+    rb = np.minimum(b[:, None, 2:], b[None, :, 2:])
+    inter = np.prod((rb - lt).clip(0), axis=2)
+    area = np.prod((b[:, 2:] - b[:, :2]).clip(0), axis=1)
+    union = area[:, None] + area[None, :] - inter
+    over = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0) > iou_threshold
+    suppressed = np.zeros(len(b), dtype=bool)
+    keep = []
+    for i in range(len(b)):  # only boxes that survive do work; the rest is a flag test
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        if len(keep) == max_det:
+            break
+        suppressed |= over[i]
+    return order[np.array(keep, dtype=np.int64)]
 
 
 def class_aware_nms(
@@ -134,13 +169,24 @@ def class_aware_nms(
     iou_threshold: float = 0.45,
     max_det: int = 300,
 ) -> np.ndarray:
-    """NMS within each class only: indices of the kept boxes, best score first."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    """NMS within each class only: indices of the kept boxes, best score first.
+
+    One NMS over all boxes, each class shifted to its own region of the plane (the offset
+    Ultralytics and torchvision's `batched_nms` use), so no loop runs over the classes."""
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     if not boxes.size:
         return np.zeros(0, dtype=np.int64)
-    # shifting each class to its own region of the plane stops boxes of different classes overlapping
-    offset = (np.abs(boxes).max() + 1) * np.asarray(class_ids, dtype=np.float64)[:, None]
+    offset = (float(np.abs(boxes).max()) + 1) * np.asarray(class_ids, dtype=np.float32)[:, None]
     return nms(boxes + offset, scores, iou_threshold, max_det)
+
+
+def _cv2():
+    """OpenCV if installed, else None (NMS then runs in numpy)."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    return cv2
 
 
 def weighted_nms(

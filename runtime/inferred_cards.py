@@ -6,21 +6,23 @@ inputs and outputs say what it is; anything else still needs an edgekit card.
 
 from __future__ import annotations
 
+import ast
+import json
+import mmap
+import warnings
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from edgekit.card import ModelCard, TensorSpec
+from edgekit.errors import ModelFileError, UnsupportedError
 from edgekit.runtime.backends import Session, TensorInfo
 from edgekit.runtime.darknet import CFG_SUFFIX, WEIGHTS_SUFFIX, read_darknet_card
-from edgekit.runtime.detection_formats.ssd import BLAZEFACE_FULL_RANGE, BLAZEFACE_SHORT_RANGE, SsdSpec
+from edgekit.runtime.detection_formats.ssd import KNOWN_SSD, SsdAnchorOptions
 from edgekit.runtime.labels import COCO_CLASSES
 from edgekit.runtime.preprocess import ImageSpec
 
-_BLAZEFACE = {
-    "face_detection_short_range": BLAZEFACE_SHORT_RANGE,
-    "face_detection_full_range": BLAZEFACE_FULL_RANGE,
-}
-_BLAZEFACE_KEYPOINTS = 6
 _YOLO_INPUT = 640  # Ultralytics' default when the input size is dynamic
 _YOLO_STRIDES = (8, 16, 32)
 
@@ -28,7 +30,7 @@ _YOLO_STRIDES = (8, 16, 32)
 def infer_card(path: str | Path, session: Session) -> ModelCard | None:
     """A card for a known detector that has none inside (BlazeFace, Ultralytics YOLO, a Darknet cfg),
     else None."""
-    for infer in (_darknet_card, _blazeface_card, _yolo_card):
+    for infer in (_darknet_card, _blazeface_card, _ultralytics_card, _yolo_card):
         card = infer(Path(path), session.inputs, session.outputs)
         if card is not None:
             return card
@@ -47,51 +49,112 @@ def _darknet_card(
     return read_darknet_card(path)
 
 
+def _ssd_outputs(outputs: Sequence[TensorInfo]) -> tuple[int, int] | None:
+    """(anchor count, regressor channels) of MediaPipe SSD outputs: (1, N, C) and (1, N, 1), or both
+    split per anchor layer; None when the outputs are not shaped so."""
+    if len(outputs) not in (2, 4) or any(len(o.shape) != 3 or not o.shape[1] for o in outputs):
+        return None
+    scores = [o for o in outputs if o.shape[2] == 1]
+    boxes = [o for o in outputs if o.shape[2] != 1]
+    if len(scores) != len(boxes) or len({o.shape[2] for o in boxes}) != 1:
+        return None
+    n = sum(o.shape[1] for o in boxes)
+    channels = boxes[0].shape[2]
+    if n != sum(o.shape[1] for o in scores) or channels < 4 or channels % 2:
+        return None
+    return n, channels
+
+
 def _blazeface_card(
     path: Path, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]
 ) -> ModelCard | None:
-    if len(inputs) != 1 or len(outputs) not in (2, 4) or inputs[0].dtype.kind != "f":
+    """A MediaPipe SSD detector (BlazeFace short/full range, back camera, palm, pose) matched by input
+    size, anchor count and keypoints; an SSD file that matches none asks for --anchors."""
+    found = _ssd_outputs(outputs)
+    if len(inputs) != 1 or found is None or inputs[0].dtype.kind != "f" or len(inputs[0].shape) != 4:
         return None
-    for name, ssd in _BLAZEFACE.items():
-        # the TFLite files give (1, 896, 16) and (1, 896, 1); the ONNX conversions (PINTO, keijiro)
-        # split both per anchor layer: (1, 512, 16), (1, 384, 16), (1, 512, 1), (1, 384, 1)
-        cells = [(ssd.input_size + s - 1) // s for s in ssd.strides]
-        counts = [c * c * a for c, a in zip(cells, ssd.anchors_per_cell)]
-        split = counts if len(outputs) == 4 else [sum(counts)]
-        wanted = {(1, k, c) for k in split for c in (4 + 2 * _BLAZEFACE_KEYPOINTS, 1)}
+    n, channels = found
+    _, h, w, c = inputs[0].shape
+    if c != 3:
+        return None
+    for ssd in KNOWN_SSD:
+        options = ssd.options
         if (
-            tuple(inputs[0].shape) == (1, ssd.input_size, ssd.input_size, 3)
-            and len(wanted) == len(outputs)
-            and {tuple(o.shape) for o in outputs} == wanted
+            (options.input_size_height, options.input_size_width) == (h, w)
+            and len(ssd.anchors()) == n
+            and channels == 4 + 2 * ssd.keypoints
+            and (len(outputs) == 2 or len(options.layers()) == 2)
         ):
-            return _ssd_card(path, name, ssd, inputs[0], outputs)
-    return None
+            return ssd_card(path, inputs[0], outputs, options, ssd.keypoints, ssd.labels, ssd.name,
+                            ssd.score_threshold, ssd.iou_threshold)  # fmt: skip
+    raise ModelFileError(
+        f"{path.name} looks like a MediaPipe SSD detector ({n} anchors, {h}x{w} input) but matches no known "
+        "anchor configuration: pass --anchors FILE (a JSON of MediaPipe's SsdAnchorsCalculator options)"
+    )
 
 
-def _ssd_card(
-    path: Path, name: str, ssd: SsdSpec, inp: TensorInfo, outputs: Sequence[TensorInfo]
+def ssd_card(
+    path: Path,
+    inp: TensorInfo,
+    outputs: Sequence[TensorInfo],
+    options: SsdAnchorOptions,
+    keypoints: int,
+    labels: tuple[str, ...] = ("object",),
+    name: str = "ssd",
+    score_threshold: float = 0.5,
+    iou_threshold: float = 0.3,
 ) -> ModelCard:
+    """The card of a MediaPipe SSD detector with these anchors."""
     # MediaPipe's graph: letterbox with black, then pixels to [-1, 1]
-    pixels = ImageSpec((ssd.input_size, ssd.input_size), 3, 1 / 127.5, -1.0, "letterbox", pad=0)
+    size = (options.input_size_height, options.input_size_width)
+    pixels = ImageSpec(size, 3, 1 / 127.5, -1.0, "letterbox", pad=0)
     regressors = next(o for o in outputs if o.shape[-1] != 1)
     return ModelCard(
         task="detect",
-        labels=("face",),
+        labels=labels,
         input=_spec(inp, "NHWC"),
         output=_spec(regressors),
         preprocess=pixels.to_dict(),
         postprocess={
             "format": "ssd-anchors",
-            "input_size": ssd.input_size,
-            "strides": list(ssd.strides),
-            "anchors_per_cell": list(ssd.anchors_per_cell),
-            "score_threshold": ssd.score_threshold,
-            "iou_threshold": ssd.iou_threshold,
-            "keypoints": _BLAZEFACE_KEYPOINTS,
+            "anchors": options.to_dict(),
+            "score_threshold": score_threshold,
+            "iou_threshold": iou_threshold,
+            "keypoints": keypoints,
+            "inferred_from": {
+                "anchors": f"built-in configuration {name}" if name != "ssd" else "--anchors file",
+                "keypoints": "tensor shapes",
+                "preprocess": "defaults (MediaPipe: letterbox with black, [-1, 1])",
+            },
         },
         recipe=f"mediapipe:{name}",
         format=path.suffix.lstrip(".").lower(),
     )
+
+
+def anchors_card(path: str | Path, anchors: str | Path) -> ModelCard:
+    """`edgekit run --anchors FILE`: the card of an SSD detector from a JSON of MediaPipe's
+    SsdAnchorsCalculator options; keypoints from the regressors' width."""
+    from edgekit.runtime.backends import open_model
+
+    try:
+        config = json.loads(Path(anchors).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ModelFileError(f"cannot read the anchors file {anchors}: {e}") from None
+    options = SsdAnchorOptions.from_dict(
+        config if isinstance(config, dict) else {}, f"anchors file {anchors}"
+    )
+    path = Path(path)
+    with open_model(path) as session:
+        found = _ssd_outputs(session.outputs)
+        if found is None or len(session.inputs) != 1:
+            raise ModelFileError(f"{path.name} has no SSD outputs (1, N, 4+2k) and (1, N, 1) for --anchors")
+        n, channels = found
+        if len(options.anchors()) != n:
+            raise ModelFileError(
+                f"the anchors file {anchors} gives {len(options.anchors())} anchors; {path.name} has {n}"
+            )
+        return ssd_card(path, session.inputs[0], session.outputs, options, (channels - 4) // 2)
 
 
 def _yolo_card(path: Path, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> ModelCard | None:
@@ -141,3 +204,236 @@ def _yolo_card(path: Path, inputs: Sequence[TensorInfo], outputs: Sequence[Tenso
         recipe="ultralytics:yolo",
         format=path.suffix.lstrip(".").lower(),
     )
+
+
+# --- Ultralytics: the metadata every export carries ------------------------------------------------
+
+_ONNX_METADATA_PROPS = 14  # ModelProto.metadata_props: repeated StringStringEntryProto {key = 1, value = 2}
+
+
+def _varint(buf, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _protobuf_fields(buf, start: int = 0, end: int | None = None):
+    """(field number, bytes) of each length-delimited field at one level of a protobuf message; other
+    wire types are skipped. Enough to read ONNX `metadata_props` without the onnx package."""
+    pos, end = start, len(buf) if end is None else end
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            _, pos = _varint(buf, pos)
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        elif wire == 2:
+            size, pos = _varint(buf, pos)
+            yield number, pos, pos + size
+            pos += size
+        else:
+            raise ValueError(f"wire type {wire}")
+
+
+def read_onnx_metadata(path: Path) -> dict[str, str]:
+    """An ONNX file's `metadata_props` as {key: value}, read from the protobuf directly (the graph
+    is skipped by its length, never parsed); empty when the file has none or cannot be read."""
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            props = {}
+            for number, start, end in _protobuf_fields(buf):
+                if number != _ONNX_METADATA_PROPS:
+                    continue
+                entry = {
+                    n: bytes(buf[s:e]).decode("utf-8", "replace")
+                    for n, s, e in _protobuf_fields(buf, start, end)
+                }
+                props[entry.get(1, "")] = entry.get(2, "")
+            return props
+    except (OSError, ValueError, IndexError):
+        return {}
+
+
+def read_tflite_zip_metadata(path: Path) -> dict[str, Any]:
+    """Ultralytics' TFLite exports: its exporter appends a zip holding `metadata.json` to the
+    flatbuffer (`_add_tflite_metadata`), which `zipfile` finds from the end of the file."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            if not names:
+                return {}
+            text = zf.read(names[0]).decode("utf-8")
+    except (OSError, zipfile.BadZipFile, KeyError, UnicodeDecodeError):
+        return {}
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            meta = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def ultralytics_metadata(path: Path) -> dict[str, Any]:
+    """The metadata an Ultralytics export carries, values parsed (`names` is a Python dict literal in
+    ONNX: `ast.literal_eval`, never eval); empty for any other file."""
+    suffix = path.suffix.lower()
+    raw: dict[str, Any] = read_onnx_metadata(path) if suffix == ".onnx" else read_tflite_zip_metadata(path)
+    if "names" not in raw and "task" not in raw:
+        return {}
+    meta: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, str) and key not in (
+            "task",
+            "description",
+            "author",
+            "date",
+            "version",
+            "license",
+            "docs",
+        ):
+            try:
+                value = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                pass
+        meta[key] = value
+    return meta
+
+
+def _meta_names(meta: dict[str, Any], path: Path) -> tuple[str, ...] | None:
+    """`names` as a tuple by class index; one sentence naming the field when it is malformed."""
+    names = meta.get("names")
+    if names is None:
+        return None
+    if isinstance(names, list | tuple):
+        names = dict(enumerate(names))
+    try:
+        table = {int(k): str(v) for k, v in names.items()}
+    except (AttributeError, TypeError, ValueError):
+        raise ModelFileError(f"{path}: metadata field 'names' is not a dict of class index to name") from None
+    if sorted(table) != list(range(len(table))):
+        raise ModelFileError(
+            f"{path}: metadata field 'names' does not number its classes 0 to {len(table) - 1}"
+        )
+    return tuple(table[i] for i in range(len(table)))
+
+
+def _ultralytics_card(
+    path: Path, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]
+) -> ModelCard | None:
+    """A card from an Ultralytics export's own metadata (names, imgsz, task, end2end), checked against
+    its tensors: where the two disagree the tensors win, with a warning naming the field."""
+    if path.suffix.lower() not in (".onnx", ".tflite") or len(inputs) != 1 or len(inputs[0].shape) != 4:
+        return None
+    meta = ultralytics_metadata(path)
+    if not meta:
+        return None
+    inp = inputs[0]
+    nchw = inp.shape[1] == 3 and inp.shape[3] != 3
+    h, w = inp.shape[2:4] if nchw else inp.shape[1:3]
+    sources = {"task": "file metadata (task)"}
+    task = str(meta.get("task", "detect"))
+    imgsz = meta.get("imgsz")
+    size = (h, w) if h and w else None
+    if isinstance(imgsz, int):
+        imgsz = [imgsz, imgsz]
+    if isinstance(imgsz, list | tuple) and len(imgsz) == 2 and all(isinstance(v, int) for v in imgsz):
+        if size is None:
+            size, sources["input size"] = (int(imgsz[0]), int(imgsz[1])), "file metadata (imgsz)"
+        elif tuple(imgsz) != size:
+            warnings.warn(
+                f"{path.name}: metadata field 'imgsz' {list(imgsz)} does not match the input tensor "
+                f"{list(size)}; using the tensor's",
+                stacklevel=2,
+            )
+            sources["input size"] = "tensor shapes (metadata imgsz disagrees)"
+        else:
+            sources["input size"] = "tensor shapes = file metadata (imgsz)"
+    elif imgsz is not None:
+        raise ModelFileError(f"{path}: metadata field 'imgsz' is {imgsz!r}, not [height, width]")
+    else:
+        sources["input size"] = "tensor shapes" if size else "default (640)"
+    size = size or (_YOLO_INPUT, _YOLO_INPUT)
+    names = _meta_names(meta, path)
+    args = meta.get("args") if isinstance(meta.get("args"), dict) else {}
+    end2end = bool(meta.get("end2end") or args.get("nms"))
+    fmt = path.suffix.lstrip(".").lower()
+    if task == "classify":
+        out = outputs[0]
+        labels = _checked_names(names, out.shape[-1], path, sources)
+        pixels = ImageSpec(size, 3, 1 / 255, 0.0, "stretch")
+        sources["preprocess"] = "defaults (Ultralytics: RGB / 255)"
+        return ModelCard(
+            task="classify", labels=labels, input=_spec(inp, "NCHW" if nchw else "NHWC"), output=_spec(out),
+            preprocess=pixels.to_dict(), postprocess={"inferred_from": sources}, recipe=f"ultralytics:{task}",
+            format=fmt,
+        )  # fmt: skip
+    if task != "detect":
+        raise UnsupportedError(
+            f"{path.name} is an Ultralytics {task!r} model; edgekit decodes its detect and classify exports"
+        )
+    out = max(
+        (o for o in outputs if len(o.shape) == 3), key=lambda o: sum(d or 0 for d in o.shape), default=None
+    )
+    if out is None:
+        return None
+    pixels = ImageSpec(size, 3, 1 / 255, 0.0, "letterbox", pad=114)
+    sources["preprocess"] = "defaults (Ultralytics: letterbox with 114, RGB / 255)"
+    post: dict[str, Any] = {"conf": 0.25, "iou": 0.7, "normalized": False}
+    sources["thresholds"] = "defaults (Ultralytics predict: conf 0.25, iou 0.7)"
+    if end2end:
+        # (1, 300, 6): x1, y1, x2, y2, score, class, NMS done in the graph; the class count only in names
+        post["format"] = "yolo-end2end"
+        sources["format"] = "file metadata (end2end / args.nms) and tensor shapes"
+        labels = names if names else tuple(str(i) for i in range(80))
+        sources["labels"] = "file metadata (names)" if names else "default (class numbers)"
+    else:
+        c = [d for d in out.shape[1:] if d]
+        channels = min(c) if c else None
+        if channels is None:
+            return None
+        layout = "yolov8" if names is None or channels == 4 + len(names) else "yolo"
+        post["format"] = layout
+        sources["format"] = "tensor shapes"
+        nc = (
+            channels - 4
+            if layout == "yolov8"
+            else (channels - 5 if channels - 5 == len(names or ()) else channels - 4)
+        )
+        labels = _checked_names(names, nc, path, sources)
+    post["inferred_from"] = sources
+    # Ultralytics' TFLite exports give boxes as fractions of the input size
+    post["normalized"] = fmt == "tflite"
+    return ModelCard(
+        task="detect", labels=labels, input=_spec(inp, "NCHW" if nchw else "NHWC"), output=_spec(out),
+        preprocess=pixels.to_dict(), postprocess=post, recipe=f"ultralytics:{task}", format=fmt,
+    )  # fmt: skip
+
+
+def _checked_names(
+    names: tuple[str, ...] | None, nc: int | None, path: Path, sources: dict[str, str]
+) -> tuple[str, ...]:
+    """The file's names where their count fits the head's classes; else a warning and class numbers
+    (never COCO's or a wrong name in silence)."""
+    if names is not None and (nc is None or len(names) == nc):
+        sources["labels"] = "file metadata (names)"
+        return names
+    if names is not None:
+        warnings.warn(
+            f"{path.name}: metadata field 'names' lists {len(names)} classes but the output has {nc}; "
+            "labelling by class number (pass --labels FILE for names)",
+            stacklevel=2,
+        )
+        sources["labels"] = f"class numbers (metadata names has {len(names)}, the head {nc})"
+    else:
+        sources["labels"] = "class numbers (no names in the file)"
+    return tuple(str(i) for i in range(nc or 0))

@@ -33,6 +33,16 @@ def ssd_output() -> list[np.ndarray]:
     return [reg, logits]
 
 
+def end2end_output(rows: np.ndarray = ROWS) -> np.ndarray:
+    """(1, 300, 6): the rows as x1, y1, x2, y2 in input pixels, score 0.9, class; zero rows after."""
+    out = np.zeros((300, 6), np.float32)
+    xy, wh = rows[:, 1:3] * 64, rows[:, 3:5] * 64
+    out[: len(rows), :4] = np.hstack([xy - wh / 2, xy + wh / 2])
+    out[: len(rows), 4], out[: len(rows), 5] = 0.9, rows[:, 0]
+    return out[None]
+
+
+SSD_OPTIONS = {"input_size_height": 128, "input_size_width": 128, "strides": [8, 16, 16, 16]}
 SSD = {"format": "ssd-anchors", "input_size": 128, "strides": [8, 16], "anchors_per_cell": [2, 6]}
 SSD_PIXELS = {**PIXELS, "size": [128, 128], "resize": "letterbox", "pad": 0}
 # name -> (postprocess, preprocess, raw outputs of one image)
@@ -41,7 +51,23 @@ CASES = {
     "yolo": ({"format": "yolo"}, PIXELS, lambda: [yolov8_output(ROWS)]),
     "yolov8": ({"format": "yolov8"}, PIXELS, lambda: [yolov8_output(ROWS)]),
     "ssd-anchors": (SSD, SSD_PIXELS, ssd_output),
+    "yolo-end2end": ({"format": "yolo-end2end"}, PIXELS, lambda: [end2end_output()]),
 }
+
+
+def test_ssd_anchor_options_give_the_merged_layers_anchors():
+    """MediaPipe's options for the short-range face detector (strides 8, 16, 16, 16) give the same
+    anchors, and so the same detections, as the card's merged strides and anchors per cell."""
+    raw = ssd_output()
+    found = []
+    for postprocess in (SSD, {"format": "ssd-anchors", "anchors": SSD_OPTIONS}):
+        card = CardLike("detect", ("face",), SSD_PIXELS, postprocess)
+        fmt = detection_format(card)
+        settings = fmt.settings(card)
+        found.append(
+            fmt.bind(settings, [TensorInfo(f"o{i}", o.shape, o.dtype) for i, o in enumerate(raw)])(raw, None)
+        )
+    assert found[0] and found[0] == found[1]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -37,25 +38,141 @@ from edgekit.runtime.tensors import from_tensor
 
 
 @dataclass(frozen=True)
-class SsdSpec:
-    """Anchor layout and thresholds of a MediaPipe SSD detector (from its graph's .pbtxt)."""
+class SsdAnchorOptions:
+    """MediaPipe's SsdAnchorsCalculatorOptions, field for field, so a graph's .pbtxt (or a JSON of
+    it, `--anchors FILE`) gives the anchors its model was trained with."""
 
-    input_size: int
+    input_size_height: int
+    input_size_width: int
     strides: tuple[int, ...]
-    anchors_per_cell: tuple[int, ...]
+    num_layers: int = 0  # 0: one layer per stride
+    min_scale: float = 0.1484375
+    max_scale: float = 0.75
+    anchor_offset_x: float = 0.5
+    anchor_offset_y: float = 0.5
+    aspect_ratios: tuple[float, ...] = (1.0,)
+    interpolated_scale_aspect_ratio: float = 1.0
+    fixed_anchor_size: bool = True
+    reduce_boxes_in_lowest_layer: bool = False
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "anchors") -> SsdAnchorOptions:
+        """The options from a dict of MediaPipe's field names; one sentence naming a bad field."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ModelFileError(
+                f"{source} has unknown field {unknown[0]!r}: use MediaPipe's {sorted(known)}"
+            )
+        try:
+            values = dict(d)
+            for key in ("strides", "aspect_ratios"):
+                if key in values:
+                    values[key] = tuple((int if key == "strides" else float)(v) for v in values[key])
+            opts = cls(**values)
+        except (TypeError, ValueError) as e:
+            raise ModelFileError(f"{source} is not an SSD anchor configuration: {e}") from None
+        if not opts.strides or opts.input_size_height <= 0 or opts.input_size_width <= 0:
+            raise ModelFileError(f"{source} needs input_size_height, input_size_width and strides")
+        return opts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            f.name: list(v) if isinstance(v, tuple) else v
+            for f in fields(self)
+            for v in [getattr(self, f.name)]
+        }
+
+    def anchors(self) -> np.ndarray:
+        """(N, 4) anchors x, y, w, h normalised, as MediaPipe's SsdAnchorsCalculator makes them."""
+        return np.concatenate(self.layers()).astype(np.float32)
+
+    def layers(self) -> list[np.ndarray]:
+        """The anchors of each run of layers with one stride (MediaPipe merges them into one grid,
+        each adding its aspect ratios and an interpolated scale)."""
+        strides = self.strides
+        n = self.num_layers or len(strides)
+
+        def scale(i: int) -> float:
+            if n == 1:
+                return (self.min_scale + self.max_scale) / 2
+            return self.min_scale + (self.max_scale - self.min_scale) * i / (n - 1)
+
+        layers, layer = [], 0
+        while layer < n:
+            ratios, scales = [], []
+            last = layer
+            while last < n and strides[last] == strides[layer]:
+                if last == 0 and self.reduce_boxes_in_lowest_layer:
+                    ratios += [1.0, 2.0, 0.5]
+                    scales += [0.1, scale(last), scale(last)]
+                else:
+                    ratios += list(self.aspect_ratios)
+                    scales += [scale(last)] * len(self.aspect_ratios)
+                    if self.interpolated_scale_aspect_ratio > 0:
+                        following = 1.0 if last == n - 1 else scale(last + 1)
+                        scales.append(math.sqrt(scale(last) * following))
+                        ratios.append(self.interpolated_scale_aspect_ratio)
+                last += 1
+            root = np.sqrt(np.array(ratios, dtype=np.float32))
+            wh = np.stack([np.array(scales, np.float32) * root, np.array(scales, np.float32) / root], axis=1)
+            if self.fixed_anchor_size:
+                wh[:] = 1.0
+            rows = math.ceil(self.input_size_height / strides[layer])
+            cols = math.ceil(self.input_size_width / strides[layer])
+            y, x = np.mgrid[:rows, :cols]
+            centres = np.stack(
+                [(x + self.anchor_offset_x) / cols, (y + self.anchor_offset_y) / rows], axis=-1
+            ).reshape(-1, 1, 2)
+            per_cell = np.broadcast_to(wh, (len(centres), len(wh), 2))
+            layers.append(
+                np.concatenate([np.broadcast_to(centres, per_cell.shape), per_cell], axis=2).reshape(-1, 4)
+            )
+            layer = last
+        return layers
+
+
+@dataclass(frozen=True)
+class SsdSpec:
+    """A known MediaPipe SSD detector: its anchors, keypoints and thresholds (from its graph's .pbtxt)."""
+
+    name: str
+    options: SsdAnchorOptions
+    keypoints: int
+    labels: tuple[str, ...]
     score_threshold: float = 0.5
     iou_threshold: float = 0.3
     asset: str | None = None  # the model file shipped in edgekit/runtime/assets, if any
 
+    @property
+    def input_size(self) -> int:
+        return self.options.input_size_height
+
     def anchors(self) -> np.ndarray:
         """The (N, 4) anchors of this layout."""
-        return ssd_anchors(self.input_size, self.strides, self.anchors_per_cell)
+        return self.options.anchors()
 
 
-# MediaPipe's face_detection_short_range.pbtxt (strides 8,16,16,16 merge to 2 and 6 per cell)
-# and face_detection_full_range.pbtxt (one stride-4 layer, no interpolated anchor)
-BLAZEFACE_SHORT_RANGE = SsdSpec(128, (8, 16), (2, 6), 0.5, asset="face_detection_short_range.tflite")
-BLAZEFACE_FULL_RANGE = SsdSpec(192, (4,), (1,), 0.6, asset="face_detection_full_range.tflite")
+def _square(size: int, strides: tuple[int, ...], interpolated: float = 1.0) -> SsdAnchorOptions:
+    return SsdAnchorOptions(size, size, strides, interpolated_scale_aspect_ratio=interpolated)
+
+
+# MediaPipe's graphs: face_detection_short_range.pbtxt, face_detection_full_range.pbtxt,
+# face_detection_back (256, strides 16,32,32,32), palm_detection_full/lite (192), pose_detection (224)
+BLAZEFACE_SHORT_RANGE = SsdSpec(
+    "face_detection_short_range", _square(128, (8, 16, 16, 16)), 6, ("face",),
+    asset="face_detection_short_range.tflite",
+)  # fmt: skip
+BLAZEFACE_FULL_RANGE = SsdSpec(
+    "face_detection_full_range", _square(192, (4,), 0.0), 6, ("face",), 0.6,
+    asset="face_detection_full_range.tflite",
+)  # fmt: skip
+BLAZEFACE_BACK = SsdSpec("face_detection_back", _square(256, (16, 32, 32, 32)), 6, ("face",))
+PALM_DETECTION = SsdSpec("palm_detection", _square(192, (8, 16, 16, 16)), 7, ("palm",))
+PALM_DETECTION_256 = SsdSpec("palm_detection_256", _square(256, (8, 16, 32, 32, 32)), 7, ("palm",))
+POSE_DETECTION = SsdSpec("pose_detection", _square(224, (8, 16, 32, 32, 32)), 4, ("person",))
+KNOWN_SSD = (BLAZEFACE_SHORT_RANGE, BLAZEFACE_FULL_RANGE, BLAZEFACE_BACK, PALM_DETECTION, PALM_DETECTION_256,
+             POSE_DETECTION)  # fmt: skip
 
 
 def ssd_anchors(
@@ -63,11 +180,8 @@ def ssd_anchors(
     strides: Sequence[int] = (8, 16),
     anchors_per_cell: Sequence[int] = (2, 6),
 ) -> np.ndarray:
-    """MediaPipe SsdAnchorsCalculator with fixed-size anchors: (N, 4) of x, y, w=1, h=1, normalised.
-
-    Anchors run layer by layer, then row, column and anchor within a cell, as the model's
-    outputs do; centres sit at (cell + 0.5) / grid.
-    """
+    """Fixed-size anchors from merged layers (a card's `strides` and `anchors_per_cell`): (N, 4) of
+    x, y, w=1, h=1, normalised; layer by layer, then row, column and anchor within a cell."""
     h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
     layers = []
     for stride, per_cell in zip(strides, anchors_per_cell, strict=True):
@@ -90,11 +204,30 @@ class SsdSettings(DetectionSettings):
     strides: tuple[int, ...] = (8, 16)
     anchors_per_cell: tuple[int, ...] = (2, 6)
     keypoints: int = 0
+    anchor_options: SsdAnchorOptions | None = None  # MediaPipe's options; None: strides + anchors_per_cell
 
     @cached_property
     def anchors(self) -> np.ndarray:
         """The (N, 4) anchors, made once per settings."""
+        if self.anchor_options is not None:
+            return self.anchor_options.anchors()
         return ssd_anchors(self.input_size, self.strides, self.anchors_per_cell)
+
+    @cached_property
+    def layer_counts(self) -> list[int]:
+        """Anchors per layer of one stride, in order (how split ONNX conversions cut their outputs)."""
+        if self.anchor_options is None:
+            h, w = self.hw
+            return [
+                -(-h // s) * -(-w // s) * a for s, a in zip(self.strides, self.anchors_per_cell, strict=True)
+            ]
+        return [len(layer) for layer in self.anchor_options.layers()]
+
+    @cached_property
+    def logit_threshold(self) -> float:
+        """The score threshold as a logit, so scores are compared before any sigmoid or decoding."""
+        p = min(max(self.conf, 1e-7), 1 - 1e-7)
+        return float(np.log(p / (1 - p)))
 
     @property
     def hw(self) -> tuple[int, int]:
@@ -117,17 +250,19 @@ def decode_ssd(
     """
     anchors = settings.anchors
     h, w = settings.hw
-    raw = np.asarray(regressors, dtype=np.float64).reshape(len(anchors), -1, 2)
-    logits = np.asarray(classificators, dtype=np.float64).reshape(len(anchors))
-    # float64 so that exp(100) neither overflows nor warns
-    scores = 1 / (1 + np.exp(-logits.clip(-100, 100)))
-    anchors = np.asarray(anchors, dtype=np.float64)
-    points = raw / (w, h) * anchors[:, None, 2:4]
+    logits = np.asarray(classificators, dtype=np.float32).reshape(len(anchors))
+    # threshold the logits first (sigmoid is monotonic): only the few anchors above it are decoded
+    chosen = np.flatnonzero(logits >= settings.logit_threshold)
+    anchors = anchors[chosen]
+    raw = np.asarray(regressors, dtype=np.float32).reshape(len(logits), -1, 2)[chosen]
+    # MediaPipe clips logits to +-100; float64 for the few chosen so exp(100) cannot overflow
+    scores = (1 / (1 + np.exp(-logits[chosen].astype(np.float64).clip(-100, 100)))).astype(np.float32)
+    points = raw / np.array((w, h), np.float32) * anchors[:, None, 2:4]
     points[:, 0] += anchors[:, :2]  # row 1 is the box size, which no anchor position moves
     points[:, 2:] += anchors[:, None, :2]
     centre, size = points[:, 0], points[:, 1]
     boxes = np.hstack([centre - size / 2, centre + size / 2])
-    mask = (scores >= settings.conf) & (size > 0).all(axis=1)
+    mask = (size > 0).all(axis=1)
     boxes, scores, kps = weighted_nms(
         boxes[mask], scores[mask], settings.iou, points[mask, 2:], settings.max_det
     )
@@ -147,29 +282,43 @@ class SsdFormat(DetectionFormat):
 
     def settings(self, card: ModelCard, options: TaskOptions = TaskOptions()) -> SsdSettings:
         pp = card.postprocess
+        anchor_options = None
         try:
-            size = pp["input_size"]
-            input_size = int(size) if isinstance(size, (int, float)) else tuple(int(v) for v in size)
-            strides = tuple(int(s) for s in pp["strides"])
-            per_cell = tuple(int(a) for a in pp["anchors_per_cell"])
+            if "anchors" in pp:  # MediaPipe's SsdAnchorsCalculator options
+                anchor_options = SsdAnchorOptions.from_dict(
+                    pp["anchors"], "model card field postprocess.anchors"
+                )
+                opts = anchor_options
+                input_size: int | tuple[int, int] = (opts.input_size_height, opts.input_size_width)
+                strides, per_cell = opts.strides, ()
+            else:
+                size = pp["input_size"]
+                input_size = int(size) if isinstance(size, (int, float)) else tuple(int(v) for v in size)
+                strides = tuple(int(s) for s in pp["strides"])
+                per_cell = tuple(int(a) for a in pp["anchors_per_cell"])
+                if len(strides) != len(per_cell):
+                    raise ModelFileError(
+                        "model card fields postprocess.strides and anchors_per_cell differ in length"
+                    )
             keypoints = int(pp.get("keypoints", 0))
         except (KeyError, TypeError, ValueError) as e:
             raise ModelFileError(f"model card field postprocess is not an ssd-anchors spec: {e!r}") from None
-        if len(strides) != len(per_cell):
-            raise ModelFileError(
-                "model card fields postprocess.strides and anchors_per_cell differ in length"
-            )
         common = common_settings(
             card, options, conf=("score_threshold", 0.5), iou=("iou_threshold", 0.3), max_det=100
         )
         return SsdSettings(
-            **common, input_size=input_size, strides=strides, anchors_per_cell=per_cell, keypoints=keypoints
+            **common,
+            input_size=input_size,
+            strides=strides,
+            anchors_per_cell=per_cell,
+            keypoints=keypoints,
+            anchor_options=anchor_options,
         )
 
     def bind(self, settings: SsdSettings, outputs: Sequence[TensorInfo]) -> FrameDecoder:
         n, channels = len(settings.anchors), 4 + 2 * settings.keypoints
         h, w = settings.hw
-        per_layer = [-(-h // s) * -(-w // s) * a for s, a in zip(settings.strides, settings.anchors_per_cell)]
+        per_layer = settings.layer_counts
 
         def find(last: int) -> list[int]:
             for i, o in enumerate(outputs):

@@ -128,7 +128,7 @@ def finish_yolo(
     class_ids = class_scores.argmax(axis=1)
     scores = class_scores[np.arange(len(class_ids)), class_ids]
     mask = scores > settings.conf
-    boxes = xywh_to_xyxy(xywh[mask].astype(np.float64))
+    boxes = xywh_to_xyxy(xywh[mask].astype(np.float32))
     scores, class_ids = scores[mask], class_ids[mask]
     if settings.normalized:
         # some TFLite exports give coordinates as fractions of the input size
@@ -183,3 +183,45 @@ class YoloFormat(DetectionFormat):
 
 for _name in ("yolo", "yolov5", "yolov8"):
     FORMATS.add(YoloFormat(_name))
+
+
+class YoloEnd2EndFormat(DetectionFormat):
+    """`yolo-end2end`: NMS done in the graph (Ultralytics `export(nms=True)`, YOLO26): one output
+    (1, K, 6+) of x1, y1, x2, y2, score, class per row, best first; only the threshold is left."""
+
+    name = "yolo-end2end"
+
+    def settings(self, card: ModelCard, options: TaskOptions = TaskOptions()) -> YoloSettings:
+        return YoloSettings(
+            **common_settings(card, options, conf=("conf", 0.25), iou=("iou", 0.7), max_det=300),
+            normalized=bool(card.postprocess.get("normalized", False)),
+        )
+
+    def bind(self, settings: YoloSettings, outputs: Sequence[TensorInfo]) -> FrameDecoder:
+        fits = [i for i, o in enumerate(outputs) if len(o.shape) == 3 and (o.shape[2] or 0) >= 6]
+        if not fits:
+            raise ModelFileError(
+                f"an end-to-end YOLO detector needs a (1, K, 6) output; the model has {output_shapes(outputs)}"
+            )
+        index, tensor = fits[0], outputs[fits[0]]
+
+        def decode(raw: Sequence[np.ndarray], info: LetterboxInfo | None) -> list[Detection]:
+            rows = np.asarray(from_tensor(raw[index], tensor), dtype=np.float32).reshape(-1, tensor.shape[2])
+            rows = rows[rows[:, 4] > settings.conf][: settings.max_det]
+            boxes = rows[:, :4].copy()
+            if settings.normalized:
+                if info is None:
+                    raise ConfigError("normalized YOLO boxes need the LetterboxInfo of the input")
+                h, w = info.dst_shape
+                boxes *= (w, h, w, h)
+            if info is not None:
+                boxes = unletterbox_boxes(boxes, info)
+            return [
+                Detection(tuple(map(float, b)), float(r[4]), settings.label(int(r[5])), int(r[5]))
+                for b, r in zip(boxes, rows, strict=True)
+            ]
+
+        return decode
+
+
+FORMATS.add(YoloEnd2EndFormat())

@@ -1,0 +1,93 @@
+"""Make the Ultralytics parity fixtures: random-weight models built from the package's own yamls (no
+download), exported to ONNX, with Ultralytics' own `predict` results stored as JSON.
+
+Run in a virtualenv that has Ultralytics (never edgekit's own):
+    python3 -m venv /tmp/peers && /tmp/peers/bin/pip install ultralytics onnx onnxruntime opencv-python-headless
+    YOLO_OFFLINE=1 /tmp/peers/bin/python tests/make_peer_fixtures.py
+The tests (tests/test_ultralytics.py) then need neither torch nor Ultralytics."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+os.environ.setdefault("YOLO_OFFLINE", "1")  # nothing may download weights or fonts
+
+OUT = Path(__file__).parent / "fixtures" / "ultralytics"
+IMGSZ = 160
+CONF = 0.05
+NAMES = ["cat", "dog", "kite"]  # a 3-class head: COCO's names would be wrong labels
+# (package yaml, export arguments, fixture name)
+MODELS = [
+    ("v8/yolov8.yaml", {}, "yolov8"),
+    ("v8/yolov8.yaml", {"nms": True}, "yolov8_nms"),
+    ("11/yolo11.yaml", {}, "yolo11"),
+]
+
+
+def tiny_yaml(package_yaml: str, tmp: Path) -> Path:
+    """The package's yaml at width 1/16 with 3 classes named in it: files of a few hundred KB."""
+    import yaml
+    from ultralytics.cfg import __file__ as cfg
+
+    spec = yaml.safe_load((Path(cfg).parent / "models" / package_yaml).read_text())
+    spec.update(nc=len(NAMES), scales={"n": [0.33, 0.0625, 256]}, names=dict(enumerate(NAMES)))
+    path = tmp / (Path(package_yaml).stem + "n.yaml")
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_image() -> np.ndarray:
+    """A 200x150 BGR picture of coloured shapes: random-weight models give many boxes on it."""
+    rng = np.random.default_rng(0)
+    image = np.full((150, 200, 3), 90, np.uint8)
+    for _ in range(12):
+        x, y = rng.integers(0, 180, 2)
+        color = tuple(int(c) for c in rng.integers(0, 255, 3))
+        cv2.rectangle(image, (int(x), int(y)), (int(x) + 30, int(y) + 25), color, -1)
+        cv2.circle(image, (int(rng.integers(0, 200)), int(rng.integers(0, 150))), 12, color[::-1], -1)
+    return image
+
+
+def main() -> None:
+    import torch
+    from ultralytics import YOLO
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    image = test_image()
+    cv2.imwrite(str(OUT / "shapes.png"), image)
+    for yaml, export_args, name in MODELS:
+        torch.manual_seed(0)
+        with tempfile.TemporaryDirectory() as tmp:
+            model = YOLO(str(tiny_yaml(yaml, Path(tmp))))
+            # random weights score every class ~1e-5 (Ultralytics' bias prior): lift the class bias so
+            # the parity check has many boxes of every class to compare
+            for branch in model.model.model[-1].cv3:
+                branch[-1].bias.data.normal_(-2.0, 1.0)
+            model.model.names = dict(enumerate(NAMES))
+            exported = Path(model.export(format="onnx", imgsz=IMGSZ, simplify=False, **export_args))
+            shutil.copy(exported, OUT / f"{name}.onnx")
+        peer = YOLO(str(OUT / f"{name}.onnx"), task=model.task)
+        (result,) = peer.predict(image, imgsz=IMGSZ, conf=CONF, verbose=False)
+        if result.probs is not None:
+            record = {"probs": result.probs.data.cpu().numpy().tolist()}
+        else:
+            boxes = result.boxes
+            record = {
+                "boxes": boxes.xyxy.cpu().numpy().tolist(),
+                "scores": boxes.conf.cpu().numpy().tolist(),
+                "classes": boxes.cls.cpu().numpy().astype(int).tolist(),
+            }
+        record.update(conf=CONF, imgsz=IMGSZ, names=result.names, task=model.task)
+        (OUT / f"{name}.json").write_text(json.dumps(record))
+        print(name, {k: len(v) for k, v in record.items() if isinstance(v, list)})
+
+
+if __name__ == "__main__":
+    main()
