@@ -7,6 +7,7 @@ inputs and outputs say what it is; anything else still needs an edgekit card.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import mmap
 import warnings
@@ -301,10 +302,8 @@ def ultralytics_metadata(path: Path) -> dict[str, Any]:
             "license",
             "docs",
         ):
-            try:
+            with contextlib.suppress(ValueError, SyntaxError):
                 value = ast.literal_eval(value)
-            except (ValueError, SyntaxError):
-                pass
         meta[key] = value
     return meta
 
