@@ -7,11 +7,12 @@ import numpy as np
 from edgekit.errors import DataError
 from edgekit.models.recipe import get_recipe
 from edgekit.runtime.datasets import Dataset, Split, load_dataset
+from edgekit.runtime.inputs import input_kind
 
 
 def made_up_dataset(name: str, n: int = 24) -> Dataset:
     """A tiny dataset for a recipe, by its task and input kind: real where this machine has the
-    recipe's data or a generator makes it, else made-up raw inputs of the right kind (enough to
+    recipe's data or a generator makes it, else its input kind's generated raw inputs (enough to
     build, train a step and round-trip; nothing here is about accuracy)."""
     recipe = get_recipe(name)
     try:
@@ -22,22 +23,8 @@ def made_up_dataset(name: str, n: int = 24) -> Dataset:
     except DataError:
         pass
     rng = np.random.default_rng(0)
-    kind = recipe.preprocess.get("kind", "image")
     labels = ("a", "b", "c")
-    if kind == "text":
-        words = ["good", "bad", "film", "plot", "café", "dull", "great", "actor"]
-        x = np.array(
-            [" ".join(rng.choice(words, size=rng.integers(3, 12))) for _ in range(2 * n)], dtype=object
-        )
-    elif kind == "audio":
-        rate = int(recipe.preprocess.get("sample_rate", 16000))
-        seconds = float(recipe.preprocess.get("clip_seconds", 1.0))
-        x = np.array(
-            [rng.normal(0, 0.1, int(rate * seconds)).astype(np.float32) for _ in range(2 * n)], dtype=object
-        )
-    else:
-        h, w = recipe.preprocess["size"]
-        x = rng.integers(0, 256, size=(2 * n, h, w, recipe.preprocess["channels"]), dtype=np.uint8)
+    x = input_kind(recipe.preprocess).generate(recipe.preprocess, 2 * n)
     if recipe.task == "segment":
         y = (rng.random((2 * n, *x.shape[1:3])) > 0.5).astype(np.uint8)
         labels = ("background", "foreground")
