@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgekit.errors import DataError
-from edgekit.models.recipe import get_recipe
+from edgekit.models.recipe import Recipe, get_recipe, recipe_names
 from edgekit.runtime.datasets import Dataset, Split, load_dataset
 from edgekit.runtime.inputs import input_kind
 
@@ -40,3 +40,23 @@ def made_up_dataset(name: str, n: int = 24) -> Dataset:
             labels = ("neg", "pos")
         y = rng.integers(0, len(labels), size=2 * n)
     return Dataset(name, "made-up", "made-up samples", labels, Split(x[:n], y[:n]), Split(x[n:], y[n:]))
+
+
+def kind_example(kind: str, *, tiny: bool = False, n: int = 24) -> tuple[Recipe, dict, dict, Dataset]:
+    """For an input kind: the classifier recipe with the smallest input that reads it, its hparams
+    (the `tiny` ones if asked), the card's preprocess fitted as training fits it, and the tiny
+    dataset it was fitted on."""
+    readers = [
+        get_recipe(r)
+        for r in recipe_names()
+        if get_recipe(r).task.startswith("classify") and get_recipe(r).preprocess.get("kind", "image") == kind
+    ]
+    if not readers:
+        raise AssertionError(f"no classifier recipe reads {kind!r} inputs: give the tests one to build")
+    recipe = min(readers, key=lambda r: int(np.prod(r.input_shape)))
+    hparams = {**recipe.hparams, **(recipe.tiny if tiny else {})}
+    data = made_up_dataset(recipe.name, n)
+    preprocess = dict(recipe.preprocess)
+    if recipe.fit_preprocess is not None:
+        preprocess = recipe.fit_preprocess(data.train, preprocess, hparams)
+    return recipe, hparams, preprocess, data
