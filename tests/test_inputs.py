@@ -18,8 +18,8 @@ from edgekit.runtime.tasks import Task, TaskOptions, get_task, task_names
 KINDS = input_kind_names()
 
 
-def test_the_registry_holds_the_three_kinds_and_names_a_wrong_one():
-    assert set(KINDS) == {"image", "text", "audio"}
+def test_the_registry_finds_its_modules_and_names_a_wrong_kind():
+    assert {"image", "text", "audio"} <= set(KINDS)
     assert input_kind({"size": [28, 28]}).name == "image"  # a card without a kind: image, as ever
     with pytest.raises(UnknownNameError, match="unknown input kind 'vidoe'"):
         input_kind({"kind": "vidoe"})
