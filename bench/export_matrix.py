@@ -13,7 +13,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 
@@ -28,8 +27,7 @@ def main() -> None:
 
     from edgekit.bench_table import bench_model, machine
     from edgekit.errors import EdgekitError
-    from edgekit.export.api import export_model, plan_export
-    from edgekit.export.base import exporter_names, get_exporter
+    from edgekit.export.api import export_all
     from edgekit.models.recipe import recipe_names
     from edgekit.models.train import train
     from edgekit.runtime.backends.keras import load_keras_model
@@ -48,44 +46,46 @@ def main() -> None:
                 continue
             model = load_keras_model(trained.model_path)
             print(f"{name}: held-out {trained.card.metrics}", file=sys.stderr)
-            for fmt in exporter_names():
-                fp32_p50 = None
-                for mode in get_exporter(fmt).modes:  # fp32 first: the others are measured against it
-                    t0 = time.perf_counter()
-                    try:
-                        res = export_model(
-                            trained.model_path, plan_export(trained.model_path, fmt, mode.value), model=model
-                        )
-                        ops = op_report(res.path)
-                    except EdgekitError as e:
-                        rows.append({"recipe": name, "format": fmt, "mode": mode.value, "error": str(e)})
-                        continue
-                    bench = bench_model(res.path, runs=args.runs, warmup=50)
-                    fp32_p50 = fp32_p50 or bench.p50_ms
-                    fp32_size = rows_size(rows, name, fmt) or res.size
-                    r = res.report
-                    metric = r["metric"]
-                    rows.append(
-                        {
-                            "recipe": name,
-                            "format": fmt,
-                            "mode": mode.value,
-                            "size_bytes": res.size,
-                            "size_ratio": round(res.size / fp32_size, 3),
-                            "metric": metric,
-                            "accuracy": r[metric],
-                            "accuracy_keras": r[f"{metric}_keras"],
-                            "accuracy_delta_points": r[f"{metric}_delta_points"],
-                            "top1_agreement": r.get("top1_agreement"),
-                            "ops": sum(ops.ops.values()) if ops else None,
-                            "max_abs_diff": r["max_abs_diff"],
-                            "validation_s": r["seconds"],
-                            "export_s": round(time.perf_counter() - t0, 2),
-                            "p50_ms": round(bench.p50_ms, 5),
-                            "p50_ratio": round(bench.p50_ms / fp32_p50, 3),
-                        }
-                    )
-                    print(_line(rows[-1]), flush=True)
+            try:  # every target, fp32 first within each format: the others are measured against it
+                outcomes = export_all(trained.model_path, model=model)
+            except EdgekitError as e:
+                skipped[name] = str(e)
+                print(f"skip {name}: {e}", file=sys.stderr)
+                continue
+            fp32_p50: dict[str, float] = {}
+            for outcome in outcomes:
+                fmt, mode = outcome.target.format, outcome.target.quantization.value
+                if not outcome.written:
+                    rows.append({"recipe": name, "format": fmt, "mode": mode, "error": str(outcome.error)})
+                    continue
+                res = outcome.result
+                ops = op_report(res.path)
+                bench = bench_model(res.path, runs=args.runs, warmup=50)
+                fp32_p50.setdefault(fmt, bench.p50_ms)
+                fp32_size = rows_size(rows, name, fmt) or res.size
+                r = res.report
+                metric = r["metric"]
+                rows.append(
+                    {
+                        "recipe": name,
+                        "format": fmt,
+                        "mode": mode,
+                        "size_bytes": res.size,
+                        "size_ratio": round(res.size / fp32_size, 3),
+                        "metric": metric,
+                        "accuracy": r[metric],
+                        "accuracy_keras": r[f"{metric}_keras"],
+                        "accuracy_delta_points": r[f"{metric}_delta_points"],
+                        "top1_agreement": r.get("top1_agreement"),
+                        "ops": sum(ops.ops.values()) if ops else None,
+                        "max_abs_diff": r["max_abs_diff"],
+                        "validation_s": r["seconds"],
+                        "export_s": round(res.seconds, 2),
+                        "p50_ms": round(bench.p50_ms, 5),
+                        "p50_ratio": round(bench.p50_ms / fp32_p50[fmt], 3),
+                    }
+                )
+                print(_line(rows[-1]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": machine(), "rows": rows, "skipped": skipped}, indent=2))
     print(f"saved {args.out}", file=sys.stderr)
@@ -101,7 +101,8 @@ def rows_size(rows: list[dict], recipe: str, fmt: str) -> int | None:
 def _line(r: dict) -> str:
     return (
         f"{r['recipe']:<14} {r['format']:<7} {r['mode']:<8} {r['size_bytes'] / 1024:8.1f} KB "
-        f"(x{r['size_ratio']:.2f})  {r['metric']} {r['accuracy']:.4f} ({r['accuracy_delta_points']:+.2f} pt)  "
+        f"(x{r['size_ratio']:.2f})  {r['metric']} {r['accuracy']:.4f} "
+        f"({r['accuracy_delta_points']:+.2f} pt)  "
         f"agree {r['top1_agreement'] or 0:.4f}  p50 {r['p50_ms']:.4f} ms (x{r['p50_ratio']:.2f})  "
         f"validate {r['validation_s']:.2f}s"
     )

@@ -11,8 +11,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgekit import __version__
 from edgekit.errors import ConfigError, DataError
 from edgekit.fileio import write_text
@@ -118,15 +116,7 @@ def _size(path: Path) -> int:
 
 def _blank_input(predictor: Predictor) -> Any:
     """A neutral raw input of the model's kind, for timing where no data is at hand."""
-    pre = predictor.card.preprocess
-    kind = pre.get("kind", "image")
-    if kind == "text":
-        return "a short sentence to time the model on"
-    if kind == "audio":
-        rate, seconds = int(pre.get("sample_rate", 16000)), float(pre.get("clip_seconds", 1.0))
-        return np.zeros(int(rate * seconds), dtype=np.float32)
-    h, w = pre.get("size", (28, 28))
-    return np.zeros((h, w, 3), dtype=np.uint8)
+    return predictor.task.blank_input()
 
 
 def machine() -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""`edgekit quickstart`: train the MNIST CNN on the shipped digits, export fp32/int8 TFLite and ONNX,
-validate each against Keras, and benchmark them against Keras itself."""
+"""`edgekit quickstart`: train the MNIST CNN on the shipped digits, export the quickstart targets
+(fp32 and int8 of every format: `export.base.quickstart_targets`), validate each against Keras, and
+benchmark them against Keras itself."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgekit.bench_table import BenchRow, bench_model, machine, table
 from edgekit.fileio import check_writable, write_text
 
-ARTIFACTS = (("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"), ("onnx", "int8"))
+if TYPE_CHECKING:
+    from edgekit.export.api import Outcome
 
 
 @dataclass
@@ -43,32 +46,35 @@ def run_quickstart(
     force: bool = False,
     progress: Callable[[str], None] = print,
 ) -> QuickstartResult:
-    from edgekit.export.api import export_model, plan_export
-    from edgekit.export.base import Quantization, get_exporter
+    from edgekit.export.api import export_all
+    from edgekit.export.base import quickstart_targets
     from edgekit.models.train import train
     from edgekit.runtime.backends.keras import load_keras_model
 
     t0 = time.perf_counter()
     out = Path(out)
     model_path = out / "model.keras"
-    targets = [get_exporter(f).default_path(model_path, Quantization(q)) for f, q in ARTIFACTS]
-    for path in (model_path, *targets):  # refuse before training, not after
+    wanted = quickstart_targets()
+    for path in (model_path, *(t.default_path(model_path) for t in wanted)):  # refuse before training
         check_writable(path, force=force)
     progress(f"1/3 training mnist-cnn into {out}")
     train("mnist-cnn", out, data="shipped", epochs=epochs, force=force)
-    progress(f"2/3 exporting {len(ARTIFACTS)} artifacts and validating each against Keras")
+    progress(f"2/3 exporting {len(wanted)} artifacts and validating each against Keras")
+
+    def tell(outcome: Outcome) -> None:
+        if outcome.written:
+            result, r = outcome.result, outcome.result.report
+            progress(
+                f"    {result.path.name}: {result.size / 1024:.1f} KB, agreement {r['top1_agreement']:.4f}, "
+                f"accuracy {r['accuracy']:.4f} ({r['accuracy_delta_points']:+.2f} points)"
+            )
+
     model = load_keras_model(model_path)
-    paths = []
-    for fmt, q in ARTIFACTS:
-        options = plan_export(model_path, fmt, q, force=force)
-        result = export_model(model_path, options, data="shipped", model=model)
-        r = result.report
-        progress(
-            f"    {result.path.name}: {result.size / 1024:.1f} KB, agreement {r['top1_agreement']:.4f}, "
-            f"accuracy {r['accuracy']:.4f} ({r['accuracy_delta_points']:+.2f} points)"
-        )
-        paths.append(result.path)
+    outcomes = export_all(model_path, wanted, model=model, on_outcome=tell, force=force, data="shipped")
+    failed = next((o for o in outcomes if not o.written), None)
+    if failed is not None:
+        raise failed.error
     progress("3/3 benchmarking against Keras model(x)")
     baseline = bench_model(model_path, runs=max(50, runs // 5), warmup=10, data="shipped")
-    rows = [bench_model(p, runs=runs, warmup=50, data="shipped") for p in paths]
+    rows = [bench_model(o.result.path, runs=runs, warmup=50, data="shipped") for o in outcomes]
     return QuickstartResult(rows, baseline, time.perf_counter() - t0)

@@ -1,12 +1,13 @@
 """`plan_export` checks a request in milliseconds; `export_model` converts, embeds the card,
-validates against Keras and writes atomically."""
+validates against Keras and writes atomically; `export_all` does that for many targets (every one,
+by default), loading the model once. The CLI, the quickstart and the benchmark all call these."""
 
 from __future__ import annotations
 
 import json
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from edgekit.card import ModelCard, now_iso
-from edgekit.errors import ConfigError, VerificationError
-from edgekit.export.base import EXPORTERS, ExportOptions, Quantization, get_exporter
+from edgekit.errors import ConfigError, EdgekitError, VerificationError
+from edgekit.export.base import EXPORTERS, ExportOptions, Quantization, Target, get_exporter, targets
 from edgekit.export.data import eval_data, has_own_data
 from edgekit.export.limits import UnsupportedPair, check_pair, graph_from_config
 from edgekit.export.model_files import CardHints, card_for, existing_card, load_model, model_kind
@@ -91,7 +92,6 @@ def export_model(
     model_path: Path,
     options: ExportOptions,
     *,
-    data: str | None = None,
     unsafe: bool = False,
     model: Any = None,
 ) -> ExportResult:
@@ -103,7 +103,7 @@ def export_model(
     model_path = Path(model_path)
     exporter = get_exporter(options.format)
     model = model if model is not None else load_model(model_path, safe_mode=not unsafe)
-    data = data or options.data
+    data = options.data
     hints = options.hints or CardHints()
     card = existing_card(model_path)
     samples = None
@@ -145,6 +145,76 @@ def export_model(
         )
     write_bytes(options.out, final)
     return ExportResult(options.out, card, report, len(final), time.perf_counter() - t0)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one target of `export_all`: written, rejected (its `.rejected` file in
+    `result`), failed, or skipped at planning because the model cannot be exported to it."""
+
+    target: Target
+    options: ExportOptions | None  # None: skipped at planning
+    result: ExportResult | None = None
+    error: EdgekitError | None = None
+
+    @property
+    def written(self) -> bool:
+        return self.result is not None and self.error is None
+
+    @property
+    def skipped(self) -> bool:
+        return self.options is None
+
+    def entry(self) -> dict[str, Any]:
+        """This target's entry in the `--report` JSON."""
+        if self.options is None:
+            return {
+                "format": self.target.format,
+                "quantization": self.target.quantization.value,
+                "written": False,
+                "error": str(self.error),
+            }
+        return report_entry(self.options, self.result, str(self.error or ""))
+
+
+def export_all(
+    model_path: Path,
+    wanted: Sequence[Target] | None = None,
+    *,
+    unsafe: bool = False,
+    model: Any = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    **settings: Any,
+) -> list[Outcome]:
+    """Export each of `wanted` (default: every target) with the same `settings` (`plan_export`'s
+    options, each file at its default path). Every target is planned before the first conversion:
+    one this model cannot do (`UnsupportedPair`) is skipped, any other bad request raises before any
+    work. Then the model is loaded once and each target exported atomically; one that fails does
+    not stop the others. `on_outcome` hears of each as it happens."""
+    model_path = Path(model_path)
+    outcomes: list[Outcome] = []
+
+    def record(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+
+    plans: list[tuple[Target, ExportOptions]] = []
+    for target in targets() if wanted is None else wanted:
+        try:
+            options = plan_export(model_path, target.format, target.quantization.value, **settings)
+        except UnsupportedPair as e:
+            record(Outcome(target, None, error=e))
+            continue
+        plans.append((target, options))
+    if plans and model is None:
+        model = load_model(model_path, safe_mode=not unsafe)
+    for target, options in plans:
+        try:
+            record(Outcome(target, options, export_model(model_path, options, unsafe=unsafe, model=model)))
+        except EdgekitError as e:
+            record(Outcome(target, options, getattr(e, "result", None), e))
+    return outcomes
 
 
 def write_report(path: Path, model_path: Path, entries: Sequence[dict[str, Any]]) -> Path:

@@ -1,4 +1,6 @@
-"""Export formats and quantization modes: one registry that the CLI, `edgekit list` and the tests
+"""Export formats and quantization modes: one registry (`EXPORTERS`, one module per format in
+`export/formats/`) and the targets derived from it (`targets()`: every format × its modes), which
+the CLI's choices and help, `edgekit list`, `--to all`, the quickstart, the benchmark and the tests
 all read."""
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -138,3 +140,34 @@ def get_exporter(name: str) -> Exporter:
 
 def exporter_names() -> list[str]:
     return EXPORTERS.names()
+
+
+class Target(NamedTuple):
+    """One artifact kind edgekit can write: a format and one of its quantization modes."""
+
+    exporter: Exporter
+    quantization: Quantization
+
+    @property
+    def format(self) -> str:
+        return self.exporter.format
+
+    def default_path(self, model_path: Path) -> Path:
+        return self.exporter.default_path(model_path, self.quantization)
+
+    def __str__(self) -> str:
+        return f"{self.format} {self.quantization.value}"
+
+
+# what `edgekit quickstart` writes: the float reference and the smallest file, of every format
+QUICKSTART_MODES = (Quantization.FP32, Quantization.INT8)
+
+
+def targets(modes: tuple[Quantization, ...] | None = None) -> list[Target]:
+    """Every (format, mode) the registry holds, in registry order, each format's modes in its own
+    order (fp32 first); `modes` keeps only those."""
+    return [Target(e, q) for e in EXPORTERS for q in e.modes if modes is None or q in modes]
+
+
+def quickstart_targets() -> list[Target]:
+    return targets(QUICKSTART_MODES)

@@ -4,18 +4,16 @@ generated inputs (which can check agreement with Keras but not accuracy)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from edgekit.card import ModelCard
 from edgekit.errors import DataError
-from edgekit.registry import Registry
 from edgekit.runtime.datasets import Split, load_dataset, split_off, stratified_heldout
 from edgekit.runtime.datasets.images import load_image_folder
+from edgekit.runtime.inputs import input_kind
 from edgekit.runtime.preprocess import ImageSpec
 
 GENERATED_SAMPLES = 100
@@ -32,18 +30,6 @@ class EvalData:
     labels: tuple[str, ...] = ()  # class names the data came with (image folders)
 
 
-# preprocess kind -> (the card's preprocess, how many) -> raw items
-Generator = Callable[[Mapping[str, Any], int], Any]
-GENERATORS: Registry[Generator] = Registry("generated input kind")
-
-
-@GENERATORS.register("image")
-def random_images(preprocess: Mapping[str, Any], n: int) -> np.ndarray:
-    """Uniform random pixels at the card's size: every value the input can take, none it cannot."""
-    spec = ImageSpec.from_dict(dict(preprocess))
-    return np.random.default_rng(0).integers(0, 256, (n, *spec.size, spec.channels), dtype=np.uint8)
-
-
 def has_own_data(card: ModelCard | None) -> bool:
     """A card that names the dataset its recipe trained on (which export can load again)."""
     return card is not None and bool(card.dataset.get("name"))
@@ -56,13 +42,14 @@ def eval_data(card: ModelCard, data: str | None, calib_samples: int) -> EvalData
         return EvalData(ds.heldout, ds.train.head(calib_samples), True, ds.description, ds.labels)
     if data:
         return user_data(card, Path(data), calib_samples)
-    kind = str(card.preprocess.get("kind", "image"))
-    x = GENERATORS.get(kind)(card.preprocess, GENERATED_SAMPLES)
+    kind = input_kind(card.preprocess)
+    x = kind.generate(card.preprocess, GENERATED_SAMPLES)
+    what = f"{GENERATED_SAMPLES} generated {kind.name} inputs"
     return EvalData(
         Split(x, np.zeros(len(x), np.int64)),
         None,
         False,
-        f"{GENERATED_SAMPLES} generated {kind} inputs (no --data: agreement with Keras only, no accuracy)",
+        f"{what} (no --data: agreement with Keras only, no accuracy)",
     )
 
 

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import ModelFileError, UnsupportedError
+from edgekit.export.base import Quantization
 
 RECURRENT = frozenset({"LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional"})
-EVERY_MODE = ("fp32", "fp16", "dynamic", "int8")
+EVERY_MODE = tuple(q.value for q in Quantization)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ConfigError, DataError
-from edgekit.runtime.features import FEATURES
 
 __all__ = [
     "AudioClip",
@@ -637,7 +636,6 @@ def clip_mfcc(raw: Any, spec: AudioSpec) -> np.ndarray:
     return mfcc_batch(clips, spec.mfcc)
 
 
-@FEATURES.register("audio")
 def audio_features(preprocess: Any, raw: Any) -> np.ndarray:
     """A batch of raw clips -> normalised MFCCs (N, frames, n_mfcc), float32: what the model takes,
     in training, export validation and on the device."""

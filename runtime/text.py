@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ConfigError, DataError
-from edgekit.runtime.features import FEATURES
 
 __all__ = ["PAD_ID", "OOV_ID", "RULES", "TextSpec", "Tokenizer", "split_words", "text_features"]
 
@@ -279,7 +278,6 @@ class TextSpec:
         return spec
 
 
-@FEATURES.register("text")
 def text_features(preprocess: Mapping[str, Any], raw: Iterable[str]) -> np.ndarray:
     """A batch of texts -> (N, maxlen) int32 token ids, by the card's `TextSpec`."""
     return TextSpec.from_dict(preprocess).encode(list(raw))

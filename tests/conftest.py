@@ -16,7 +16,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # (an empty Keras home: no cached full MNIST, and Keras writes its keras.json there, not in ~)
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="edgekit-keras-home-")
 
-ARTIFACTS = [(f, q) for f in ("tflite", "onnx") for q in ("fp32", "fp16", "dynamic", "int8")]
+
+
+def _every_target() -> list[tuple[str, str]]:
+    from edgekit.export.base import targets
+
+    return [(t.format, t.quantization.value) for t in targets()]
+
+
+# every (format, mode) the export registry holds: the tests parametrise over it
+ARTIFACTS = _every_target()
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from edgekit.errors import DataError
-from edgekit.models.recipe import get_recipe
+from edgekit.models.recipe import Recipe, get_recipe, recipe_names
 from edgekit.runtime.datasets import Dataset, Split, load_dataset
+from edgekit.runtime.inputs import input_kind
 
 
 def made_up_dataset(name: str, n: int = 24) -> Dataset:
     """A tiny dataset for a recipe, by its task and input kind: real where this machine has the
-    recipe's data or a generator makes it, else made-up raw inputs of the right kind (enough to
+    recipe's data or a generator makes it, else its input kind's generated raw inputs (enough to
     build, train a step and round-trip; nothing here is about accuracy)."""
     recipe = get_recipe(name)
     try:
@@ -22,22 +23,8 @@ def made_up_dataset(name: str, n: int = 24) -> Dataset:
     except DataError:
         pass
     rng = np.random.default_rng(0)
-    kind = recipe.preprocess.get("kind", "image")
     labels = ("a", "b", "c")
-    if kind == "text":
-        words = ["good", "bad", "film", "plot", "café", "dull", "great", "actor"]
-        x = np.array(
-            [" ".join(rng.choice(words, size=rng.integers(3, 12))) for _ in range(2 * n)], dtype=object
-        )
-    elif kind == "audio":
-        rate = int(recipe.preprocess.get("sample_rate", 16000))
-        seconds = float(recipe.preprocess.get("clip_seconds", 1.0))
-        x = np.array(
-            [rng.normal(0, 0.1, int(rate * seconds)).astype(np.float32) for _ in range(2 * n)], dtype=object
-        )
-    else:
-        h, w = recipe.preprocess["size"]
-        x = rng.integers(0, 256, size=(2 * n, h, w, recipe.preprocess["channels"]), dtype=np.uint8)
+    x = input_kind(recipe.preprocess).generate(recipe.preprocess, 2 * n)
     if recipe.task == "segment":
         y = (rng.random((2 * n, *x.shape[1:3])) > 0.5).astype(np.uint8)
         labels = ("background", "foreground")
@@ -53,3 +40,23 @@ def made_up_dataset(name: str, n: int = 24) -> Dataset:
             labels = ("neg", "pos")
         y = rng.integers(0, len(labels), size=2 * n)
     return Dataset(name, "made-up", "made-up samples", labels, Split(x[:n], y[:n]), Split(x[n:], y[n:]))
+
+
+def kind_example(kind: str, *, tiny: bool = False, n: int = 24) -> tuple[Recipe, dict, dict, Dataset]:
+    """For an input kind: the classifier recipe with the smallest input that reads it, its hparams
+    (the `tiny` ones if asked), the card's preprocess fitted as training fits it, and the tiny
+    dataset it was fitted on."""
+    readers = [
+        get_recipe(r)
+        for r in recipe_names()
+        if get_recipe(r).task.startswith("classify") and get_recipe(r).preprocess.get("kind", "image") == kind
+    ]
+    if not readers:
+        raise AssertionError(f"no classifier recipe reads {kind!r} inputs: give the tests one to build")
+    recipe = min(readers, key=lambda r: int(np.prod(r.input_shape)))
+    hparams = {**recipe.hparams, **(recipe.tiny if tiny else {})}
+    data = made_up_dataset(recipe.name, n)
+    preprocess = dict(recipe.preprocess)
+    if recipe.fit_preprocess is not None:
+        preprocess = recipe.fit_preprocess(data.train, preprocess, hparams)
+    return recipe, hparams, preprocess, data

@@ -204,10 +204,11 @@ def test_text_spec_round_trips_through_the_card_and_encodes_int32() -> None:
 
 
 def test_text_feature_kind_is_the_spec_encode_and_features_keep_the_ids_exact() -> None:
-    from edgekit.runtime.features import FEATURES, features
+    from edgekit.runtime.features import features
+    from edgekit.runtime.inputs import INPUT_KINDS
 
     spec = _spec()
-    ids = FEATURES.get("text")(spec.to_dict(), CORPUS)
+    ids = INPUT_KINDS.get("text").features(spec.to_dict(), CORPUS)
     np.testing.assert_array_equal(ids, spec.encode(CORPUS))
     assert ids.dtype == np.int32
     # features() hands every kind back as float32; ids below 2**24 survive that exactly

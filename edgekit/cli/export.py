@@ -6,6 +6,11 @@ from typing import Annotated
 import typer
 
 from edgekit.cli.core import app, command, fail
+from edgekit.export.base import Quantization, exporter_names
+
+# the choices, from the registry (importing it loads the format modules, not their converters)
+FORMATS_HELP = f"Format: {', '.join(exporter_names())}, or all (every format and mode)."
+MODES_HELP = f"{', '.join(q.value for q in Quantization)}."
 
 
 def report_line(path: Path, size: int, report: dict) -> str:
@@ -41,10 +46,8 @@ def warn_ops(path: Path) -> str:
 @command
 def export(
     model: Annotated[Path, typer.Argument(help="A .keras or .h5 model, or a TensorFlow SavedModel folder.")],
-    to: Annotated[
-        str, typer.Option("--to", help="Format: tflite, onnx, or all (every format and mode).")
-    ] = "tflite",
-    quantize: Annotated[str, typer.Option(help="fp32, fp16, dynamic or int8.")] = "fp32",
+    to: Annotated[str, typer.Option("--to", help=FORMATS_HELP)] = "tflite",
+    quantize: Annotated[str, typer.Option(help=MODES_HELP)] = "fp32",
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output file (default: beside the model).")
     ] = None,
@@ -86,11 +89,16 @@ def export(
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Convert a Keras model, embed its card, and validate the file against Keras."""
-    from edgekit.errors import EdgekitError
-    from edgekit.export.api import RejectedExport, export_model, plan_export, report_entry, write_report
-    from edgekit.export.base import exporter_names, get_exporter
-    from edgekit.export.limits import UnsupportedPair
-    from edgekit.export.model_files import CardHints, load_model
+    from edgekit.export.api import (
+        Outcome,
+        RejectedExport,
+        export_all,
+        export_model,
+        plan_export,
+        report_entry,
+        write_report,
+    )
+    from edgekit.export.model_files import CardHints
     from edgekit.fileio import check_writable
 
     settings = dict(
@@ -126,30 +134,21 @@ def export(
         return
     if out is not None:
         raise typer.BadParameter("--out names one file; with --to all the files go beside the model")
-    # check every target before the first conversion (skipping the pairs this model cannot do),
-    # then load the model once
-    plans = []
-    for fmt in exporter_names():
-        for m in get_exporter(fmt).modes:
-            try:
-                plans.append(plan_export(model, fmt, m.value, **settings))
-            except UnsupportedPair as e:
-                typer.secho(f"skip: {e}", fg=typer.colors.YELLOW, err=True)
-                entries.append({"format": fmt, "quantization": m.value, "written": False, "error": str(e)})
-    keras_model = load_model(model, safe_mode=not unsafe)
-    failed = 0
-    for options in plans:
-        try:
-            result = export_model(model, options, unsafe=unsafe, model=keras_model)
-            entries.append(report_entry(options, result))
-            typer.echo(report_line(result.path, result.size, result.report))
-            warn_ops(result.path)
-        except EdgekitError as e:
-            failed += 1
-            entries.append(report_entry(options, getattr(e, "result", None), str(e)))
-            fail(f"{options.out.name}: {e}")
+
+    def tell(outcome: Outcome) -> None:
+        if outcome.skipped:
+            typer.secho(f"skip: {outcome.error}", fg=typer.colors.YELLOW, err=True)
+        elif outcome.written:
+            typer.echo(report_line(outcome.result.path, outcome.result.size, outcome.result.report))
+            warn_ops(outcome.result.path)
+        else:
+            fail(f"{outcome.options.out.name}: {outcome.error}")
+
+    outcomes = export_all(model, unsafe=unsafe, on_outcome=tell, **settings)
     if report is not None:
-        write_report(report, model, entries)
-    typer.echo(f"{len(plans) - failed} of {len(plans)} artifacts written", err=True)
-    if failed:
+        write_report(report, model, [o.entry() for o in outcomes])
+    tried = [o for o in outcomes if not o.skipped]
+    written = sum(o.written for o in tried)
+    typer.echo(f"{written} of {len(tried)} artifacts written", err=True)
+    if written < len(tried):
         raise typer.Exit(1)

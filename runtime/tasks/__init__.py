@@ -80,6 +80,13 @@ class Task:
     def draw(self, frame: np.ndarray, results: Sequence[Any]) -> np.ndarray:
         return frame
 
+    def blank_input(self) -> Any:
+        """One neutral raw input this model takes (black frame, silence, a plain sentence), to time
+        it where no data is at hand; the card's input kind says what that is."""
+        from edgekit.runtime.inputs import input_kind
+
+        return input_kind(self.card.preprocess).blank(self.card.preprocess)
+
 
 TASKS: Registry[type[Task]] = Registry("task", package=__name__)
 
