@@ -114,6 +114,8 @@ class Exporter:
     convert: Converter
     embed: Embedder  # (file bytes, card) -> file bytes with the card inside
     description: str = ""
+    # where the format stands in tables and `--to all` (lower first): the device format leads
+    rank: int = 0
 
     @property
     def name(self) -> str:
@@ -139,7 +141,8 @@ def get_exporter(name: str) -> Exporter:
 
 
 def exporter_names() -> list[str]:
-    return EXPORTERS.names()
+    """The formats, by rank (the device format first)."""
+    return [e.name for e in sorted(EXPORTERS, key=lambda e: e.rank)]
 
 
 class Target(NamedTuple):
@@ -164,9 +167,10 @@ QUICKSTART_MODES = (Quantization.FP32, Quantization.INT8)
 
 
 def targets(modes: tuple[Quantization, ...] | None = None) -> list[Target]:
-    """Every (format, mode) the registry holds, in registry order, each format's modes in its own
+    """Every (format, mode) the registry holds, formats by rank, each format's modes in its own
     order (fp32 first); `modes` keeps only those."""
-    return [Target(e, q) for e in EXPORTERS for q in e.modes if modes is None or q in modes]
+    exporters = sorted(EXPORTERS, key=lambda e: e.rank)
+    return [Target(e, q) for e in exporters for q in e.modes if modes is None or q in modes]
 
 
 def quickstart_targets() -> list[Target]:

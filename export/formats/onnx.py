@@ -161,6 +161,7 @@ EXPORTERS.add(
         modes=(Quantization.FP32, Quantization.FP16, Quantization.DYNAMIC, Quantization.INT8),
         convert=convert_onnx,
         embed=embed_onnx,
+        rank=1,
         description="ONNX (dynamic batch), for onnxruntime on CPU and GPU",
     ),
 )
