@@ -37,6 +37,7 @@ class Session:
 
     backend: str = ""
     device: str = "cpu"
+    concurrent: bool = False  # run() may be called from several threads at once
 
     def __init__(self, path: Path, card: ModelCard | None) -> None:
         self.path = path

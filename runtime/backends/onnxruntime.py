@@ -83,6 +83,7 @@ def _info(arg) -> TensorInfo:
 
 class OnnxSession(Session):
     backend = "onnxruntime"
+    concurrent = True  # InferenceSession.run is thread-safe (onnxruntime's docs)
 
     def __init__(self, path: Path, options: SessionOptions) -> None:
         sess = _session(path, options)
@@ -95,7 +96,7 @@ class OnnxSession(Session):
         self.device = sess.get_providers()[0].replace("ExecutionProvider", "").lower()
 
     def run(self, feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
-        return self._sess.run(None, dict(zip(self._names, feeds)))
+        return self._sess.run(None, dict(zip(self._names, feeds, strict=False)))
 
     def close(self) -> None:
         self._sess = None
