@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.runtime.pipeline import Pipeline, RunOptions
+from edgekit.runtime.run_stats import Reservoir
 from edgekit.runtime.sources import Item, Source
 
 ASSETS = Path(__file__).resolve().parents[1] / "runtime" / "assets"
@@ -82,27 +83,25 @@ def video_frames(path: Path) -> list[np.ndarray]:
 def soak(model: Path, frames: list[np.ndarray], seconds: float) -> dict:
     """Run `model` over the looping frames for `seconds`; per-minute p99 and RSS after warm-up."""
     t0 = time.perf_counter()
-    minutes: dict[int, list[float]] = {}
+    minutes: dict[int, Reservoir] = {}  # fixed size each: the soak's own record must not grow
     rss: dict[str, float] = {}
 
     def record(result) -> None:
         now = time.perf_counter() - t0
         minute = int(now // 60)
         if minute not in minutes:
-            minutes[minute] = []
+            minutes[minute] = Reservoir(seed=minute)
         if now >= WARMUP_S and "after_warmup" not in rss:
             rss["after_warmup"] = rss_mb()
-        # the soak's own record of latencies: a few MB over 30 minutes, kept apart from the run's
-        minutes[minute].append(result.latency)
+        minutes[minute].add(result.latency)
 
     pipeline = Pipeline.open(model, Loop(frames, seconds, model.name), RunOptions())
     summary = pipeline.run(callback=record)
     rss["end"] = rss_mb()
-    # the soak's own lists grow by 8 bytes a frame: take them out of the growth
-    own = sum(len(v) for v in minutes.values()) * 8 / 2**20
+    own = len(minutes) * Reservoir().values.nbytes / 2**20  # 32 KB a minute of the soak's own
     full = [m for m in sorted(minutes) if (m + 1) * 60 <= seconds] or sorted(minutes)
     first, last = minutes[full[0]], minutes[full[-1]]
-    p99 = (float(np.percentile(first, 99)) * 1e3, float(np.percentile(last, 99)) * 1e3)
+    p99 = (first.percentile(99) * 1e3, last.percentile(99) * 1e3)
     return {
         "model": str(model),
         "seconds": round(seconds, 1),
