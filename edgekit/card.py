@@ -77,6 +77,7 @@ class ModelCard:
     io_quantization: dict[str, Any] = field(default_factory=dict)
     parity: dict[str, Any] = field(default_factory=dict)
     weights_sha256: str = ""
+    file_sha256: str = ""  # the exported file's own digest (runtime/weights_digest.py); "" for none
     edgekit_version: str = __version__
     created: str = ""
     schema_version: int = CARD_VERSION
@@ -143,7 +144,15 @@ class ModelCard:
             "parity",
         ):
             kw[name] = _expect(d.get(name, {}), dict, name)
-        for name in ("recipe", "format", "quantization", "weights_sha256", "edgekit_version", "created"):
+        for name in (
+            "recipe",
+            "format",
+            "quantization",
+            "weights_sha256",
+            "file_sha256",
+            "edgekit_version",
+            "created",
+        ):
             kw[name] = _expect(d.get(name, ""), str, name)
         card = cls(**kw)
         card.check_input_shape(card.input.shape, "the card's input")

@@ -22,6 +22,7 @@ from edgekit.export.limits import UnsupportedPair, check_pair, graph_from_config
 from edgekit.export.model_files import CardHints, card_for, existing_card, load_model, model_kind
 from edgekit.export.validate import parity_report
 from edgekit.fileio import check_writable, write_bytes, write_text
+from edgekit.runtime.weights_digest import PLACEHOLDER, seal
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def export_model(
             data=samples.description,
         )
     card = card.replace(parity=report, io_quantization=report.pop("io_quantization"))
-    final = exporter.embed(raw, card)
+    final = seal(exporter.embed(raw, card.replace(file_sha256=PLACEHOLDER)))  # the file's digest
     if not report["passed"]:
         rejected = options.out.with_name(options.out.name + ".rejected")
         write_bytes(rejected, final)

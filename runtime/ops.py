@@ -8,6 +8,7 @@ from pathlib import Path
 
 from edgekit.deps import installed
 from edgekit.errors import ModelFileError
+from edgekit.runtime.tflite_check import verify_tflite
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ def tflite_ops(path: Path) -> OpReport:
     from ai_edge_litert import schema_py_generated as schema
 
     buf = Path(path).read_bytes()
+    # the schema API follows offsets unchecked: a damaged file is refused before it reads one
+    verify_tflite(buf, source=str(path))
     try:
         model = schema.Model.GetRootAs(buf, 0)
         names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}

@@ -11,6 +11,9 @@ Iterate it for each result (the item, its typed results, per-stage times and lat
             print(result.item.index, result.results, f"{result.latency * 1e3:.0f} ms")
     print(run.summary().describe())  # frames in, processed, dropped, fps, latency p50/p99
 
+An input the model gives no result for (its outputs are NaN or inf) is not yielded: it is counted
+in the summary's `failed`, and the run goes on.
+
 or hand it a callback and let it run to the end (of the source, `max_frames`, `q` in the window,
 or Ctrl-C), which closes it and returns the summary::
 
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import ConfigError
+from edgekit.errors import ConfigError, DataError
 from edgekit.runtime.predictor import Prediction, Predictor
 from edgekit.runtime.run_stats import RunStats, RunSummary
 from edgekit.runtime.sinks import Sink, Tee, check_sinks, open_sinks
@@ -166,11 +169,15 @@ class Pipeline:
         assert self.source is not None
         limit = self.options.max_frames
         for item in self.source:
-            prediction = self.predictor(item.data)
-            self.stats.add(item, prediction)
-            self.sink.write(item, prediction)
-            yield RunResult(item, prediction)
-            if self.sink.stopped or (limit and self.stats.processed >= limit):
+            try:
+                prediction = self.predictor(item.data)
+                self.sink.write(item, prediction)
+            except DataError as e:  # this input gave no usable result (NaN outputs): the next may
+                self.stats.fail(item, str(e))
+            else:
+                self.stats.add(item, prediction)
+                yield RunResult(item, prediction)
+            if self.sink.stopped or (limit and self.stats.processed + self.stats.failed >= limit):
                 return
 
     def run(self, callback: Callable[[RunResult], Any] | None = None) -> RunSummary:

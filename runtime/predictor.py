@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,9 +12,11 @@ from typing import Any
 import numpy as np
 
 from edgekit.card import ModelCard
-from edgekit.errors import ModelFileError
+from edgekit.errors import DataError, ModelFileError
 from edgekit.runtime.backends import Session, open_model
 from edgekit.runtime.tasks import Task, TaskOptions, get_task
+
+NON_FINITE = "the model gave non-finite outputs (NaN or inf) for this input"
 
 
 @dataclass
@@ -23,8 +26,33 @@ class Prediction:
     done: float = 0.0  # time.perf_counter() when the results were ready
 
 
+def check_finite(outputs: Sequence[np.ndarray]) -> None:
+    """Raise DataError when a float output holds NaN or inf: a damaged weight or an input the model
+    overflows on gives them, and a NaN score printed as a result is a wrong answer said in silence."""
+    for out in outputs:
+        if out.dtype.kind in "fc" and not np.isfinite(out).all():
+            raise DataError(NON_FINITE)
+
+
+@dataclass
+class _Worker:
+    """What one call holds for itself: a session (shared when the backend runs calls concurrently)
+    and a task (its own: a detector's preprocess keeps the letterbox its postprocess reads)."""
+
+    session: Session
+    task: Task
+
+
 class Predictor:
-    """Opens a model, reads its card, and runs preprocess -> backend -> postprocess."""
+    """Opens a model, reads its card, and runs preprocess -> backend -> postprocess.
+
+    Safe to share between threads. A call takes a worker (its own task, and its own interpreter
+    where the backend's are not thread-safe, as TFLite's are not: one interpreter shared by four
+    threads raised "There is at least 1 reference to internal data" and handed one thread another's
+    result). Up to `workers` calls run at once; more wait for a free worker. Workers after the
+    first are opened only when calls overlap, so a single-threaded program pays nothing. A task
+    that keeps state between inputs (keyword spotting over a stream) should be fed by one thread.
+    """
 
     def __init__(
         self,
@@ -36,8 +64,13 @@ class Predictor:
         card: ModelCard | None = None,
         options: TaskOptions | None = None,
         labels: Sequence[str] | None = None,
+        workers: int = 2,
     ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
         self.session: Session = open_model(path, backend, threads, device)
+        self._open_args = (path, backend, threads, device)
+        self._options = options or TaskOptions()
         try:
             card = card or self.session.card
             if card is None:  # a well-known detector (BlazeFace, Ultralytics YOLO) needs none
@@ -51,33 +84,86 @@ class Predictor:
             if labels is not None:  # --labels: class names for a model that has none or others
                 card = card.replace(labels=tuple(labels))
             self.card = card
-            self.task: Task = get_task(card.task)(
-                card, self.session.inputs, self.session.outputs, options or TaskOptions()
-            )
+            self.task: Task = self._task(self.session)
         except BaseException:
             self.session.close()
             raise
+        self.workers = workers
+        self._all = [_Worker(self.session, self.task)]
+        self._idle = [self._all[0]]
+        self._opening = 0
+        self._cond = threading.Condition()
+
+    def _task(self, session: Session) -> Task:
+        return get_task(self.card.task)(self.card, session.inputs, session.outputs, self._options)
+
+    # -- workers -------------------------------------------------------------------------------
+
+    def _take(self) -> _Worker:
+        with self._cond:
+            while not self._idle:
+                if len(self._all) + self._opening < self.workers:
+                    self._opening += 1  # open one more below
+                    break
+                self._cond.wait()
+            if self._idle:
+                return self._idle.pop()
+        try:  # opened outside the lock: the other workers go on meanwhile
+            session = self.session
+            if not session.concurrent:
+                session = open_model(*self._open_args)
+            worker = _Worker(session, self._task(session))
+        except BaseException:
+            with self._cond:
+                self._opening -= 1
+                self._cond.notify()
+            raise
+        with self._cond:
+            self._opening -= 1
+            self._all.append(worker)
+        return worker
+
+    def _give(self, worker: _Worker) -> None:
+        with self._cond:
+            self._idle.append(worker)
+            self._cond.notify()
+
+    # -- calls ---------------------------------------------------------------------------------
 
     def infer(self, raw: Any) -> list[np.ndarray]:
-        """The raw outputs of the model for one input."""
-        return self.session.run(self.task.preprocess(raw))
+        """The raw outputs of the model for one input (NaN and inf included, for a caller that
+        counts them)."""
+        worker = self._take()
+        try:
+            return worker.session.run(worker.task.preprocess(raw))
+        finally:
+            self._give(worker)
 
     def __call__(self, raw: Any) -> Prediction:
-        t0 = time.perf_counter()
-        feeds = self.task.preprocess(raw)
-        t1 = time.perf_counter()
-        outputs = self.session.run(feeds)
-        t2 = time.perf_counter()
-        results = self.task.postprocess(outputs)
-        t3 = time.perf_counter()
+        """Typed results for one input; DataError when the input cannot be used or the model's
+        outputs are not finite (that input failed; the next may not)."""
+        worker = self._take()
+        try:
+            t0 = time.perf_counter()
+            feeds = worker.task.preprocess(raw)
+            t1 = time.perf_counter()
+            outputs = worker.session.run(feeds)
+            t2 = time.perf_counter()
+            check_finite(outputs)
+            results = worker.task.postprocess(outputs)
+            t3 = time.perf_counter()
+        finally:
+            self._give(worker)
         return Prediction(results, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2}, t3)
 
     def close(self) -> None:
-        self.session.close()
+        with self._cond:
+            sessions = {id(w.session): w.session for w in self._all}
+        for session in sessions.values():
+            session.close()
 
     def __enter__(self) -> Predictor:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-

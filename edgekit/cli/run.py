@@ -71,6 +71,12 @@ def run(
     timeout: Annotated[
         float, typer.Option(min=0.1, help="Seconds to wait for a stream to open or send a frame.")
     ] = 5.0,
+    max_pixels: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Skip images with more pixels than this, read from the header (default 100 million)."
+        ),
+    ] = None,
     conf: Annotated[
         float | None,
         typer.Option(
@@ -120,6 +126,7 @@ def run(
             realtime=realtime,
             reconnect=reconnect,
             timeout=timeout,
+            max_pixels=max_pixels,
         ),
     )
     options.check()  # before the model loads and the camera opens: no window, no run

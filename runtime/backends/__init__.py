@@ -37,6 +37,7 @@ class Session:
 
     backend: str = ""
     device: str = "cpu"
+    concurrent: bool = False  # run() may be called from several threads at once
 
     def __init__(self, path: Path, card: ModelCard | None) -> None:
         self.path = path
@@ -123,7 +124,13 @@ def open_model(
     """Open a model file with the best backend installed (or the one named)."""
     path = check_model_file(Path(path))
     chosen = select_backend(path, backend)
-    return chosen.open(path, SessionOptions(threads=threads, device=device))
+    session = chosen.open(path, SessionOptions(threads=threads, device=device))
+    try:
+        _check_digest(path, session.card)
+    except BaseException:
+        session.close()
+        raise
+    return session
 
 
 def read_card(path: str | Path) -> ModelCard | None:
@@ -132,4 +139,15 @@ def read_card(path: str | Path) -> ModelCard | None:
     candidates = backends_for(path)
     if not candidates:
         raise ModelFileError(f"{path.name} is not a model file edgekit can read")
-    return candidates[0].read_card(path)
+    card = candidates[0].read_card(path)
+    _check_digest(path, card)
+    return card
+
+
+def _check_digest(path: Path, card: ModelCard | None) -> None:
+    """Refuse a file changed since export (a weight, a scale, the card): export sealed it with a
+    digest in its card. Files exported before, and files with no card (BlazeFace), pass."""
+    if card is not None and card.file_sha256:
+        from edgekit.runtime.weights_digest import check_file_digest
+
+        check_file_digest(path, card.file_sha256)

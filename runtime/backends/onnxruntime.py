@@ -83,6 +83,7 @@ def _info(arg) -> TensorInfo:
 
 class OnnxSession(Session):
     backend = "onnxruntime"
+    concurrent = True  # InferenceSession.run is thread-safe (onnxruntime's docs)
 
     def __init__(self, path: Path, options: SessionOptions) -> None:
         sess = _session(path, options)
@@ -93,9 +94,11 @@ class OnnxSession(Session):
         self._names = [i.name for i in self.inputs]
         # report what is used, never what was asked for (TensorRT falls back quietly)
         self.device = sess.get_providers()[0].replace("ExecutionProvider", "").lower()
+        if self.card is not None and self.inputs:  # as the TFLite backend: the card against the tensor
+            self.card.check_input_shape(self.inputs[0].shape, f"{path}'s input tensor")
 
     def run(self, feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
-        return self._sess.run(None, dict(zip(self._names, feeds)))
+        return self._sess.run(None, dict(zip(self._names, feeds, strict=False)))
 
     def close(self) -> None:
         self._sess = None

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from edgekit.errors import DataError
 from edgekit.runtime.predictor import Prediction
 from edgekit.runtime.sinks import SINKS, Sink, SinkContext, SinkKind
 from edgekit.runtime.sources import Item
@@ -43,7 +44,11 @@ class JsonLinesSink(Sink):
         self.stream = stream or sys.stdout
 
     def write(self, item: Item, prediction: Prediction) -> None:
-        print(json.dumps(record(item, prediction), ensure_ascii=False), file=self.stream, flush=True)
+        try:  # NaN is not JSON: a result holding one is that input's error, never a line
+            line = json.dumps(record(item, prediction), ensure_ascii=False, allow_nan=False)
+        except ValueError:
+            raise DataError(f"a result for {item.name} is not finite (NaN or inf)") from None
+        print(line, file=self.stream, flush=True)
 
 
 def _open(context: SinkContext, target: Path | None) -> Sink:

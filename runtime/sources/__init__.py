@@ -57,6 +57,7 @@ class SourceOptions:
     realtime: bool = False  # play a video file by its own clock, as a live source
     reconnect: float = 30.0  # seconds to keep reopening a lost camera or stream (0: give up at once)
     timeout: float = 5.0  # seconds to wait for a stream to open or send a frame
+    max_pixels: int | None = None  # refuse images larger than this by their header (None: 100 MP)
 
     def given(self) -> list[str]:
         """The names of the options set away from their defaults."""

@@ -68,8 +68,7 @@ def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     size = image_size(data[:65536].tobytes())
     if size is not None and size[0] * size[1] > max_pixels:
         raise DataError(
-            f"{path} claims {size[0]}x{size[1]} pixels, more than the limit of {max_pixels:,} "
-            "(--max-pixels)"
+            f"{path} claims {size[0]}x{size[1]} pixels, more than the limit of {max_pixels:,} (--max-pixels)"
         )
     try:
         image = cv2.imdecode(data, cv2.IMREAD_COLOR)
@@ -116,18 +115,22 @@ class ImageFiles(Source):
             yield Item(image, i, str(path), time.perf_counter())
 
 
-def _open_image(spec: str) -> Source:
+def _max_pixels(options: SourceOptions | None) -> int:
+    return options.max_pixels if options is not None and options.max_pixels else MAX_PIXELS
+
+
+def _open_image(spec: str, options: SourceOptions | None = None) -> Source:
     path = Path(spec)
     if not path.exists():
         raise SourceError(f"image {path} does not exist")
     try:
-        image = read_image(path)  # one image: its error is the run's, said now
+        image = read_image(path, _max_pixels(options))  # one image: its error is the run's, said now
     except DataError as e:
         raise SourceError(str(e)) from None
-    return ImageFiles([path], spec, first=image)
+    return ImageFiles([path], spec, _max_pixels(options), first=image)
 
 
-def _open_images(spec: str) -> Source:
+def _open_images(spec: str, options: SourceOptions | None = None) -> Source:
     if _GLOB_CHARS & set(spec):
         paths = [Path(p) for p in sorted(glob.glob(spec, recursive=True))]
     else:
@@ -135,7 +138,7 @@ def _open_images(spec: str) -> Source:
         if not folder.is_dir():
             raise SourceError(f"folder {folder} does not exist")
         paths = sorted(p for p in folder.rglob("*") if p.is_file())
-    return ImageFiles([p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES], spec)
+    return ImageFiles([p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES], spec, _max_pixels(options))
 
 
 def open_video(spec: str) -> Any:
@@ -216,10 +219,16 @@ def _is_file_with(spec: str, suffixes: tuple[str, ...]) -> bool:
 
 
 SOURCES.add(
-        SourceKind("image", "one image file", lambda s: _is_file_with(s, IMAGE_SUFFIXES), _open_image),
+    SourceKind(
+        "image",
+        "one image file",
+        lambda s: _is_file_with(s, IMAGE_SUFFIXES),
+        _open_image,
+        options=("max_pixels",),
+    ),
 )
 SOURCES.add(
-        SourceKind(
+    SourceKind(
         "video",
         "a video file (mp4, avi, ...), with --realtime to play it by its clock",
         lambda s: _is_file_with(s, VIDEO_SUFFIXES),
@@ -228,11 +237,12 @@ SOURCES.add(
     ),
 )
 SOURCES.add(
-        SourceKind(
+    SourceKind(
         "images",
         "a folder of images (recursive) or a glob such as 'digits/*.png'",
         lambda s: "://" not in s and (bool(_GLOB_CHARS & set(s)) or Path(s).is_dir()) and not _wavs(s),
         _open_images,
+        options=("max_pixels",),
     ),
 )
 

@@ -1,0 +1,80 @@
+"""One Predictor shared by several threads gives each call its own input's answer, never an error.
+
+Before, four threads on one TFLite Predictor raised "There is at least 1 reference to internal
+data" on 622 of 800 calls and returned another thread's result on 16."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import edgekit.runtime
+
+ASSETS = Path(edgekit.runtime.__file__).parent / "assets"
+MODELS = {
+    "tflite": ASSETS / "face_detection_short_range.tflite",
+    "onnx": ASSETS / "face_detection_front_128x128_barracuda.onnx",
+}
+THREADS, CALLS = 4, 200
+
+
+def _inputs(n: int = 40) -> list[np.ndarray]:
+    """Distinct photos with a face at distinct places, and of distinct sizes (a detector's letterbox
+    differs: its preprocess and postprocess must see the same one): each gives its own boxes."""
+    skimage_data = pytest.importorskip("skimage.data")
+    face = np.ascontiguousarray(skimage_data.astronaut()[..., ::-1])
+    out = []
+    for i in range(n):
+        side = 640 + 32 * (i % 5)
+        canvas = np.full((side, side + 64 * (i % 3), 3), 40 + i, np.uint8)
+        y, x = 8 * (i % 8), 12 * (i // 8)
+        canvas[y : y + 512, x : x + 512] = face
+        out.append(canvas)
+    return out
+
+
+def _key(prediction) -> list:
+    return [r.to_dict() for r in prediction.results]
+
+
+@pytest.mark.parametrize("fmt", sorted(MODELS))
+def test_one_predictor_serves_four_threads(fmt: str):
+    from edgekit.runtime.predictor import Predictor
+
+    inputs = _inputs()
+    with Predictor(MODELS[fmt]) as predictor:
+        expected = [_key(predictor(x)) for x in inputs]
+        assert len({repr(e) for e in expected}) > len(inputs) // 2  # the inputs tell apart
+        wrong: list[tuple[int, int]] = []
+        errors: list[BaseException] = []
+        start = threading.Barrier(THREADS)
+
+        def work(t: int) -> None:
+            start.wait()
+            for k in range(CALLS):
+                i = (t * 7 + k) % len(inputs)  # threads on different inputs at the same moment
+                try:
+                    if _key(predictor(inputs[i])) != expected[i]:
+                        wrong.append((t, k))
+                except BaseException as e:  # noqa: BLE001 - every failure is what the test counts
+                    errors.append(e)
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert not errors, f"{len(errors)} of {THREADS * CALLS} calls failed: {errors[0]!r}"
+        assert not wrong, f"{len(wrong)} of {THREADS * CALLS} calls got another input's result"
+
+
+def test_workers_are_opened_only_when_calls_overlap():
+    from edgekit.runtime.predictor import Predictor
+
+    with Predictor(MODELS["tflite"], workers=4) as predictor:
+        for x in _inputs(3):
+            predictor(x)
+        assert len(predictor._all) == 1
