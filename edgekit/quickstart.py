@@ -45,7 +45,7 @@ def run_quickstart(
 ) -> QuickstartResult:
     from edgekit.export.api import export_model, plan_export
     from edgekit.export.base import Quantization, get_exporter
-    from edgekit.models.train import train
+    from edgekit.models.train import TrainConfig, train
     from edgekit.runtime.backends.keras import load_keras_model
 
     t0 = time.perf_counter()
@@ -55,7 +55,7 @@ def run_quickstart(
     for path in (model_path, *targets):  # refuse before training, not after
         check_writable(path, force=force)
     progress(f"1/3 training mnist-cnn into {out}")
-    train("mnist-cnn", out, data="shipped", epochs=epochs, force=force)
+    train(TrainConfig("mnist-cnn", out, data="shipped", epochs=epochs, force=force))
     progress(f"2/3 exporting {len(ARTIFACTS)} artifacts and validating each against Keras")
     model = load_keras_model(model_path)
     paths = []
