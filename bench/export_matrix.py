@@ -29,7 +29,7 @@ def main() -> None:
     from edgekit.errors import EdgekitError
     from edgekit.export.api import export_all
     from edgekit.models.recipe import recipe_names
-    from edgekit.models.train import train
+    from edgekit.models.train import TrainConfig, train
     from edgekit.runtime.backends.keras import load_keras_model
     from edgekit.runtime.ops import op_report
 
@@ -39,7 +39,7 @@ def main() -> None:
         for name in names:
             folder = Path(tmp, name)
             try:
-                trained = train(name, folder, epochs=args.epochs, limit=args.limit, quiet=True)
+                trained = train(TrainConfig(name, folder, epochs=args.epochs, limit=args.limit, quiet=True))
             except EdgekitError as e:
                 skipped[name] = str(e)
                 print(f"skip {name}: {e}", file=sys.stderr)

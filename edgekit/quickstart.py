@@ -48,7 +48,7 @@ def run_quickstart(
 ) -> QuickstartResult:
     from edgekit.export.api import export_all
     from edgekit.export.base import quickstart_targets
-    from edgekit.models.train import train
+    from edgekit.models.train import TrainConfig, train
     from edgekit.runtime.backends.keras import load_keras_model
 
     t0 = time.perf_counter()
@@ -58,7 +58,7 @@ def run_quickstart(
     for path in (model_path, *(t.default_path(model_path) for t in wanted)):  # refuse before training
         check_writable(path, force=force)
     progress(f"1/3 training mnist-cnn into {out}")
-    train("mnist-cnn", out, data="shipped", epochs=epochs, force=force)
+    train(TrainConfig("mnist-cnn", out, data="shipped", epochs=epochs, force=force))
     progress(f"2/3 exporting {len(wanted)} artifacts and validating each against Keras")
 
     def tell(outcome: Outcome) -> None:

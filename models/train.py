@@ -10,9 +10,10 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -56,7 +57,7 @@ def card_inputs(card: ModelCard, split: Split) -> np.ndarray:
 
 def training_targets(recipe: Recipe, split: Split, card_like: dict[str, Any]) -> Any:
     """The split's targets as Keras trains on them (the recipe's encoding, or the class indices)."""
-    return split.y if recipe.targets is None else recipe.targets(split, card_like)
+    return split.y if recipe.data.targets is None else recipe.data.targets(split, card_like)
 
 
 def make_card(
@@ -74,10 +75,10 @@ def make_card(
         labels=dataset.labels,
         # the built model's input dtype: int32 token ids for text models, float32 for the rest
         input=TensorSpec(
-            recipe.input_name, (None, *in_shape), str(model.inputs[0].dtype), recipe.input_layout
+            recipe.input.name, (None, *in_shape), str(model.inputs[0].dtype), recipe.input.layout
         ),
-        output=TensorSpec(recipe.output_name, out_shape, "float32", recipe.output_layout),
-        preprocess=dict(recipe.preprocess if preprocess is None else preprocess),
+        output=TensorSpec(recipe.output.name, out_shape, "float32", recipe.output.layout),
+        preprocess=dict(recipe.input.preprocess if preprocess is None else preprocess),
         postprocess=postprocess_for(recipe),
         recipe=recipe.name,
         hparams=hparams,
@@ -92,7 +93,7 @@ def make_card(
 
 def postprocess_for(recipe: Recipe) -> dict[str, Any]:
     """The card's postprocess entry: the output activation and the recipe's decoding settings."""
-    return {"activation": recipe.output_activation, **dict(recipe.postprocess)}
+    return recipe.output.card_postprocess()
 
 
 def heldout_metrics(recipe: Recipe, card_like: Any, outputs: Any, y: Any) -> dict[str, float]:
@@ -115,69 +116,159 @@ def epoch_logger(keras, epochs: int):
 
 
 STRATEGIES = ("none", "mirrored", "multiworker")
+SAVE_FORMATS = ("keras", "h5")
 
 
-def train(
-    recipe_name: str,
-    out_dir: Path,
-    *,
-    data: str | None = None,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    limit: int | None = None,
-    seed: int = 0,
-    force: bool = False,
-    quiet: bool = False,
-    hparams: dict[str, Any] | None = None,
-    resume: bool = False,
-    strategy: str = "none",
-    save_format: str = "keras",
-    dataset: Dataset | None = None,
-) -> TrainResult:
-    """Train a recipe on its dataset and write its files into `out_dir`.
+@dataclass(frozen=True)
+class TrainConfig:
+    """What the caller chooses for one run, checked when it is made: a bad name or number fails in
+    milliseconds, before any data is read or TensorFlow imported.
 
     `hparams` override the recipe's (e.g. its `tiny` set); `resume` continues a run that was
     interrupted, from its last finished epoch; `strategy` spreads training over devices; `dataset`
-    replaces the recipe's own (data already in memory)."""
-    recipe = get_recipe(recipe_name)
-    out_dir = Path(out_dir)
-    if save_format not in ("keras", "h5"):
-        raise ConfigError(f"unknown model format {save_format!r}: use keras or h5")
-    if strategy not in STRATEGIES:
-        raise ConfigError(f"unknown strategy {strategy!r}: use {', '.join(STRATEGIES)}")
-    model_path = out_dir / f"model.{save_format}"
-    outputs = [model_path.name, *OUTPUT_FILES[1:]]
+    replaces the recipe's own (data already in memory). None: the recipe's default."""
+
+    recipe: str
+    out_dir: Path
+    data: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    limit: int | None = None
+    seed: int = 0
+    force: bool = False
+    quiet: bool = False
+    hparams: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    resume: bool = False
+    strategy: str = "none"
+    save_format: str = "keras"
+    dataset: Dataset | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out_dir", Path(self.out_dir))
+        object.__setattr__(self, "hparams", MappingProxyType(dict(self.hparams or {})))
+        recipe = get_recipe(self.recipe)  # an unknown name fails before anything else
+        if self.save_format not in SAVE_FORMATS:
+            raise ConfigError(f"unknown model format {self.save_format!r}: use keras or h5")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy {self.strategy!r}: use {', '.join(STRATEGIES)}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ConfigError("--epochs must be at least 1")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError("--limit must be at least 1")
+        check_hparams(recipe, dict(self.hparams))
+
+    @property
+    def recipe_entry(self) -> Recipe:
+        return get_recipe(self.recipe)
+
+    @property
+    def model_path(self) -> Path:
+        return self.out_dir / f"model.{self.save_format}"
+
+    @property
+    def backup(self) -> Path:
+        return self.out_dir / BACKUP_DIR
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The training data as the model will see it, before TensorFlow is imported."""
+
+    hparams: dict[str, Any]  # the recipe's, with the run's overrides
+    preprocess: dict[str, Any]  # as declared, or fitted on the training split
+    card_like: CardLike
+    train: Split  # limited, without the watched slice, augmented
+    watch: Split | None  # the slice early stopping and the plateau schedule watch; None: none
+
+
+@dataclass(frozen=True)
+class Arrays:
+    """What Keras fits and scores on: (x, y) for training, held-out and the validation pair."""
+
+    x: Any
+    y: Any
+    heldout_x: Any
+    heldout_y: Any
+    validation: tuple[Any, Any]
+
+
+def train(config: TrainConfig | str, out_dir: str | Path | None = None, **options: Any) -> TrainResult:
+    """Train a recipe on its dataset and write its files into the run's folder.
+
+    Takes a `TrainConfig`, or its fields as `train("mnist-cnn", out_dir, epochs=2, ...)`, which builds
+    one (the short form the tests use)."""
+    if not isinstance(config, TrainConfig):
+        config = TrainConfig(config, Path(out_dir) if out_dir is not None else None, **options)
+    elif out_dir is not None or options:
+        raise TypeError("train(config) takes nothing else: put the settings into the TrainConfig")
+    recipe = config.recipe_entry
+    prepare_out_dir(config, recipe)
+    dataset = load_data(config, recipe)
+    data = prepare_data(config, recipe, dataset)
+
+    tf, keras = import_tf()
+    keras.utils.set_random_seed(config.seed)
+    scope, replicas = distribution(tf, config.strategy)
+    with scope():
+        model = recipe.build(num_classes=len(dataset.labels), **data.hparams)
+    arrays = model_arrays(recipe, model, data, dataset)
+    epochs = config.epochs or recipe.training.epochs
+    batch_size = config.batch_size or recipe.training.batch_size
+    with scope():
+        compile_model(keras, recipe, model, epochs, steps_per_epoch=-(-len(arrays.x) // batch_size))
+    history, seconds = fit_model(keras, config, recipe, model, arrays, data.watch, epochs, batch_size)
+    raw_out, metrics = evaluate(config, recipe, model, arrays, data, dataset, history, epochs, seconds)
+    run = run_hparams(config, recipe, data, epochs, batch_size, replicas)
+    card = make_card(recipe, model, dataset, run, metrics, data.preprocess)
+    write_outputs(config, recipe, model, card, history, dataset, data.card_like, raw_out)
+    return TrainResult(config.model_path, card, history, seconds, dataset)
+
+
+def output_names(config: TrainConfig, recipe: Recipe) -> list[str]:
+    """The files a run of this recipe writes into its folder."""
+    outputs = [config.model_path.name, *OUTPUT_FILES[1:]]
     if get_task(recipe.task).classifies:
         outputs.append(CONFUSION_FILE)
-    if recipe.early_stopping_patience is not None or recipe.schedule == "plateau":
+    if recipe.training.watches_slice:
         outputs.append(BEST_FILE)
-    backup = out_dir / BACKUP_DIR
-    if backup.exists() and not resume and not force:
+    return outputs
+
+
+def prepare_out_dir(config: TrainConfig, recipe: Recipe) -> None:
+    """Refuse a folder that would lose files or an interrupted run, before the minutes of training;
+    with --force (and no --resume), clear an old interrupted run's backup."""
+    out_dir, backup = config.out_dir, config.backup
+    if backup.exists() and not config.resume and not config.force:
         raise ConfigError(
             f"{out_dir} holds an interrupted run: pass --resume to continue it, or --force to start over"
         )
-    if resume and not backup.exists():
+    if config.resume and not backup.exists():
         raise ConfigError(f"there is no interrupted run in {out_dir} to resume (no {BACKUP_DIR}/)")
-    for name in outputs:  # fail before the minutes of training, not after
-        check_writable(out_dir / name, force=force or resume)
-    if epochs is not None and epochs < 1:
-        raise ConfigError("--epochs must be at least 1")
-    if limit is not None and limit < 1:
-        raise ConfigError("--limit must be at least 1")
-    if force and not resume and backup.exists():
+    for name in output_names(config, recipe):
+        check_writable(out_dir / name, force=config.force or config.resume)
+    if config.force and not config.resume and backup.exists():
         shutil.rmtree(backup)
-    dataset = dataset if dataset is not None else load_dataset(recipe.dataset, data)
-    if not quiet:
+
+
+def load_data(config: TrainConfig, recipe: Recipe) -> Dataset:
+    """The run's dataset (given in memory, or loaded from --data or the recipe's default)."""
+    dataset = config.dataset if config.dataset is not None else load_dataset(recipe.data.dataset, config.data)
+    if not config.quiet:
         print(
             f"data: {dataset.description}: {len(dataset.train)} training, "
             f"{len(dataset.heldout)} held-out samples",
             file=sys.stderr,
         )
-    hparams = {**dict(recipe.hparams), **check_hparams(recipe, hparams or {})}
-    train_split = dataset.train.head(limit)
-    preprocess = dict(recipe.preprocess)
-    if recipe.fit_preprocess is not None:  # fitted on the training data only, never the held-out
-        preprocess = recipe.fit_preprocess(train_split, preprocess, hparams)
+    return dataset
+
+
+def prepare_data(config: TrainConfig, recipe: Recipe, dataset: Dataset) -> Prepared:
+    """Limit the training split, fit the preprocessing on it, set the watched slice aside, augment."""
+    hparams = {**dict(recipe.hparams), **config.hparams}
+    train_split = dataset.train.head(config.limit)
+    preprocess = dict(recipe.input.preprocess)
+    if recipe.input.fit_preprocess is not None:  # fitted on the training data only, never the held-out
+        preprocess = recipe.input.fit_preprocess(train_split, preprocess, hparams)
     card_like = CardLike(recipe.task, dataset.labels, preprocess, postprocess_for(recipe))
     # Early stopping chooses the epoch whose weights are kept, so the data it watches takes part in
     # training decisions. It must not be the held-out split: that one is kept untouched for the
@@ -185,123 +276,191 @@ def train(
     # measured on data the training was tuned on. So it watches a slice of the training data,
     # carved off before augmentation (no shifted copy of a validation image is trained on).
     watch = None
-    if recipe.early_stopping_patience is not None or recipe.schedule == "plateau":
-        train_split, watch = validation_slice(train_split, recipe.validation_fraction)
-    if recipe.augment is not None:
-        extra = recipe.augment(train_split.x, np.random.default_rng(seed))
+    if recipe.training.watches_slice:
+        train_split, watch = validation_slice(train_split, recipe.training.validation_fraction)
+    if recipe.data.augment is not None:
+        extra = recipe.data.augment(train_split.x, np.random.default_rng(config.seed))
         train_split = Split(
             np.concatenate([train_split.x, extra]), np.concatenate([train_split.y, train_split.y])
         )
+    return Prepared(hparams, preprocess, card_like, train_split, watch)
 
-    tf, keras = import_tf()
-    keras.utils.set_random_seed(seed)
-    scope, replicas = distribution(tf, strategy)
-    with scope():
-        model = recipe.build(num_classes=len(dataset.labels), **hparams)
+
+def model_arrays(recipe: Recipe, model: Any, data: Prepared, dataset: Dataset) -> Arrays:
+    """The splits through the runtime's preprocessing, at the built model's input size."""
     in_shape = tuple(model.inputs[0].shape[1:])
-    x, y = model_inputs(preprocess, in_shape, train_split), training_targets(recipe, train_split, card_like)
-    xv = model_inputs(preprocess, in_shape, dataset.heldout)
-    yv = training_targets(recipe, dataset.heldout, card_like)
+    x = model_inputs(data.preprocess, in_shape, data.train)
+    y = training_targets(recipe, data.train, data.card_like)
+    xv = model_inputs(data.preprocess, in_shape, dataset.heldout)
+    yv = training_targets(recipe, dataset.heldout, data.card_like)
     # without early stopping the held-out curves are only drawn, never acted on
     validation = (
         (xv, yv)
-        if watch is None
-        else (model_inputs(preprocess, in_shape, watch), training_targets(recipe, watch, card_like))
+        if data.watch is None
+        else (
+            model_inputs(data.preprocess, in_shape, data.watch),
+            training_targets(recipe, data.watch, data.card_like),
+        )
     )
-    epochs = epochs or recipe.epochs
-    batch_size = batch_size or recipe.batch_size
-    steps_per_epoch = -(-len(x) // batch_size)
+    return Arrays(x, y, xv, yv, validation)
+
+
+def compile_model(keras, recipe: Recipe, model: Any, epochs: int, steps_per_epoch: int) -> None:
+    """Adam on the recipe's learning-rate schedule, its loss and the metrics Keras tracks."""
     lr = learning_rate(keras, recipe, epochs * steps_per_epoch, steps_per_epoch)
-    callbacks = [] if quiet else [epoch_logger(keras, epochs)]
+    training = recipe.training
+    loss = training.loss() if callable(training.loss) else training.loss
+    metrics = (
+        list(training.keras_metrics) if training.keras_metrics is not None else [recipe.evaluation.metric]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=metrics)
+
+
+def callbacks_for(keras, config: TrainConfig, recipe: Recipe, watching: bool, epochs: int, earlier) -> list:
+    """Progress, the backup an interrupted run resumes from, and the watched slice's checkpoint,
+    plateau schedule and early stopping."""
+    training = recipe.training
+    callbacks = [] if config.quiet else [epoch_logger(keras, epochs)]
     # an interrupted run restarts from its last finished epoch; the folder goes when the fit ends
     # (double: a kill while the weights are being written leaves the epoch before intact)
     callbacks.append(
-        keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=True, double_checkpoint=True)
+        keras.callbacks.BackupAndRestore(str(config.backup), delete_checkpoint=True, double_checkpoint=True)
     )
-    earlier = resumed_history(backup) if resume else {}
-    callbacks.append(history_keeper(keras, backup, earlier))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if watch is not None:  # the best epoch on the watched slice (never on the held-out split)
+    callbacks.append(history_keeper(keras, config.backup, earlier))
+    if watching:  # the best epoch on the watched slice (never on the held-out split)
         callbacks.append(
-            keras.callbacks.ModelCheckpoint(str(out_dir / BEST_FILE), monitor="val_loss", save_best_only=True)
+            keras.callbacks.ModelCheckpoint(
+                str(config.out_dir / BEST_FILE), monitor="val_loss", save_best_only=True
+            )
         )
-    if recipe.schedule == "plateau":
+    if training.schedule == "plateau":
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss", factor=recipe.decay_rate, patience=2, min_lr=recipe.learning_rate / 100
+                monitor="val_loss",
+                factor=training.decay_rate,
+                patience=2,
+                min_lr=training.learning_rate / 100,
             )
         )
-    if watch is not None:
+    if watching:
         callbacks.append(
             keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=recipe.early_stopping_patience, restore_best_weights=True
+                monitor="val_loss", patience=training.early_stopping_patience, restore_best_weights=True
             )
         )
-    loss = recipe.loss() if callable(recipe.loss) else recipe.loss
-    metrics = list(recipe.keras_metrics) if recipe.keras_metrics is not None else [recipe.metric]
-    with scope():
-        model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=metrics)
+    return callbacks
+
+
+def fit_model(
+    keras,
+    config: TrainConfig,
+    recipe: Recipe,
+    model: Any,
+    arrays: Arrays,
+    watch: Split | None,
+    epochs: int,
+    batch_size: int,
+) -> tuple[dict[str, list[float]], float]:
+    """(the history from epoch 1, resumed runs included; the seconds this fit took)."""
+    earlier = resumed_history(config.backup) if config.resume else {}
+    callbacks = callbacks_for(keras, config, recipe, watch is not None, epochs, earlier)
+    config.out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     try:
         fit = model.fit(
-            x,
-            y,
+            arrays.x,
+            arrays.y,
             epochs=epochs,
             batch_size=batch_size,
-            validation_data=validation,
+            validation_data=arrays.validation,
             verbose=0,
             callbacks=callbacks,
         )
     except OSError as e:
-        if not resume:
+        if not config.resume:
             raise
         raise ConfigError(
-            f"the interrupted run in {out_dir} cannot be resumed: its backup is damaged ({e.strerror or e}); "
-            "pass --force to start over"
+            f"the interrupted run in {config.out_dir} cannot be resumed: its backup is damaged "
+            f"({e.strerror or e}); pass --force to start over"
         ) from None
     seconds = time.perf_counter() - t0
     history = {k: earlier.get(k, []) + [float(v) for v in vs] for k, vs in fit.history.items()}
-    raw_out = model.predict(xv, verbose=0, batch_size=256)
-    scores = heldout_metrics(recipe, card_like, raw_out, dataset.heldout.y)
-    heldout_loss = model.evaluate(xv, yv, verbose=0, batch_size=256, return_dict=True)["loss"]
-    metrics = {f"heldout_{k}": v for k, v in scores.items() if not isinstance(v, list)}
-    metrics["heldout_loss"] = float(heldout_loss)
-    if recipe.metric in history:
-        metrics[f"train_{recipe.metric}"] = history[recipe.metric][-1]
-    metrics.update(epochs=epochs, train_seconds=round(seconds, 2), seed=seed)
-    if resume:
+    return history, seconds
+
+
+def evaluate(
+    config: TrainConfig,
+    recipe: Recipe,
+    model: Any,
+    arrays: Arrays,
+    data: Prepared,
+    dataset: Dataset,
+    history: dict[str, list[float]],
+    epochs: int,
+    seconds: float,
+) -> tuple[Any, dict[str, Any]]:
+    """(the raw held-out outputs, the card's metrics): the recipe's metrics by the runtime's numpy
+    code, the held-out loss, and how the run went."""
+    raw_out = model.predict(arrays.heldout_x, verbose=0, batch_size=256)
+    scores = heldout_metrics(recipe, data.card_like, raw_out, dataset.heldout.y)
+    heldout_loss = model.evaluate(
+        arrays.heldout_x, arrays.heldout_y, verbose=0, batch_size=256, return_dict=True
+    )
+    metrics: dict[str, Any] = {f"heldout_{k}": v for k, v in scores.items() if not isinstance(v, list)}
+    metrics["heldout_loss"] = float(heldout_loss["loss"])
+    metric = recipe.evaluation.metric
+    if metric in history:
+        metrics[f"train_{metric}"] = history[metric][-1]
+    metrics.update(epochs=epochs, train_seconds=round(seconds, 2), seed=config.seed)
+    if config.resume:
         metrics["resumed"] = True
-    if watch is not None:
+    if data.watch is not None:
         metrics["epochs_run"] = len(history["loss"])
         metrics["best_epoch"] = int(np.argmin(history["val_loss"])) + 1
-    hparams_extra: dict[str, Any] = {}
-    if recipe.schedule in ("exponential", "plateau"):
-        hparams_extra.update(decay_rate=recipe.decay_rate, decay_epochs=recipe.decay_epochs)
-    if watch is not None:
-        hparams_extra.update(
-            early_stopping_patience=recipe.early_stopping_patience,
-            validation=f"{len(watch)} training samples ({recipe.validation_fraction:.0%}), not held-out",
+    return raw_out, metrics
+
+
+def run_hparams(
+    config: TrainConfig, recipe: Recipe, data: Prepared, epochs: int, batch_size: int, replicas: int
+) -> dict[str, Any]:
+    """The card's hparams: the build's, then how this run trained."""
+    training = recipe.training
+    extra: dict[str, Any] = {}
+    if training.schedule in ("exponential", "plateau"):
+        extra.update(decay_rate=training.decay_rate, decay_epochs=training.decay_epochs)
+    if data.watch is not None:
+        share = f"{training.validation_fraction:.0%}"
+        extra.update(
+            early_stopping_patience=training.early_stopping_patience,
+            validation=f"{len(data.watch)} training samples ({share}), not held-out",
         )
-    if strategy != "none":
-        hparams_extra.update(strategy=strategy, replicas=replicas)
-    card = make_card(
-        recipe,
-        model,
-        dataset,
-        {
-            **hparams,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "learning_rate": recipe.learning_rate,
-            "schedule": recipe.schedule,
-            "augment": getattr(recipe.augment, "__name__", None),
-            "limit": limit,
-            **hparams_extra,
-        },
-        metrics,
-        preprocess,
-    )
-    with atomic_path(model_path, keep_suffix=True) as tmp:
+    if config.strategy != "none":
+        extra.update(strategy=config.strategy, replicas=replicas)
+    return {
+        **data.hparams,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": training.learning_rate,
+        "schedule": training.schedule,
+        "augment": getattr(recipe.data.augment, "__name__", None),
+        "limit": config.limit,
+        **extra,
+    }
+
+
+def write_outputs(
+    config: TrainConfig,
+    recipe: Recipe,
+    model: Any,
+    card: ModelCard,
+    history: dict[str, list[float]],
+    dataset: Dataset,
+    card_like: CardLike,
+    raw_out: Any,
+) -> None:
+    """The model, its card, the history and the plots, each written whole or not at all."""
+    out_dir = config.out_dir
+    with atomic_path(config.model_path, keep_suffix=True) as tmp:
         model.save(tmp)
     write_text(out_dir / "card.json", card.to_json(indent=2))
     write_text(out_dir / "history.json", json.dumps(history, indent=2))
@@ -311,7 +470,6 @@ def train(
             class_probabilities(card_like, first(raw_out)).argmax(1), dataset.heldout.y, len(dataset.labels)
         )
         plot_confusion(matrix, dataset.labels, out_dir / CONFUSION_FILE, title=f"{recipe.name}: held-out")
-    return TrainResult(model_path, card, history, seconds, dataset)
 
 
 def check_hparams(recipe: Recipe, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -322,9 +480,8 @@ def check_hparams(recipe: Recipe, overrides: dict[str, Any]) -> dict[str, Any]:
     known = [n for n in params if n != "num_classes"]
     unknown = [n for n in overrides if n not in known]
     if unknown:
-        raise ConfigError(
-            f"recipe {recipe.name} has no hyper-parameter {unknown[0]!r}: it takes {', '.join(known) or 'none'}"
-        )
+        takes = ", ".join(known) or "none"
+        raise ConfigError(f"recipe {recipe.name} has no hyper-parameter {unknown[0]!r}: it takes {takes}")
     return overrides
 
 
@@ -371,17 +528,18 @@ def first(outputs: Any) -> np.ndarray:
 
 def learning_rate(keras, recipe: Recipe, total_steps: int, steps_per_epoch: int):
     """The recipe's learning rate: a float, or a schedule over the run's steps."""
-    lr = recipe.learning_rate
-    if recipe.schedule == "cosine":
+    training = recipe.training
+    lr = training.learning_rate
+    if training.schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, total_steps))
-    if recipe.schedule == "exponential":
-        steps = max(1, round(recipe.decay_epochs * steps_per_epoch))
+    if training.schedule == "exponential":
+        steps = max(1, round(training.decay_epochs * steps_per_epoch))
         return keras.optimizers.schedules.ExponentialDecay(
-            lr, decay_steps=steps, decay_rate=recipe.decay_rate
+            lr, decay_steps=steps, decay_rate=training.decay_rate
         )
-    if recipe.schedule in ("constant", "plateau"):  # plateau: ReduceLROnPlateau lowers it
+    if training.schedule in ("constant", "plateau"):  # plateau: ReduceLROnPlateau lowers it
         return lr
-    raise ConfigError(f"recipe {recipe.name} has an unknown schedule {recipe.schedule!r}")
+    raise ConfigError(f"recipe {recipe.name} has an unknown schedule {training.schedule!r}")
 
 
 def distribution(tf, strategy: str) -> tuple[Callable[[], Any], int]:

@@ -8,6 +8,7 @@ from edgekit.errors import DataError
 from edgekit.models.recipe import Recipe, get_recipe, recipe_names
 from edgekit.runtime.datasets import Dataset, Split, load_dataset
 from edgekit.runtime.inputs import input_kind
+from edgekit.runtime.tasks import get_task
 
 
 def made_up_dataset(name: str, n: int = 24) -> Dataset:
@@ -16,7 +17,7 @@ def made_up_dataset(name: str, n: int = 24) -> Dataset:
     build, train a step and round-trip; nothing here is about accuracy)."""
     recipe = get_recipe(name)
     try:
-        full = load_dataset(recipe.dataset)
+        full = load_dataset(recipe.data.dataset)
         return Dataset(
             full.name, full.source, full.description, full.labels, full.train.head(n), full.heldout.head(n)
         )
@@ -24,7 +25,7 @@ def made_up_dataset(name: str, n: int = 24) -> Dataset:
         pass
     rng = np.random.default_rng(0)
     labels = ("a", "b", "c")
-    x = input_kind(recipe.preprocess).generate(recipe.preprocess, 2 * n)
+    x = input_kind(recipe.input.preprocess).generate(recipe.input.preprocess, 2 * n)
     if recipe.task == "segment":
         y = (rng.random((2 * n, *x.shape[1:3])) > 0.5).astype(np.uint8)
         labels = ("background", "foreground")
@@ -36,7 +37,7 @@ def made_up_dataset(name: str, n: int = 24) -> Dataset:
                 [rng.integers(0, 3, k), rng.uniform(0.3, 0.7, (k, 2)), rng.uniform(0.1, 0.3, (k, 2))]
             ).astype(np.float32)
     else:
-        if recipe.output_activation == "sigmoid":
+        if recipe.output.activation == "sigmoid":
             labels = ("neg", "pos")
         y = rng.integers(0, len(labels), size=2 * n)
     return Dataset(name, "made-up", "made-up samples", labels, Split(x[:n], y[:n]), Split(x[n:], y[n:]))
@@ -49,14 +50,14 @@ def kind_example(kind: str, *, tiny: bool = False, n: int = 24) -> tuple[Recipe,
     readers = [
         get_recipe(r)
         for r in recipe_names()
-        if get_recipe(r).task.startswith("classify") and get_recipe(r).preprocess.get("kind", "image") == kind
+        if get_task(get_recipe(r).task).classifies and get_recipe(r).input.preprocess.get("kind", "image") == kind
     ]
     if not readers:
         raise AssertionError(f"no classifier recipe reads {kind!r} inputs: give the tests one to build")
-    recipe = min(readers, key=lambda r: int(np.prod(r.input_shape)))
+    recipe = min(readers, key=lambda r: int(np.prod(r.input.shape)))
     hparams = {**recipe.hparams, **(recipe.tiny if tiny else {})}
     data = made_up_dataset(recipe.name, n)
-    preprocess = dict(recipe.preprocess)
-    if recipe.fit_preprocess is not None:
-        preprocess = recipe.fit_preprocess(data.train, preprocess, hparams)
+    preprocess = dict(recipe.input.preprocess)
+    if recipe.input.fit_preprocess is not None:
+        preprocess = recipe.input.fit_preprocess(data.train, preprocess, hparams)
     return recipe, hparams, preprocess, data

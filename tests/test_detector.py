@@ -403,4 +403,4 @@ def test_detector_reaches_its_bar_on_the_generated_scenes(tmp_path):
         f"detector: held-out mAP@0.5 {m['heldout_map50']:.4f} (precision {m['heldout_precision']:.3f}, "
         f"recall {m['heldout_recall']:.3f}) on {result.card.dataset['heldout']} scenes in {result.seconds:.1f}s"
     )
-    assert m["heldout_map50"] >= get_recipe("detector").bar
+    assert m["heldout_map50"] >= get_recipe("detector").evaluation.bar

@@ -572,7 +572,7 @@ def test_full_training_reaches_the_bar_on_held_out_voices(name, tmp_path):
     result = train(name, tmp_path / "run", data=str(tmp_path / "data"), quiet=True)
     acc = result.card.metrics["heldout_accuracy"]
     print(f"{name}: held-out-voice accuracy {acc:.4f} in {result.seconds:.1f}s")
-    assert acc >= get_recipe(name).bar
+    assert acc >= get_recipe(name).evaluation.bar
 
 
 @needs_espeak

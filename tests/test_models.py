@@ -54,7 +54,7 @@ def test_recipe_builds_the_documented_architecture(name):
         for layer in model.layers
     ]
     assert tuple(layers) == recipe.architecture
-    assert tuple(model.inputs[0].shape[1:]) == recipe.input_shape
+    assert tuple(model.inputs[0].shape[1:]) == recipe.input.shape
 
 
 @pytest.mark.parametrize("name", recipe_names())
@@ -80,7 +80,7 @@ def test_recipe_trains_a_step_saves_reloads_and_writes_a_matching_card(name, tmp
     # the file holds the trained weights (the card's hash was taken from the model in memory)
     assert sha256_arrays([np.asarray(w) for w in model.get_weights()]) == card.weights_sha256
     assert np.all(np.isfinite(model.predict(x, verbose=0)))
-    headline = f"heldout_{recipe.metric}"
+    headline = f"heldout_{recipe.evaluation.metric}"
     assert headline in card.metrics and np.isfinite(card.metrics[headline])
 
 
@@ -111,7 +111,7 @@ def test_full_training_reaches_the_recipe_bar(name, tmp_path):
     result = train(name, tmp_path, data="shipped", quiet=True)
     acc = result.card.metrics["heldout_accuracy"]
     print(f"{name}: held-out accuracy {acc:.4f} in {result.seconds:.1f}s")
-    assert acc >= get_recipe(name).bar
+    assert acc >= get_recipe(name).evaluation.bar
 
 
 def test_early_stopping_watches_a_slice_of_the_training_data_not_the_heldout(tmp_path, mnist):
@@ -157,7 +157,7 @@ def test_mnist_mlp_bn_reaches_its_bar_with_early_stopping(tmp_path):
         f"mnist-mlp-bn: held-out accuracy {m['heldout_accuracy']:.4f} in {result.seconds:.1f}s, "
         f"{m['epochs_run']} epochs (best {m['best_epoch']})"
     )
-    assert m["heldout_accuracy"] >= get_recipe("mnist-mlp-bn").bar
+    assert m["heldout_accuracy"] >= get_recipe("mnist-mlp-bn").evaluation.bar
 
 
 @pytest.mark.slow
@@ -172,4 +172,4 @@ def test_fashion_cnn_reaches_its_bar_on_the_official_test_set(tmp_path):
     acc = result.card.metrics["heldout_accuracy"]
     print(f"fashion-cnn: held-out accuracy {acc:.4f} on 10,000 test images in {result.seconds:.1f}s")
     assert result.card.dataset["heldout"] == 10_000
-    assert acc >= get_recipe("fashion-cnn").bar
+    assert acc >= get_recipe("fashion-cnn").evaluation.bar

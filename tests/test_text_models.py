@@ -413,7 +413,7 @@ def test_text_lstm_reaches_its_bar_on_heldout_sentence_frames(tmp_path):
     result = train("text-lstm", tmp_path, quiet=True)
     acc = result.card.metrics["heldout_accuracy"]
     print(f"text-lstm: held-out accuracy {acc:.4f} (chance 0.25) in {result.seconds:.1f}s")
-    assert acc >= get_recipe("text-lstm").bar
+    assert acc >= get_recipe("text-lstm").evaluation.bar
 
 
 @pytest.mark.slow
@@ -429,4 +429,4 @@ def test_imdb_lstm_reaches_its_bar_on_the_official_test_set(tmp_path):
     result = train("imdb-lstm", tmp_path, data=str(cached), quiet=True)
     acc = result.card.metrics["heldout_accuracy"]
     print(f"imdb-lstm: held-out accuracy {acc:.4f} in {result.seconds:.1f}s")
-    assert acc >= get_recipe("imdb-lstm").bar
+    assert acc >= get_recipe("imdb-lstm").evaluation.bar

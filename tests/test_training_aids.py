@@ -143,7 +143,7 @@ def test_plateau_schedule_watches_a_training_slice_and_keeps_the_best_epoch(tmp_
     from edgekit.models.recipe import get_recipe
     from edgekit.models.train import train
 
-    assert get_recipe("cifar10-cnn").schedule == "plateau"
+    assert get_recipe("cifar10-cnn").training.schedule == "plateau"
     result = train("cifar10-cnn", tmp_path, dataset=made_up_dataset("cifar10-cnn", 40), epochs=2, quiet=True)
     assert (tmp_path / "best.keras").is_file()
     assert "val_loss" in result.history and "not held-out" in result.card.hparams["validation"]

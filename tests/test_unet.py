@@ -378,4 +378,4 @@ def test_unet_reaches_its_bar_on_generated_scenes(tmp_path):
     print(
         f"unet {hparams}: held-out IoU {m['heldout_iou']:.4f}, Dice {m['heldout_dice']:.4f} in {result.seconds:.0f}s"
     )
-    assert m["heldout_iou"] >= get_recipe("unet").bar
+    assert m["heldout_iou"] >= get_recipe("unet").evaluation.bar

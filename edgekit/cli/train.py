@@ -58,33 +58,32 @@ def train(
     force: Annotated[bool, typer.Option(help="Overwrite files from an earlier run.")] = False,
 ) -> None:
     """Train a documented model; writes model.keras, card.json, history.json and curves.png."""
-    from edgekit.models.recipe import get_recipe
+    from edgekit.models.train import TrainConfig
     from edgekit.models.train import train as run_training
 
-    get_recipe(recipe)  # an unknown name fails before anything else
-    overrides = parse_hparams(hparam or [])
-    out = Path(str(out).format(recipe=recipe))
-    result = run_training(
+    config = TrainConfig(  # checks every option (an unknown recipe first) before any data is read
         recipe,
-        out,
+        Path(str(out).format(recipe=recipe)),
         data=data,
         epochs=epochs,
         batch_size=batch_size,
         limit=limit,
         seed=seed,
         force=force,
-        hparams=overrides,
+        hparams=parse_hparams(hparam or []),
         resume=resume,
         strategy=strategy,
         save_format=save_format,
     )
+    result = run_training(config)
     m = result.card.metrics
-    headline = get_recipe(recipe).metric
+    headline = config.recipe_entry.evaluation.metric
     value = m.get(f"heldout_{headline}")
     shown = f"{value:.4f}" if isinstance(value, float) else "n/a"
     typer.echo(
         f"{recipe}: held-out {headline} {shown} on {len(result.dataset.heldout)} samples "
         f"after {m['epochs']} epochs ({result.seconds:.1f}s)"
     )
+    out = config.out_dir
     written = sorted(p.name for p in out.iterdir() if p.is_file() and not p.name.startswith("."))
     typer.echo(f"wrote {', '.join(str(out / n) for n in written)}")

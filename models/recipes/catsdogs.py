@@ -8,7 +8,15 @@ from typing import Any
 
 from edgekit.errors import ConfigError
 from edgekit.models.augment import random_flip_rotate_zoom
-from edgekit.models.recipe import RECIPES, Recipe
+from edgekit.models.recipe import (
+    RECIPES,
+    DataSpec,
+    Evaluation,
+    InputSpec,
+    OutputSpec,
+    Recipe,
+    TrainingDefaults,
+)
 from edgekit.runtime.datasets.catsdogs import CATS_DOGS_SIZE
 from edgekit.runtime.preprocess import ImageSpec
 
@@ -18,6 +26,8 @@ CATS_DOGS_HPARAMS = {
     "filters": [32, 64, 128, 128],
     "dense": 512,
 }  # lists: as JSON gives them back
+
+
 def _flat_size(size: int, blocks: int) -> int:
     for _ in range(blocks):
         size = (size - 2) // 2  # a 3x3 "valid" conv, then a 2x2 pool
@@ -58,26 +68,20 @@ def cats_dogs_preprocess(split: Any, preprocess: dict[str, Any], hparams: dict[s
 
 
 RECIPES.add(
-        Recipe(
+    Recipe(
         name="cats-dogs-cnn",
         task="classify-image",
         description="the course's cats-vs-dogs CNN: Conv 32/64/128/128 with pooling, Dense 512, one sigmoid",
         build=build_cats_dogs_cnn,
-        dataset="cats-dogs",
-        preprocess=MappingProxyType(CATS_DOGS_PIXELS),
-        input_name="image",
-        input_shape=(*CATS_DOGS_SIZE, 3),
-        input_layout="NHWC",
+        input=InputSpec(
+            "image", (*CATS_DOGS_SIZE, 3), "NHWC", MappingProxyType(CATS_DOGS_PIXELS), cats_dogs_preprocess
+        ),
+        output=OutputSpec(activation="sigmoid"),
+        data=DataSpec("cats-dogs", augment=random_flip_rotate_zoom),
+        training=TrainingDefaults(epochs=30, batch_size=32, learning_rate=5e-4, loss="binary_crossentropy"),
+        # the tutorial's figure with augmentation on 2,000 training images is about 82%
+        evaluation=Evaluation(metric="accuracy", bar=0.8),
         hparams=MappingProxyType(CATS_DOGS_HPARAMS),
-        epochs=30,
-        batch_size=32,
-        learning_rate=5e-4,
-        augment=random_flip_rotate_zoom,
-        loss="binary_crossentropy",
-        metric="accuracy",
-        output_activation="sigmoid",
-        fit_preprocess=cats_dogs_preprocess,
-        bar=0.8,  # the tutorial's figure with augmentation on 2,000 training images is about 82%
         architecture=(
             ("Conv2D", 32),
             ("MaxPooling2D", None),

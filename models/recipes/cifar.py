@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from edgekit.models.recipe import RECIPES, Recipe
+from edgekit.models.recipe import RECIPES, DataSpec, Evaluation, InputSpec, Recipe, TrainingDefaults
 from edgekit.runtime.preprocess import ImageSpec
 
 CIFAR_PIXELS = ImageSpec(size=(32, 32), channels=3, scale=1 / 255, offset=0.0).to_dict()
@@ -32,22 +32,16 @@ def build_cifar10_cnn(num_classes: int = 10):
 
 
 RECIPES.add(
-        Recipe(
+    Recipe(
         name="cifar10-cnn",
         task="classify-image",
         description="the course's CIFAR-10 CNN: Conv 32/64/64 with pooling, Dense 64, softmax over 10",
         build=build_cifar10_cnn,
-        dataset="cifar10",
-        preprocess=MappingProxyType(CIFAR_PIXELS),
-        input_name="image",
-        input_shape=(32, 32, 3),
-        input_layout="NHWC",
-        epochs=10,
-        batch_size=64,
+        input=InputSpec("image", (32, 32, 3), "NHWC", MappingProxyType(CIFAR_PIXELS)),
+        data=DataSpec("cifar10"),
         # halve the learning rate when the loss on a 10% slice of the training data stalls
-        schedule="plateau",
-        decay_rate=0.5,
-        bar=0.65,  # the tutorial's figure is about 70% after 10 epochs on the full set
+        training=TrainingDefaults(epochs=10, batch_size=64, schedule="plateau", decay_rate=0.5),
+        evaluation=Evaluation(bar=0.65),  # the tutorial's figure is about 70% after 10 epochs on the full set
         architecture=(
             ("Conv2D", 32),
             ("MaxPooling2D", None),

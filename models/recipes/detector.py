@@ -18,7 +18,15 @@ import numpy as np
 
 import edgekit.runtime.datasets.yolo  # noqa: F401  (registers the "yolo" dataset)
 from edgekit.errors import ConfigError
-from edgekit.models.recipe import RECIPES, Recipe
+from edgekit.models.recipe import (
+    RECIPES,
+    DataSpec,
+    Evaluation,
+    InputSpec,
+    OutputSpec,
+    Recipe,
+    TrainingDefaults,
+)
 from edgekit.runtime.datasets import Split
 from edgekit.runtime.preprocess import ImageSpec
 from edgekit.runtime.tasks.grid import BOX, encode_grid, grid_postprocess
@@ -116,32 +124,26 @@ def fit_size(split: Split, preprocess: dict[str, Any], hparams: Mapping[str, Any
 
 
 RECIPES.add(
-        Recipe(
+    Recipe(
         name="detector",
         task="detect",
         description="a small single-shot grid detector (YOLO-style head) on 160x160 colour images",
         build=build_detector,
-        dataset="yolo",
-        preprocess=MappingProxyType(PIXELS),
-        input_name="image",
-        input_shape=(SIZE, SIZE, 3),
-        input_layout="NHWC",
-        hparams=MappingProxyType({"size": SIZE, "width": 8}),
+        input=InputSpec("image", (SIZE, SIZE, 3), "NHWC", MappingProxyType(PIXELS), fit_size),
+        output=OutputSpec(
+            name="grid",
+            layout="NHWC",
+            activation="sigmoid",
+            postprocess=MappingProxyType(grid_postprocess(STRIDE)),
+        ),
+        data=DataSpec("yolo", targets=grid_targets),
         # measured: 10 epochs over 5,000 scenes reach mAP@0.5 0.83 on the 1,000 held-out ones; 20 over
         # 2,000 scenes overfit (train 0.94, held-out 0.65): many scenes seen few times generalise
-        epochs=10,
-        batch_size=32,
-        learning_rate=2e-3,
-        loss=grid_loss,
-        metric="map50",
-        keras_metrics=(),
-        output_activation="sigmoid",
-        output_name="grid",
-        output_layout="NHWC",
-        postprocess=MappingProxyType(grid_postprocess(STRIDE)),
-        fit_preprocess=fit_size,
-        targets=grid_targets,
-        bar=0.8,
+        training=TrainingDefaults(
+            epochs=10, batch_size=32, learning_rate=2e-3, loss=grid_loss, keras_metrics=()
+        ),
+        evaluation=Evaluation(metric="map50", bar=0.8),
+        hparams=MappingProxyType({"size": SIZE, "width": 8}),
         architecture=(
             ("Conv2D", 8),
             ("BatchNormalization", None),

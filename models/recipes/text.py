@@ -8,7 +8,15 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from edgekit.models.recipe import RECIPES, Recipe
+from edgekit.models.recipe import (
+    RECIPES,
+    DataSpec,
+    Evaluation,
+    InputSpec,
+    OutputSpec,
+    Recipe,
+    TrainingDefaults,
+)
 from edgekit.runtime.datasets import Split
 from edgekit.runtime.datasets.synth.text import LABELS as CORPUS_LABELS
 from edgekit.runtime.text import TextSpec, Tokenizer
@@ -73,7 +81,7 @@ def build_imdb_lstm(
 
 
 RECIPES.add(
-        Recipe(
+    Recipe(
         name="text-lstm",
         task="classify-text",
         description=(
@@ -81,17 +89,12 @@ RECIPES.add(
             "softmax over the classes"
         ),
         build=build_text_lstm,
-        dataset="text-csv",
-        preprocess=TEXT_PREPROCESS,
-        input_name="tokens",
-        input_shape=(32,),
-        input_layout="NT",
-        hparams=MappingProxyType({"num_words": 2000, "maxlen": 32, "embed_dim": 32, "units": 64}),
-        fit_preprocess=fit_tokenizer,
-        epochs=15,
-        batch_size=32,
+        input=InputSpec("tokens", (32,), "NT", TEXT_PREPROCESS, fit_tokenizer),
+        data=DataSpec("text-csv"),
+        training=TrainingDefaults(epochs=15, batch_size=32),
         # held-out sentences come from sentence frames no training sentence uses; chance is 0.25
-        bar=0.9,  # 0.975 in one run (seed 0, 15 epochs, 47 s on 2 busy cores)
+        evaluation=Evaluation(bar=0.9),  # 0.975 in one run (seed 0, 15 epochs, 47 s on 2 busy cores)
+        hparams=MappingProxyType({"num_words": 2000, "maxlen": 32, "embed_dim": 32, "units": 64}),
         # the head has one unit per class: 10 as the parametrised tests build it (the corpus has 4)
         architecture=(("Embedding", None), ("LSTM", 64), ("Dense", 10)),
         tiny=MappingProxyType({"num_words": 64, "maxlen": 8, "embed_dim": 4, "units": 4}),
@@ -99,23 +102,17 @@ RECIPES.add(
 )
 
 RECIPES.add(
-        Recipe(
+    Recipe(
         name="imdb-lstm",
         task="classify-text",
         description="the course's IMDB sentiment LSTM: Embedding(10000, 128), LSTM 128, one sigmoid unit",
         build=build_imdb_lstm,
-        dataset="imdb",
-        preprocess=TEXT_PREPROCESS,
-        input_name="tokens",
-        input_shape=(200,),
-        input_layout="NT",
+        input=InputSpec("tokens", (200,), "NT", TEXT_PREPROCESS, fit_tokenizer),
+        output=OutputSpec(activation="sigmoid"),
+        data=DataSpec("imdb"),
+        training=TrainingDefaults(epochs=3, batch_size=64, loss="binary_crossentropy"),
+        evaluation=Evaluation(bar=0.85),
         hparams=MappingProxyType({"num_words": 10000, "maxlen": 200, "embed_dim": 128, "units": 128}),
-        fit_preprocess=fit_tokenizer,
-        epochs=3,
-        batch_size=64,
-        loss="binary_crossentropy",
-        output_activation="sigmoid",
-        bar=0.85,
         architecture=(("Embedding", None), ("LSTM", 128), ("Dense", 1)),
         tiny=MappingProxyType({"num_words": 64, "maxlen": 12, "embed_dim": 4, "units": 4}),
     ),

@@ -15,7 +15,15 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from edgekit.models.recipe import RECIPES, Recipe
+from edgekit.models.recipe import (
+    RECIPES,
+    DataSpec,
+    Evaluation,
+    InputSpec,
+    OutputSpec,
+    Recipe,
+    TrainingDefaults,
+)
 from edgekit.runtime.datasets import Split
 from edgekit.runtime.text import PAD_ID, TextSpec, Tokenizer
 
@@ -128,24 +136,16 @@ RECIPES.add(
             "(8 heads, 4x feed-forward), softmax over the target vocabulary at every position"
         ),
         build=build_translate_transformer,
-        dataset="parallel-csv",
-        preprocess=TRANSLATE_PREPROCESS,
-        input_name="tokens",
-        input_shape=(16,),
-        input_layout="NT",
-        hparams=TRANSLATE_HPARAMS,
-        fit_preprocess=fit_source_tokenizer,
-        targets=target_ids,
-        loss=masked_loss,
-        metric="token_accuracy",
-        keras_metrics=(token_accuracy,),
-        output_layout="NTC",  # (N, maxlen, target vocabulary): probabilities per position
-        postprocess=MappingProxyType({"unknown": "copy", "end": "padding"}),
-        epochs=12,
-        batch_size=64,
-        learning_rate=5e-4,
+        input=InputSpec("tokens", (16,), "NT", TRANSLATE_PREPROCESS, fit_source_tokenizer),
+        # (N, maxlen, target vocabulary): probabilities per position
+        output=OutputSpec(layout="NTC", postprocess=MappingProxyType({"unknown": "copy", "end": "padding"})),
+        data=DataSpec("parallel-csv", targets=target_ids),
+        training=TrainingDefaults(
+            epochs=12, batch_size=64, learning_rate=5e-4, loss=masked_loss, keras_metrics=(token_accuracy,)
+        ),
         # held-out sentences come from frames no training sentence uses
-        bar=0.9,
+        evaluation=Evaluation(metric="token_accuracy", bar=0.9),
+        hparams=TRANSLATE_HPARAMS,
         # the head has one unit per target word: 10 as the parametrised tests build it
         architecture=transformer_architecture(3, 256, 10),
         tiny=MappingProxyType(

@@ -10,7 +10,15 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ConfigError
-from edgekit.models.recipe import RECIPES, Recipe
+from edgekit.models.recipe import (
+    RECIPES,
+    DataSpec,
+    Evaluation,
+    InputSpec,
+    OutputSpec,
+    Recipe,
+    TrainingDefaults,
+)
 from edgekit.runtime.preprocess import ImageSpec
 from edgekit.runtime.tasks.segment import resize_masks
 
@@ -124,30 +132,28 @@ def unet_architecture(base: int = 64, depth: int = 4) -> tuple[tuple[str, Any], 
 
 
 RECIPES.add(
-        Recipe(
+    Recipe(
         name="unet",
         task="segment",
         description="the classic U-Net: 64-1024 filters, skip connections, a sigmoid mask (256x256x1)",
         build=build_unet,
-        dataset="masks",
-        preprocess=MappingProxyType(UNET_PIXELS),
-        input_name="image",
-        input_shape=(256, 256, 1),
-        input_layout="NHWC",
+        input=InputSpec("image", (256, 256, 1), "NHWC", MappingProxyType(UNET_PIXELS), unet_preprocess),
+        output=OutputSpec(
+            name="mask",
+            layout="NHWC",  # (N, H, W, 1): P(foreground) per pixel
+            activation="sigmoid",
+            postprocess=MappingProxyType({"threshold": 0.5}),
+        ),
+        data=DataSpec("masks", targets=mask_targets),
+        training=TrainingDefaults(
+            epochs=20,
+            batch_size=8,
+            learning_rate=1e-3,
+            loss=bce_dice_loss,
+            keras_metrics=("binary_accuracy",),
+        ),
+        evaluation=Evaluation(metric="iou", bar=0.8),
         hparams=MappingProxyType(UNET_HPARAMS),
-        epochs=20,
-        batch_size=8,
-        learning_rate=1e-3,
-        loss=bce_dice_loss,
-        metric="iou",
-        keras_metrics=("binary_accuracy",),
-        output_activation="sigmoid",
-        output_name="mask",
-        output_layout="NHWC",  # (N, H, W, 1): P(foreground) per pixel
-        postprocess=MappingProxyType({"threshold": 0.5}),
-        fit_preprocess=unet_preprocess,
-        targets=mask_targets,
-        bar=0.8,
         # written out rather than computed, so a change to the builder cannot move both at once
         architecture=(
             ("InputLayer", None),
