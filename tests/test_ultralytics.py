@@ -13,13 +13,7 @@ import pytest
 from edgekit.runtime.inferred_cards import ultralytics_metadata
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ultralytics"
-# left open (issue 14): yolov8 misses one tied box of Ultralytics' 97; the end-to-end (nms=True) file
-# disagrees on many boxes, so its decoding is not yet Ultralytics'
-MODELS = [
-    pytest.param("yolov8", marks=pytest.mark.xfail(reason="one tied-score box differs", strict=True)),
-    pytest.param("yolov8_nms", marks=pytest.mark.xfail(reason="end2end decode not at parity", strict=True)),
-    "yolo11",
-]
+MODELS = ["yolov8", "yolov8_nms", "yolo11"]
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -37,17 +31,18 @@ def test_boxes_match_ultralytics_predict_box_for_box(name):
     from edgekit.runtime.tasks import TaskOptions
 
     want = json.loads((FIXTURES / f"{name}.json").read_text())
-    image = cv2.cvtColor(cv2.imread(str(FIXTURES / "shapes.png")), cv2.COLOR_BGR2RGB)
+    # BGR, as OpenCV reads it and as Ultralytics' predict takes it: edgekit turns it into RGB itself
+    image = cv2.imread(str(FIXTURES / "shapes.png"))
     with Predictor(FIXTURES / f"{name}.onnx", options=TaskOptions(conf=want["conf"])) as predictor:
         found = predictor(image).results
         assert predictor.card.labels == ("cat", "dog", "kite")  # the file's names, not COCO's
     assert len(want["boxes"]) > 50, "the fixture has enough boxes to make parity meaningful"
-    # random weights give many exactly tied scores, which the two sorts may order differently before
-    # NMS: every one of Ultralytics' boxes must be found, with at most 3% more of ours
-    assert len(want["boxes"]) <= len(found) <= 1.03 * len(want["boxes"])
+    # box for box: the same count, each of Ultralytics' boxes found with its class and its score
+    assert len(found) == len(want["boxes"])
     iou = _iou(np.array(want["boxes"]), np.array([d.box for d in found]))
     same_class = np.array(want["classes"])[:, None] == np.array([d.class_id for d in found])[None, :]
-    assert ((iou >= 0.9) & same_class).any(axis=1).all()
+    same_score = np.isclose(np.array(want["scores"])[:, None], [d.score for d in found], atol=1e-4)
+    assert ((iou >= 0.9) & same_class & same_score).any(axis=1).all()
     assert {d.label for d in found} <= {"cat", "dog", "kite"}
 
 
