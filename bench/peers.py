@@ -145,7 +145,11 @@ def bench_yolo(path: Path, image: np.ndarray, conf: float, imgsz: int, runs: int
         "ratio": e / u,
         "edgekit_stages_ms": {k: p50_ms(v[warmup:]) for k, v in stages.items()},
         "ultralytics_stages_ms": {k: p50_ms(v[warmup:]) for k, v in peer_stages.items()},
-        "boxes": {"edgekit": len(got_boxes), "ultralytics": len(want_boxes), "matched": match(want_boxes, got_boxes)},
+        "boxes": {
+            "edgekit": len(got_boxes),
+            "ultralytics": len(want_boxes),
+            "matched": match(want_boxes, got_boxes),
+        },
         "samples_s": times,
     }
 
@@ -221,13 +225,13 @@ def bench_blazeface(image: np.ndarray, runs: int, warmup: int) -> dict:
             rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             return detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb))
 
-        times = interleaved({"edgekit": edgekit_call, "mediapipe": mediapipe_call, "bare": bare}, runs, warmup)
+        calls = {"edgekit": edgekit_call, "mediapipe": mediapipe_call, "bare": bare}
+        times = interleaved(calls, runs, warmup)
         found = ours(image).results
-        theirs = mediapipe_call().detections
+        theirs = [d.bounding_box for d in mediapipe_call().detections]
     got = np.array([d.box for d in found]).reshape(-1, 4)
-    want = np.array(
-        [[b.origin_x, b.origin_y, b.origin_x + b.width, b.origin_y + b.height] for b in (d.bounding_box for d in theirs)]
-    ).reshape(-1, 4)
+    corners = [(b.origin_x, b.origin_y, b.origin_x + b.width, b.origin_y + b.height) for b in theirs]
+    want = np.array(corners, dtype=np.float64).reshape(-1, 4)
     e, m, b = (p50_ms(times[k]) for k in ("edgekit", "mediapipe", "bare"))
     inference, post = p50_ms(stages["inference"][warmup:]), p50_ms(stages["postprocess"][warmup:])
     return {
@@ -242,7 +246,7 @@ def bench_blazeface(image: np.ndarray, runs: int, warmup: int) -> dict:
         "faces": {
             "edgekit": len(got),
             "mediapipe": len(want),
-            "max_corner_px": float(np.abs(got - want).max()) if got.shape == want.shape and len(got) else None,
+            "max_corner_px": float(np.abs(got - want).max()) if got.shape == want.shape != (0, 4) else None,
         },
         "samples_s": times,
     }
@@ -271,8 +275,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--imgsz", type=int, default=320)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/edgekit-peers"), help="where the YOLO export goes")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / f"peers-{platform.node()}.json")
+    parser.add_argument(
+        "--work", type=Path, default=Path("/tmp/edgekit-peers"), help="the YOLO export's folder"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "results" / f"peers-{platform.node()}.json"
+    )
     parser.add_argument("--only", choices=("yolo", "blazeface"))
     args = parser.parse_args()
     this_checkout()
@@ -280,22 +288,27 @@ def main() -> None:
     report: dict = {"cpu": cpu(), "image": image_name, "runs": args.runs, "python": platform.python_version()}
     if args.only in (None, "yolo"):
         path = yolo_file(args.work, args.imgsz)
-        report["yolov8n"] = [bench_yolo(path, image, c, args.imgsz, args.runs, args.warmup) for c in (0.01, 0.25)]
+        report["yolov8n"] = [
+            bench_yolo(path, image, c, args.imgsz, args.runs, args.warmup) for c in (0.01, 0.25)
+        ]
         for r in report["yolov8n"]:
+            post = r["edgekit_stages_ms"]["postprocess"], r["ultralytics_stages_ms"]["postprocess"]
             print(
-                f"YOLOv8n {args.imgsz} conf {r['conf']}: edgekit {r['edgekit_ms']:.2f} ms, Ultralytics predict "
-                f"{r['ultralytics_ms']:.2f} ms -> {r['ratio']:.2f}x (goal <= {GOALS['yolo_vs_ultralytics']}); "
-                f"post {r['edgekit_stages_ms']['postprocess']:.2f} vs {r['ultralytics_stages_ms']['postprocess']:.2f} ms; "
+                f"YOLOv8n {args.imgsz} conf {r['conf']}: edgekit {r['edgekit_ms']:.2f} ms, Ultralytics "
+                f"predict {r['ultralytics_ms']:.2f} ms -> {r['ratio']:.2f}x "
+                f"(goal <= {GOALS['yolo_vs_ultralytics']}); post {post[0]:.2f} vs {post[1]:.2f} ms; "
                 f"boxes {r['boxes']}"
             )
     if args.only in (None, "blazeface"):
         r = report["blazeface"] = bench_blazeface(image, args.runs, args.warmup)
         print(
-            f"BlazeFace short-range: edgekit {r['edgekit_ms']:.2f} ms, MediaPipe FaceDetector {r['mediapipe_ms']:.2f} ms "
-            f"-> {r['ratio_vs_mediapipe']:.2f}x (goal <= {GOALS['blazeface_vs_mediapipe']}); bare interpreter "
-            f"{r['bare_interpreter_ms']:.2f} ms -> {r['ratio_vs_bare']:.2f}x; post-processing "
-            f"{r['post_of_inference']:.0%} of inference (goal <= {GOALS['blazeface_post_of_inference']:.0%}); "
-            f"faces {r['faces']}; raw outputs identical with metadata: {r['raw_outputs_identical_with_metadata']}"
+            f"BlazeFace short-range: edgekit {r['edgekit_ms']:.2f} ms, MediaPipe FaceDetector "
+            f"{r['mediapipe_ms']:.2f} ms -> {r['ratio_vs_mediapipe']:.2f}x "
+            f"(goal <= {GOALS['blazeface_vs_mediapipe']}); bare interpreter "
+            f"{r['bare_interpreter_ms']:.2f} ms "
+            f"-> {r['ratio_vs_bare']:.2f}x; post-processing {r['post_of_inference']:.0%} of inference "
+            f"(goal <= {GOALS['blazeface_post_of_inference']:.0%}); faces {r['faces']}; "
+            f"raw outputs identical with metadata: {r['raw_outputs_identical_with_metadata']}"
         )
     report["goals"] = GOALS
     args.out.parent.mkdir(parents=True, exist_ok=True)
