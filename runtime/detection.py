@@ -200,24 +200,35 @@ def weighted_nms(
 
     The best box gathers every remaining box whose IoU with it exceeds the threshold; the
     result keeps the best box's score. Returns (boxes, scores, keypoints or None).
-    """
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    kps = None if keypoints is None else np.asarray(keypoints, dtype=np.float64)
+
+    The IoU of every pair is computed once, so the loop runs once per cluster (a face or two) with
+    no per-box work: the candidates are the few anchors above the score threshold."""
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float32).reshape(-1)
     order = np.argsort(-scores, kind="stable")
+    boxes, scores = boxes[order], scores[order]
+    kps = None if keypoints is None else np.asarray(keypoints, dtype=np.float32)[order]
+    lt = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    rb = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = (rb - lt).clip(0).prod(axis=2)
+    area = (boxes[:, 2:] - boxes[:, :2]).clip(0).prod(axis=1)
+    union = area[:, None] + area[None, :] - inter
+    near = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0) > iou_threshold
+    # a zero-area box has IoU 0 with itself but still belongs to its own cluster
+    np.fill_diagonal(near, True)
+    left = np.ones(len(boxes), dtype=bool)
     out_boxes, out_scores, out_kps = [], [], []
-    while order.size and len(out_boxes) < max_det:
-        top = order[0]
-        near = box_iou(boxes[top], boxes[order]) > iou_threshold
-        near[0] = True  # a zero-area box has IoU 0 with itself but still belongs to its cluster
-        cluster, order = order[near], order[~near]
+    while len(out_boxes) < max_det and left.any():
+        top = int(left.argmax())  # the best remaining box: the rows are sorted by score
+        cluster = near[top] & left
+        left &= ~cluster
         weights = scores[cluster] / scores[cluster].sum()
         out_boxes.append(weights @ boxes[cluster])
         out_scores.append(scores[top])
         if kps is not None:
-            out_kps.append(np.tensordot(weights, kps[cluster], axes=1))
-    merged_kps = None if kps is None else np.array(out_kps).reshape(len(out_kps), *kps.shape[1:])
-    return np.array(out_boxes).reshape(-1, 4), np.array(out_scores), merged_kps
+            out_kps.append(weights @ kps[cluster].reshape(len(weights), -1))
+    merged_kps = None if kps is None else np.array(out_kps, np.float32).reshape(len(out_kps), *kps.shape[1:])
+    return np.array(out_boxes, np.float32).reshape(-1, 4), np.array(out_scores, np.float32), merged_kps
 
 
 _PALETTE = ((56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207),

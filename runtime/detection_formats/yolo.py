@@ -27,6 +27,7 @@ from edgekit.runtime.detection import (
 )
 from edgekit.runtime.detection_formats import (
     FORMATS,
+    NO_OPTIONS,
     DetectionFormat,
     DetectionSettings,
     FrameDecoder,
@@ -154,7 +155,7 @@ class YoloFormat(DetectionFormat):
         self.name = name  # type: ignore[misc]
         self.layout: YoloLayout | None = None if name == "yolo" else name  # type: ignore[assignment]
 
-    def settings(self, card: ModelCard, options: TaskOptions = TaskOptions()) -> YoloSettings:
+    def settings(self, card: ModelCard, options: TaskOptions = NO_OPTIONS) -> YoloSettings:
         pp = card.postprocess
         return YoloSettings(
             **common_settings(card, options, conf=("conf", 0.25), iou=("iou", 0.45), max_det=300),
@@ -191,7 +192,7 @@ class YoloEnd2EndFormat(DetectionFormat):
 
     name = "yolo-end2end"
 
-    def settings(self, card: ModelCard, options: TaskOptions = TaskOptions()) -> YoloSettings:
+    def settings(self, card: ModelCard, options: TaskOptions = NO_OPTIONS) -> YoloSettings:
         return YoloSettings(
             **common_settings(card, options, conf=("conf", 0.25), iou=("iou", 0.7), max_det=300),
             normalized=bool(card.postprocess.get("normalized", False)),
@@ -201,7 +202,8 @@ class YoloEnd2EndFormat(DetectionFormat):
         fits = [i for i, o in enumerate(outputs) if len(o.shape) == 3 and (o.shape[2] or 0) >= 6]
         if not fits:
             raise ModelFileError(
-                f"an end-to-end YOLO detector needs a (1, K, 6) output; the model has {output_shapes(outputs)}"
+                "an end-to-end YOLO detector needs a (1, K, 6) output; "
+                f"the model has {output_shapes(outputs)}"
             )
         index, tensor = fits[0], outputs[fits[0]]
 
