@@ -50,3 +50,98 @@ def test_metadata_is_read_without_onnx_and_names_are_a_literal():
     meta = ultralytics_metadata(FIXTURES / "yolov8_nms.onnx")
     assert meta["names"] == {0: "cat", 1: "dog", 2: "kite"} and meta["imgsz"] == [160, 160]
     assert meta["task"] == "detect" and meta["args"]["nms"] is True
+
+
+def _predict(name: str, **options):
+    """edgekit's results on the fixture image (BGR, as predict took it), and Ultralytics' record."""
+    pytest.importorskip("onnxruntime")
+    cv2 = pytest.importorskip("cv2")
+    from edgekit.runtime.predictor import Predictor
+    from edgekit.runtime.tasks import TaskOptions
+
+    want = json.loads((FIXTURES / f"{name}.json").read_text())
+    image = cv2.imread(str(FIXTURES / "shapes.png"))
+    conf = want.get("conf") if "boxes" in want else None
+    with Predictor(FIXTURES / f"{name}.onnx", options=TaskOptions(conf=conf, **options)) as predictor:
+        return predictor(image).results, want, predictor.card
+
+
+def _matches(want: dict, found, boxes: np.ndarray) -> np.ndarray:
+    """(wanted, found) pairs with IoU >= 0.9, the same class and the same score."""
+    iou = _iou(np.array(want["boxes"]).reshape(-1, 4), boxes.reshape(-1, 4))
+    same_class = np.array(want["classes"])[:, None] == np.array([d.class_id for d in found])[None, :]
+    same_score = np.isclose(np.array(want["scores"])[:, None], [d.score for d in found], atol=1e-4)
+    return (iou >= 0.9) & same_class & same_score
+
+
+def test_segment_boxes_and_masks_match_ultralytics_instance_for_instance():
+    import base64
+
+    found, want, card = _predict("yolov8_seg")
+    assert card.task == "detect" and card.postprocess["format"] == "yolov8-seg"
+    assert card.labels == ("cat", "dog", "kite")
+    assert len(want["boxes"]) > 50 and len(found) == len(want["boxes"])
+    pairs = _matches(want, found, np.array([d.box for d in found]))
+    assert pairs.any(axis=1).all()
+    shape = tuple(want["masks"]["shape"])  # (stored, H, W): the best instances' masks on the frame
+    bits = np.frombuffer(base64.b64decode(want["masks"]["bits"]), np.uint8)
+    masks = np.unpackbits(bits)[: int(np.prod(shape))].reshape(shape).astype(bool)
+    for i, theirs in enumerate(masks):
+        ours = found[int(pairs[i].argmax())].mask
+        assert ours is not None and ours.shape == theirs.shape == (150, 200)
+        iou = (ours & theirs).sum() / max((ours | theirs).sum(), 1)
+        assert iou >= 0.9, f"instance {i}: mask IoU {iou:.3f}"
+
+
+def test_pose_keypoints_match_ultralytics_within_a_pixel():
+    found, want, card = _predict("yolov8_pose")
+    assert card.postprocess["format"] == "yolov8-pose" and card.postprocess["kpt_shape"] == [17, 3]
+    assert len(want["boxes"]) > 50 and len(found) == len(want["boxes"])
+    pairs = _matches(want, found, np.array([d.box for d in found]))
+    assert pairs.any(axis=1).all()
+    theirs = np.array(want["keypoints"])  # (N, 17, 3): x, y, visibility
+    ours = np.array([d.keypoints for d in found])
+    scores = np.array([d.keypoint_scores for d in found])
+    assert ours.shape == (len(found), 17, 2)
+    # random weights give boxes that coincide (clipped to the frame): each of Ultralytics' poses is
+    # one of ours whose box, class and score match, every keypoint within a pixel
+    near = np.abs(theirs[:, None, :, :2] - ours[None]).max(axis=(2, 3)) <= 1.0
+    same_vis = np.abs(theirs[:, None, :, 2] - scores[None]).max(axis=2) <= 1e-4
+    assert (pairs & near & same_vis).any(axis=1).all()
+
+
+def test_obb_rotated_boxes_match_ultralytics_after_rotated_nms():
+    from edgekit.runtime.detection import OrientedDetection
+
+    found, want, card = _predict("yolov8_obb")
+    assert card.postprocess["format"] == "yolov8-obb"
+    assert len(want["boxes"]) >= 5 and len(found) == len(want["boxes"])
+    assert all(isinstance(d, OrientedDetection) for d in found)
+    theirs, ours = np.array(want["boxes"]), np.array([d.xywhr for d in found])  # xywhr
+    # matched by centre, size and angle within a pixel / a hundredth of a radian, class and score
+    close = (np.abs(theirs[:, None, :4] - ours[None, :, :4]).max(axis=2) <= 1.0) & (
+        np.abs(theirs[:, None, 4] - ours[None, :, 4]) <= 0.01
+    )
+    same_class = np.array(want["classes"])[:, None] == np.array([d.class_id for d in found])[None, :]
+    same_score = np.isclose(np.array(want["scores"])[:, None], [d.score for d in found], atol=1e-4)
+    assert (close & same_class & same_score).any(axis=1).all()
+
+
+def test_classify_top5_matches_ultralytics():
+    found, want, card = _predict("yolov8_cls", top_k=5)
+    assert card.task == "classify-image" and card.preprocess["resize"] == "crop"
+    assert [r.index for r in found] == want["top5"]
+    assert [r.label for r in found] == [f"kind{i}" for i in want["top5"]]
+    assert np.allclose([r.score for r in found], np.array(want["probs"])[want["top5"]], atol=0.02)
+
+
+@pytest.mark.parametrize("name", ["yolov8_seg", "yolov8_pose", "yolov8_obb"])
+def test_masks_keypoints_and_rotated_boxes_are_drawn(name):
+    found, _, _ = _predict(name)
+    from edgekit.runtime.detection import draw_detections
+
+    frame = np.zeros((150, 200, 3), np.uint8)
+    draw_detections(frame, found[:5])
+    assert frame.any()
+    d = found[0].to_dict()
+    assert {"mask", "keypoint_scores", "xywhr"} & set(d)
