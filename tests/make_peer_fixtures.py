@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -91,14 +92,28 @@ def peer_record(result, image: np.ndarray) -> dict:
     return record
 
 
+def noisy_image() -> np.ndarray:
+    """The shapes at the input's own size (no letterbox padding) with noise on every pixel: a random
+    OBB head scores flat regions alike, and ties leave Fast-NMS's result to the sort's tie order."""
+    rng = np.random.default_rng(1)
+    image = cv2.resize(test_image(), (IMGSZ, IMGSZ)).astype(np.int16)
+    return np.clip(image + rng.normal(0, 40, image.shape), 0, 255).astype(np.uint8)
+
+
 def main() -> None:
     import torch
     from ultralytics import YOLO
 
     OUT.mkdir(parents=True, exist_ok=True)
-    image = test_image()
-    cv2.imwrite(str(OUT / "shapes.png"), image)
+    images = {"shapes.png": test_image(), "noisy.png": noisy_image()}
+    for file, image in images.items():
+        cv2.imwrite(str(OUT / file), image)
+    only = set(sys.argv[1:])  # fixture names to remake; none: all
     for yaml, export_args, name in MODELS:
+        if only and name not in only:
+            continue
+        file = "noisy.png" if "-obb" in yaml else "shapes.png"
+        image = images[file]
         torch.manual_seed(0)
         names, imgsz = (CLS_NAMES, CLS_IMGSZ) if "-cls" in yaml else (NAMES, IMGSZ)
         with tempfile.TemporaryDirectory() as tmp:
@@ -121,7 +136,7 @@ def main() -> None:
         peer = YOLO(str(OUT / f"{name}.onnx"), task=model.task)
         (result,) = peer.predict(image, imgsz=imgsz, conf=CONF, verbose=False)
         record = peer_record(result, image)
-        record.update(conf=CONF, imgsz=imgsz, names=result.names, task=model.task)
+        record.update(conf=CONF, imgsz=imgsz, names=result.names, task=model.task, image=file)
         (OUT / f"{name}.json").write_text(json.dumps(record))
         print(name, {k: len(v) for k, v in record.items() if isinstance(v, list)})
 
