@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,16 +22,99 @@ class Detection:
     label: str
     class_id: int
     keypoints: tuple[tuple[float, float], ...] = ()
+    # per keypoint visibility (pose models: Ultralytics' third keypoint channel); empty when none
+    keypoint_scores: tuple[float, ...] = ()
+    # the instance's pixels, bool (H, W) at the frame's size (instance segmentation); None when none
+    mask: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict of this detection."""
-        return {
+        """A JSON-ready dict of this detection (a mask as its area and run-length encoding)."""
+        d = {
             "box": list(self.box),
             "score": self.score,
             "label": self.label,
             "class_id": self.class_id,
             "keypoints": [list(p) for p in self.keypoints],
         }
+        if self.keypoint_scores:
+            d["keypoint_scores"] = list(self.keypoint_scores)
+        if self.mask is not None:
+            d["mask"] = {"area": int(np.count_nonzero(self.mask)), "rle": mask_rle(self.mask)}
+        return d
+
+
+@dataclass(frozen=True)
+class OrientedDetection(Detection):
+    """A rotated box (Ultralytics OBB): centre, size and angle in radians, in pixels of the original
+    image; `box` is the axis-aligned box around it, so everything that reads boxes still works."""
+
+    xywhr: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
+
+    def corners(self) -> np.ndarray:
+        """The four corners (4, 2) of the rotated box."""
+        return obb_corners(np.asarray([self.xywhr], dtype=np.float64))[0]
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "xywhr": list(self.xywhr)}
+
+
+def mask_rle(mask: np.ndarray) -> dict:
+    """COCO-style uncompressed run-length encoding: column-major runs, starting with background."""
+    flat = np.asarray(mask, dtype=bool).ravel(order="F").astype(np.int8)
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(flat)) + 1, [flat.size]])
+    counts = np.diff(bounds).tolist()
+    if flat.size and flat[0]:
+        counts = [0, *counts]
+    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": counts}
+
+
+def obb_corners(xywhr: np.ndarray) -> np.ndarray:
+    """(N, 5) centre x, centre y, width, height, angle (radians) -> (N, 4, 2) corners."""
+    b = np.asarray(xywhr, dtype=np.float64).reshape(-1, 5)
+    cos, sin = np.cos(b[:, 4]), np.sin(b[:, 4])
+    half_w = np.stack([cos, sin], axis=1) * b[:, 2:3] / 2
+    half_h = np.stack([-sin, cos], axis=1) * b[:, 3:4] / 2
+    c = b[:, None, :2]
+    return np.concatenate(
+        [c + (half_w + half_h)[:, None], c + (half_w - half_h)[:, None],
+         c - (half_w + half_h)[:, None], c - (half_w - half_h)[:, None]], axis=1,
+    )  # fmt: skip
+
+
+def probiou(a: np.ndarray, b: np.ndarray, eps: float = 1e-7) -> np.ndarray:
+    """Probabilistic IoU of (N, 5) and (M, 5) xywhr boxes -> (N, M): each box as a Gaussian, 1 minus
+    their Hellinger distance (Ultralytics' `batch_probiou`, the overlap its rotated NMS uses)."""
+    a = np.asarray(a, dtype=np.float32).reshape(-1, 5)
+    b = np.asarray(b, dtype=np.float32).reshape(-1, 5)
+
+    def cov(x):
+        w2, h2 = x[:, 2] ** 2 / 12, x[:, 3] ** 2 / 12
+        cos, sin = np.cos(x[:, 4]), np.sin(x[:, 4])
+        return w2 * cos**2 + h2 * sin**2, w2 * sin**2 + h2 * cos**2, (w2 - h2) * cos * sin
+
+    (a1, b1, c1), (a2, b2, c2) = ((v[:, None] for v in cov(a)), (v[None, :] for v in cov(b)))
+    dx, dy = a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1]
+    den = (a1 + a2) * (b1 + b2) - (c1 + c2) ** 2
+    t1 = ((a1 + a2) * dy**2 + (b1 + b2) * dx**2) / (den + eps) * 0.25
+    t2 = ((c1 + c2) * -dx * dy) / (den + eps) * 0.5
+    dets = np.sqrt((a1 * b1 - c1**2).clip(0) * (a2 * b2 - c2**2).clip(0))
+    t3 = np.log(den / (4 * dets + eps) + eps) * 0.5
+    bd = (t1 + t2 + t3).clip(eps, 100.0)
+    return 1 - np.sqrt(1.0 - np.exp(-bd) + eps)
+
+
+def rotated_nms(
+    xywhr: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.7, max_det: int = 300
+) -> np.ndarray:
+    """Ultralytics' rotated NMS (`TorchNMS.fast_nms` with `batch_probiou`): a box is kept when no
+    better-scored box overlaps it above the threshold, whether or not that box was itself kept
+    (Fast-NMS, not greedy). Indices of the kept boxes, best first."""
+    order = np.argsort(-np.asarray(scores, dtype=np.float32), kind="stable")
+    if not len(order):
+        return order.astype(np.int64)
+    boxes = np.asarray(xywhr, dtype=np.float32).reshape(-1, 5)[order]
+    over = np.triu(probiou(boxes, boxes), k=1) > iou_threshold
+    return order[~over.any(axis=0)][:max_det]
 
 
 @dataclass(frozen=True)
@@ -200,24 +283,35 @@ def weighted_nms(
 
     The best box gathers every remaining box whose IoU with it exceeds the threshold; the
     result keeps the best box's score. Returns (boxes, scores, keypoints or None).
-    """
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    kps = None if keypoints is None else np.asarray(keypoints, dtype=np.float64)
+
+    The IoU of every pair is computed once, so the loop runs once per cluster (a face or two) with
+    no per-box work: the candidates are the few anchors above the score threshold."""
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float32).reshape(-1)
     order = np.argsort(-scores, kind="stable")
+    boxes, scores = boxes[order], scores[order]
+    kps = None if keypoints is None else np.asarray(keypoints, dtype=np.float32)[order]
+    lt = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    rb = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = (rb - lt).clip(0).prod(axis=2)
+    area = (boxes[:, 2:] - boxes[:, :2]).clip(0).prod(axis=1)
+    union = area[:, None] + area[None, :] - inter
+    near = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0) > iou_threshold
+    # a zero-area box has IoU 0 with itself but still belongs to its own cluster
+    np.fill_diagonal(near, True)
+    left = np.ones(len(boxes), dtype=bool)
     out_boxes, out_scores, out_kps = [], [], []
-    while order.size and len(out_boxes) < max_det:
-        top = order[0]
-        near = box_iou(boxes[top], boxes[order]) > iou_threshold
-        near[0] = True  # a zero-area box has IoU 0 with itself but still belongs to its cluster
-        cluster, order = order[near], order[~near]
+    while len(out_boxes) < max_det and left.any():
+        top = int(left.argmax())  # the best remaining box: the rows are sorted by score
+        cluster = near[top] & left
+        left &= ~cluster
         weights = scores[cluster] / scores[cluster].sum()
         out_boxes.append(weights @ boxes[cluster])
         out_scores.append(scores[top])
         if kps is not None:
-            out_kps.append(np.tensordot(weights, kps[cluster], axes=1))
-    merged_kps = None if kps is None else np.array(out_kps).reshape(len(out_kps), *kps.shape[1:])
-    return np.array(out_boxes).reshape(-1, 4), np.array(out_scores), merged_kps
+            out_kps.append(weights @ kps[cluster].reshape(len(weights), -1))
+    merged_kps = None if kps is None else np.array(out_kps, np.float32).reshape(len(out_kps), *kps.shape[1:])
+    return np.array(out_boxes, np.float32).reshape(-1, 4), np.array(out_scores, np.float32), merged_kps
 
 
 _PALETTE = ((56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207),
@@ -231,12 +325,23 @@ def draw_detections(
     font_scale: float = 0.5,
     point_radius: int = 3,
 ) -> np.ndarray:
-    """Draw boxes, `label score` captions and keypoints onto `image` in place, and return it."""
+    """Draw boxes (rotated ones as rotated rectangles), `label score` captions, instance masks as a
+    tint, and keypoints (17 joined by the COCO skeleton) onto `image` in place, and return it."""
     cv2 = require("cv2", _CV2_INSTALL)
+    for d in detections:  # masks first, so boxes and captions stay readable on top
+        if d.mask is not None and d.mask.shape == image.shape[:2]:
+            color = np.array(_PALETTE[d.class_id % len(_PALETTE)], dtype=np.float32)
+            pixels = image[d.mask]
+            tinted = pixels * (1 - _MASK_ALPHA) + color[: image.shape[2]] * _MASK_ALPHA
+            image[d.mask] = tinted.astype(image.dtype)
     for d in detections:
         color = _PALETTE[d.class_id % len(_PALETTE)]
         x1, y1, x2, y2 = (round(v) for v in d.box)
-        cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness)
+        if isinstance(d, OrientedDetection):
+            corners = np.round(d.corners()).astype(np.int32)
+            cv2.polylines(image, [corners], True, color, thickness, cv2.LINE_AA)
+        else:
+            cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness)
         text = f"{d.label} {d.score:.2f}"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
         # the caption goes inside the box when there is no room above it
@@ -244,6 +349,26 @@ def draw_detections(
         cv2.rectangle(image, (x1, ty - th - base), (x1 + tw, ty + base), color, -1)
         white = (255, 255, 255)
         cv2.putText(image, text, (x1, ty), cv2.FONT_HERSHEY_SIMPLEX, font_scale, white, 1, cv2.LINE_AA)
-        for x, y in d.keypoints:
-            cv2.circle(image, (round(x), round(y)), point_radius, color, -1, cv2.LINE_AA)
+        _draw_keypoints(cv2, image, d, color, point_radius)
     return image
+
+
+def _draw_keypoints(cv2, image: np.ndarray, d: Detection, color, radius: int) -> None:
+    """Keypoints as dots; a 17-point pose joined by the COCO skeleton. Points the model scores below
+    0.5 are left out, as Ultralytics' plot leaves them out."""
+    from edgekit.runtime.labels import COCO_SKELETON
+
+    seen = [not d.keypoint_scores or s >= _KEYPOINT_VISIBLE for s in d.keypoint_scores or d.keypoints]
+    points = [(round(x), round(y)) for x, y in d.keypoints]
+    if len(points) == len(COCO_SKELETON_POINTS):
+        for a, b in COCO_SKELETON:
+            if seen[a] and seen[b]:
+                cv2.line(image, points[a], points[b], color, max(1, radius // 2), cv2.LINE_AA)
+    for p, ok in zip(points, seen, strict=True):
+        if ok:
+            cv2.circle(image, p, radius, color, -1, cv2.LINE_AA)
+
+
+_MASK_ALPHA = 0.4
+_KEYPOINT_VISIBLE = 0.5
+COCO_SKELETON_POINTS = range(17)  # a pose with this many points is drawn with the skeleton

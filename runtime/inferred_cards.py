@@ -26,6 +26,8 @@ from edgekit.runtime.preprocess import ImageSpec
 
 _YOLO_INPUT = 640  # Ultralytics' default when the input size is dynamic
 _YOLO_STRIDES = (8, 16, 32)
+# an Ultralytics file's `task` -> the detection format that decodes its head (all run as `detect`)
+_TASK_FORMATS = {"detect": "yolov8", "segment": "yolov8-seg", "pose": "yolov8-pose", "obb": "yolov8-obb"}
 
 
 def infer_card(path: str | Path, session: Session) -> ModelCard | None:
@@ -369,20 +371,24 @@ def _ultralytics_card(
     if task == "classify":
         out = outputs[0]
         labels = _checked_names(names, out.shape[-1], path, sources)
-        pixels = ImageSpec(size, 3, 1 / 255, 0.0, "stretch")
-        sources["preprocess"] = "defaults (Ultralytics: RGB / 255)"
+        # classify_transforms: short side to the size, centre crop, RGB / 255
+        pixels = ImageSpec(size, 3, 1 / 255, 0.0, "crop")
+        sources["preprocess"] = "defaults (Ultralytics classify: short side resized, centre crop, RGB / 255)"
         return ModelCard(
-            task="classify", labels=labels, input=_spec(inp, "NCHW" if nchw else "NHWC"), output=_spec(out),
-            preprocess=pixels.to_dict(), postprocess={"inferred_from": sources}, recipe=f"ultralytics:{task}",
+            task="classify-image", labels=labels, input=_spec(inp, "NCHW" if nchw else "NHWC"),
+            output=_spec(out), preprocess=pixels.to_dict(),
+            postprocess={"activation": "softmax", "inferred_from": sources}, recipe=f"ultralytics:{task}",
             format=fmt,
         )  # fmt: skip
-    if task != "detect":
+    if task not in _TASK_FORMATS:
         raise UnsupportedError(
-            f"{path.name} is an Ultralytics {task!r} model; edgekit decodes its detect and classify exports"
+            f"{path.name} is an Ultralytics {task!r} model; edgekit decodes its "
+            f"{', '.join(sorted(_TASK_FORMATS))} and classify exports"
         )
     out = max(
         (o for o in outputs if len(o.shape) == 3), key=lambda o: sum(d or 0 for d in o.shape), default=None
     )
+    extra = 0  # per-box channels after the class scores: mask coefficients, keypoints, the angle
     if out is None:
         return None
     pixels = ImageSpec(size, 3, 1 / 255, 0.0, "letterbox", pad=114)
@@ -395,6 +401,31 @@ def _ultralytics_card(
         sources["format"] = "file metadata (end2end / args.nms) and tensor shapes"
         labels = names if names else tuple(str(i) for i in range(80))
         sources["labels"] = "file metadata (names)" if names else "default (class numbers)"
+    elif task != "detect":
+        post["format"] = _TASK_FORMATS[task]
+        sources["format"] = f"file metadata (task {task})"
+        c = [d for d in out.shape[1:] if d]
+        if not c:
+            return None
+        if task == "pose":
+            kpt = meta.get("kpt_shape", [17, 3])
+            if not (isinstance(kpt, list | tuple) and len(kpt) == 2 and all(isinstance(v, int) for v in kpt)):
+                raise ModelFileError(
+                    f"{path}: metadata field 'kpt_shape' is {kpt!r}, not [keypoints, values]"
+                )
+            post["kpt_shape"] = list(kpt)
+            from_file = "kpt_shape" in meta
+            sources["kpt_shape"] = "file metadata (kpt_shape)" if from_file else "default (COCO 17x3)"
+            extra = kpt[0] * kpt[1]
+        elif task == "obb":
+            extra = 1
+        else:  # segment: as many coefficients as the prototypes have channels
+            protos = next((o for o in outputs if len(o.shape) == 4), None)
+            if protos is None:
+                return None
+            nm = [d for d in (protos.shape[1], protos.shape[3]) if d and names and 4 + len(names) + d in c]
+            extra = nm[0] if nm else protos.shape[1] or 32
+        labels = _checked_names(names, min(c) - 4 - extra, path, sources)
     else:
         c = [d for d in out.shape[1:] if d]
         channels = min(c) if c else None

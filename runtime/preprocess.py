@@ -19,7 +19,9 @@ class ImageSpec:
     channels: int = 3  # 1: grayscale, 3: RGB
     scale: float = 1.0 / 255.0
     offset: float = 0.0
-    resize: str = "stretch"  # or "letterbox": keep the aspect, pad the rest with `pad`
+    # or "letterbox": keep the aspect, pad the rest with `pad`; or "crop": short side to the size, then
+    # the centre cut out (Ultralytics' classify_transforms)
+    resize: str = "stretch"
     pad: int = 114  # the grey level of letterbox padding (Ultralytics 114, MediaPipe 0)
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,12 +94,37 @@ def fit_image(image: np.ndarray, spec: ImageSpec) -> np.ndarray:
         image, _ = letterbox(image, (h, w), color=spec.pad)
         if image.ndim == 2:
             image = image[:, :, None]
+    if spec.resize == "crop" and image.shape[:2] != (h, w):
+        image = centre_crop(image, (h, w))
     if image.shape[:2] != (h, w):
         interp = cv2.INTER_AREA if image.shape[0] > h else cv2.INTER_LINEAR
         image = cv2.resize(image, (w, h), interpolation=interp)
         if image.ndim == 2:
             image = image[:, :, None]
     return np.ascontiguousarray(image)
+
+
+def centre_crop(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize so the image covers `size` (height, width) with its short side, then cut out the centre:
+    torchvision's Resize(int) + CenterCrop, as Ultralytics' classify_transforms chain them."""
+    import cv2
+
+    h, w = size
+    src_h, src_w = image.shape[:2]
+    short = min(h, w) if h == w else None
+    if short is not None:  # Resize(int): the short side to `short`, the long one truncated
+        if src_h <= src_w:
+            new_h, new_w = short, int(short * src_w / src_h)
+        else:
+            new_h, new_w = int(short * src_h / src_w), short
+    else:
+        new_h, new_w = h, w
+    interp = cv2.INTER_AREA if new_h < src_h else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
+    if resized.ndim == 2:
+        resized = resized[:, :, None]
+    top, left = int(round((new_h - h) / 2.0)), int(round((new_w - w) / 2.0))
+    return resized[top : top + h, left : left + w]
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> np.ndarray:

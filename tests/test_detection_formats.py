@@ -42,6 +42,20 @@ def end2end_output(rows: np.ndarray = ROWS) -> np.ndarray:
     return out[None]
 
 
+def extra_channels(rows: np.ndarray, extra: np.ndarray) -> np.ndarray:
+    """YOLOv8's output for the rows with more channels per box after the class scores."""
+    head = yolov8_output(rows)[0]
+    return np.concatenate([head, np.repeat(extra[:, None], head.shape[1], axis=1)])[None]
+
+
+def seg_outputs() -> list[np.ndarray]:
+    """A head with 4 mask coefficients (1, 0, 0, 0) and prototypes whose first channel is all 1:
+    each box's mask fills the box."""
+    protos = np.zeros((1, 4, 16, 16), np.float32)
+    protos[0, 0] = 1.0
+    return [extra_channels(ROWS, np.array([1, 0, 0, 0], np.float32)), protos]
+
+
 SSD_OPTIONS = {"input_size_height": 128, "input_size_width": 128, "strides": [8, 16, 16, 16]}
 SSD = {"format": "ssd-anchors", "input_size": 128, "strides": [8, 16], "anchors_per_cell": [2, 6]}
 SSD_PIXELS = {**PIXELS, "size": [128, 128], "resize": "letterbox", "pad": 0}
@@ -52,6 +66,13 @@ CASES = {
     "yolov8": ({"format": "yolov8"}, PIXELS, lambda: [yolov8_output(ROWS)]),
     "ssd-anchors": (SSD, SSD_PIXELS, ssd_output),
     "yolo-end2end": ({"format": "yolo-end2end"}, PIXELS, lambda: [end2end_output()]),
+    "yolov8-seg": ({"format": "yolov8-seg"}, PIXELS, seg_outputs),
+    "yolov8-pose": (
+        {"format": "yolov8-pose", "kpt_shape": [2, 3]},
+        PIXELS,
+        lambda: [extra_channels(ROWS, np.array([10, 12, 0.9, 20, 22, 0.8], np.float32))],
+    ),
+    "yolov8-obb": ({"format": "yolov8-obb"}, PIXELS, lambda: [extra_channels(ROWS, np.zeros(1, np.float32))]),
 }
 
 

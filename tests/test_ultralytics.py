@@ -13,13 +13,7 @@ import pytest
 from edgekit.runtime.inferred_cards import ultralytics_metadata
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ultralytics"
-# left open (issue 14): yolov8 misses one tied box of Ultralytics' 97; the end-to-end (nms=True) file
-# disagrees on many boxes, so its decoding is not yet Ultralytics'
-MODELS = [
-    pytest.param("yolov8", marks=pytest.mark.xfail(reason="one tied-score box differs", strict=True)),
-    pytest.param("yolov8_nms", marks=pytest.mark.xfail(reason="end2end decode not at parity", strict=True)),
-    "yolo11",
-]
+MODELS = ["yolov8", "yolov8_nms", "yolo11"]
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -37,17 +31,18 @@ def test_boxes_match_ultralytics_predict_box_for_box(name):
     from edgekit.runtime.tasks import TaskOptions
 
     want = json.loads((FIXTURES / f"{name}.json").read_text())
-    image = cv2.cvtColor(cv2.imread(str(FIXTURES / "shapes.png")), cv2.COLOR_BGR2RGB)
+    # BGR, as OpenCV reads it and as Ultralytics' predict takes it: edgekit turns it into RGB itself
+    image = cv2.imread(str(FIXTURES / "shapes.png"))
     with Predictor(FIXTURES / f"{name}.onnx", options=TaskOptions(conf=want["conf"])) as predictor:
         found = predictor(image).results
         assert predictor.card.labels == ("cat", "dog", "kite")  # the file's names, not COCO's
     assert len(want["boxes"]) > 50, "the fixture has enough boxes to make parity meaningful"
-    # random weights give many exactly tied scores, which the two sorts may order differently before
-    # NMS: every one of Ultralytics' boxes must be found, with at most 3% more of ours
-    assert len(want["boxes"]) <= len(found) <= 1.03 * len(want["boxes"])
+    # box for box: the same count, each of Ultralytics' boxes found with its class and its score
+    assert len(found) == len(want["boxes"])
     iou = _iou(np.array(want["boxes"]), np.array([d.box for d in found]))
     same_class = np.array(want["classes"])[:, None] == np.array([d.class_id for d in found])[None, :]
-    assert ((iou >= 0.9) & same_class).any(axis=1).all()
+    same_score = np.isclose(np.array(want["scores"])[:, None], [d.score for d in found], atol=1e-4)
+    assert ((iou >= 0.9) & same_class & same_score).any(axis=1).all()
     assert {d.label for d in found} <= {"cat", "dog", "kite"}
 
 
@@ -55,3 +50,119 @@ def test_metadata_is_read_without_onnx_and_names_are_a_literal():
     meta = ultralytics_metadata(FIXTURES / "yolov8_nms.onnx")
     assert meta["names"] == {0: "cat", 1: "dog", 2: "kite"} and meta["imgsz"] == [160, 160]
     assert meta["task"] == "detect" and meta["args"]["nms"] is True
+
+
+def _predict(name: str, **options):
+    """edgekit's results on the fixture image (BGR, as predict took it), and Ultralytics' record."""
+    pytest.importorskip("onnxruntime")
+    cv2 = pytest.importorskip("cv2")
+    from edgekit.runtime.predictor import Predictor
+    from edgekit.runtime.tasks import TaskOptions
+
+    want = json.loads((FIXTURES / f"{name}.json").read_text())
+    image = cv2.imread(str(FIXTURES / want.get("image", "shapes.png")))
+    conf = want.get("conf") if "boxes" in want else None
+    with Predictor(FIXTURES / f"{name}.onnx", options=TaskOptions(conf=conf, **options)) as predictor:
+        return predictor(image).results, want, predictor.card
+
+
+def _matches(want: dict, found, boxes: np.ndarray) -> np.ndarray:
+    """(wanted, found) pairs with IoU >= 0.9, the same class and the same score."""
+    iou = _iou(np.array(want["boxes"]).reshape(-1, 4), boxes.reshape(-1, 4))
+    same_class = np.array(want["classes"])[:, None] == np.array([d.class_id for d in found])[None, :]
+    same_score = np.isclose(np.array(want["scores"])[:, None], [d.score for d in found], atol=1e-4)
+    return (iou >= 0.9) & same_class & same_score
+
+
+def test_segment_boxes_and_masks_match_ultralytics_instance_for_instance():
+    import base64
+
+    found, want, card = _predict("yolov8_seg")
+    assert card.task == "detect" and card.postprocess["format"] == "yolov8-seg"
+    assert card.labels == ("cat", "dog", "kite")
+    assert len(want["boxes"]) > 50 and len(found) == len(want["boxes"])
+    pairs = _matches(want, found, np.array([d.box for d in found]))
+    assert pairs.any(axis=1).all()
+    shape = tuple(want["masks"]["shape"])  # (stored, H, W): the best instances' masks on the frame
+    bits = np.frombuffer(base64.b64decode(want["masks"]["bits"]), np.uint8)
+    masks = np.unpackbits(bits)[: int(np.prod(shape))].reshape(shape).astype(bool)
+    for i, theirs in enumerate(masks):
+        ours = found[int(pairs[i].argmax())].mask
+        assert ours is not None and ours.shape == theirs.shape == (150, 200)
+        iou = (ours & theirs).sum() / max((ours | theirs).sum(), 1)
+        assert iou >= 0.9, f"instance {i}: mask IoU {iou:.3f}"
+
+
+def test_pose_keypoints_match_ultralytics_within_a_pixel():
+    found, want, card = _predict("yolov8_pose")
+    assert card.postprocess["format"] == "yolov8-pose" and card.postprocess["kpt_shape"] == [17, 3]
+    assert len(want["boxes"]) > 50 and len(found) == len(want["boxes"])
+    pairs = _matches(want, found, np.array([d.box for d in found]))
+    assert pairs.any(axis=1).all()
+    theirs = np.array(want["keypoints"])  # (N, 17, 3): x, y, visibility
+    ours = np.array([d.keypoints for d in found])
+    scores = np.array([d.keypoint_scores for d in found])
+    assert ours.shape == (len(found), 17, 2)
+    # random weights give boxes that coincide (clipped to the frame): each of Ultralytics' poses is
+    # one of ours whose box, class and score match, every keypoint within a pixel
+    near = np.abs(theirs[:, None, :, :2] - ours[None]).max(axis=(2, 3)) <= 1.0
+    same_vis = np.abs(theirs[:, None, :, 2] - scores[None]).max(axis=2) <= 1e-4
+    assert (pairs & near & same_vis).any(axis=1).all()
+
+
+@pytest.mark.xfail(
+    reason="the tiny random OBB head scores every anchor of a level exactly alike (its last features are "
+    "constant), so which boxes Fast-NMS keeps is torch.argsort's tie order; edgekit keeps 13 of 15 alike",
+    strict=False,
+)
+def test_obb_rotated_boxes_match_ultralytics_after_rotated_nms():
+    from edgekit.runtime.detection import OrientedDetection
+
+    found, want, card = _predict("yolov8_obb")
+    assert card.postprocess["format"] == "yolov8-obb"
+    assert len(want["boxes"]) >= 5 and len(found) == len(want["boxes"])
+    assert all(isinstance(d, OrientedDetection) for d in found)
+    theirs, ours = np.array(want["boxes"]), np.array([d.xywhr for d in found])  # xywhr
+    # matched by centre, size and angle within a pixel / a hundredth of a radian, class and score
+    close = (np.abs(theirs[:, None, :4] - ours[None, :, :4]).max(axis=2) <= 1.0) & (
+        np.abs(theirs[:, None, 4] - ours[None, :, 4]) <= 0.01
+    )
+    same_class = np.array(want["classes"])[:, None] == np.array([d.class_id for d in found])[None, :]
+    same_score = np.isclose(np.array(want["scores"])[:, None], [d.score for d in found], atol=1e-4)
+    assert (close & same_class & same_score).any(axis=1).all()
+
+
+def test_classify_top5_matches_ultralytics():
+    found, want, card = _predict("yolov8_cls", top_k=5)
+    assert card.task == "classify-image" and card.preprocess["resize"] == "crop"
+    assert [r.index for r in found] == want["top5"]
+    assert [r.label for r in found] == [f"kind{i}" for i in want["top5"]]
+    assert np.allclose([r.score for r in found], np.array(want["probs"])[want["top5"]], atol=0.02)
+
+
+@pytest.mark.parametrize("name", ["yolov8_seg", "yolov8_pose", "yolov8_obb"])
+def test_masks_keypoints_and_rotated_boxes_are_drawn(name):
+    found, _, _ = _predict(name)
+    from edgekit.runtime.detection import draw_detections
+
+    frame = np.zeros((150, 200, 3), np.uint8)
+    draw_detections(frame, found[:5])
+    assert frame.any()
+    d = found[0].to_dict()
+    assert {"mask", "keypoint_scores", "xywhr"} & set(d)
+
+
+def test_rotated_nms_is_fast_nms_over_probiou():
+    from edgekit.runtime.detection import probiou, rotated_nms
+
+    a = np.array([[50, 50, 40, 20, 0.0]], np.float32)
+    assert np.isclose(probiou(a, a)[0, 0], 1.0, atol=1e-3)
+    # a quarter turn of a square is the same square; far apart boxes do not overlap
+    assert np.isclose(probiou([[0, 0, 30, 30, 0]], [[0, 0, 30, 30, np.pi / 2]])[0, 0], 1.0, atol=1e-3)
+    assert probiou(a, [[500, 500, 40, 20, 0]])[0, 0] < 0.01
+    # B overlaps A, C overlaps B only: Fast-NMS drops C too (B, though dropped, still suppresses it)
+    boxes = np.array([[50, 50, 40, 40, 0], [56, 50, 40, 40, 0], [62, 50, 40, 40, 0]], np.float32)
+    ious = probiou(boxes, boxes)
+    threshold = (ious[0, 1] + ious[0, 2]) / 2
+    assert ious[1, 2] > threshold > ious[0, 2]
+    assert rotated_nms(boxes, np.array([0.9, 0.8, 0.7]), threshold).tolist() == [0]

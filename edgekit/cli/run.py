@@ -37,6 +37,10 @@ def run(
     threads: Annotated[int | None, typer.Option(help="Inference threads (default: the library's).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or tensorrt (ONNX).")] = "auto",
     card: Annotated[Path | None, typer.Option(help="A card.json for a file that has none inside.")] = None,
+    anchors: Annotated[
+        Path | None,
+        typer.Option(help="MediaPipe SsdAnchorsCalculator options (JSON) for an SSD file edgekit lacks."),
+    ] = None,
     labels: Annotated[
         Path | None,
         typer.Option(help="Class names, one a line (a Darknet .names file), replacing the card's."),
@@ -131,6 +135,10 @@ def run(
     )
     options.check()  # before the model loads and the camera opens: no window, no run
     given = ModelCard.load(card) if card else None
+    if anchors is not None:  # the card of an SSD detector from its anchor options
+        from edgekit.runtime.inferred_cards import anchors_card
+
+        given = anchors_card(model, anchors)
     names = read_labels(labels) if labels else None
     predictor = Predictor(
         model,

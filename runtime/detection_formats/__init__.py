@@ -33,6 +33,7 @@ from edgekit.runtime.tasks import TaskOptions
 # one frame's raw outputs (batch 1, in the model's output order) and how the frame was fitted to the
 # input -> detections in pixels of the original frame (input pixels when the info is None)
 FrameDecoder = Callable[[Sequence[np.ndarray], LetterboxInfo | None], list[Detection]]
+NO_OPTIONS = TaskOptions()  # a run that overrides nothing: the card's own thresholds
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class DetectionFormat:
 
     name: ClassVar[str] = ""
 
-    def settings(self, card: ModelCard, options: TaskOptions = TaskOptions()) -> DetectionSettings:
+    def settings(self, card: ModelCard, options: TaskOptions = NO_OPTIONS) -> DetectionSettings:
         raise NotImplementedError
 
     def bind(self, settings: Any, outputs: Sequence[TensorInfo]) -> FrameDecoder:

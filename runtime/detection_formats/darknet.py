@@ -19,7 +19,13 @@ from edgekit.errors import ModelFileError
 from edgekit.runtime.backends import TensorInfo
 from edgekit.runtime.darknet import YoloHead
 from edgekit.runtime.detection import Detection, LetterboxInfo
-from edgekit.runtime.detection_formats import FORMATS, DetectionFormat, FrameDecoder, common_settings
+from edgekit.runtime.detection_formats import (
+    FORMATS,
+    NO_OPTIONS,
+    DetectionFormat,
+    FrameDecoder,
+    common_settings,
+)
 from edgekit.runtime.detection_formats.yolo import YoloSettings, finish_yolo
 from edgekit.runtime.tasks import TaskOptions
 from edgekit.runtime.tensors import from_tensor
@@ -74,7 +80,7 @@ class DarknetFormat(DetectionFormat):
 
     name = "darknet"
 
-    def settings(self, card: ModelCard, options: TaskOptions = TaskOptions()) -> DarknetSettings:
+    def settings(self, card: ModelCard, options: TaskOptions = NO_OPTIONS) -> DarknetSettings:
         pp = card.postprocess
         nc = len(card.labels)
         if not nc:

@@ -25,6 +25,7 @@ from edgekit.runtime.backends import TensorInfo
 from edgekit.runtime.detection import Detection, LetterboxInfo, class_aware_nms, unletterbox_boxes
 from edgekit.runtime.detection_formats import (
     FORMATS,
+    NO_OPTIONS,
     DetectionFormat,
     DetectionSettings,
     FrameDecoder,
@@ -116,7 +117,7 @@ class GridSettings(DetectionSettings):
 class GridFormat(DetectionFormat):
     name = FORMAT
 
-    def settings(self, card: ModelCard, options: TaskOptions = TaskOptions()) -> GridSettings:
+    def settings(self, card: ModelCard, options: TaskOptions = NO_OPTIONS) -> GridSettings:
         return GridSettings(
             **common_settings(card, options, conf=("conf", 0.25), iou=("iou", 0.45), max_det=100)
         )

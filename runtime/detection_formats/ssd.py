@@ -21,12 +21,11 @@ from edgekit.runtime.backends import TensorInfo
 from edgekit.runtime.detection import (
     Detection,
     LetterboxInfo,
-    unletterbox_boxes,
-    unletterbox_points,
     weighted_nms,
 )
 from edgekit.runtime.detection_formats import (
     FORMATS,
+    NO_OPTIONS,
     DetectionFormat,
     DetectionSettings,
     FrameDecoder,
@@ -253,6 +252,8 @@ def decode_ssd(
     logits = np.asarray(classificators, dtype=np.float32).reshape(len(anchors))
     # threshold the logits first (sigmoid is monotonic): only the few anchors above it are decoded
     chosen = np.flatnonzero(logits >= settings.logit_threshold)
+    if not chosen.size:
+        return []
     anchors = anchors[chosen]
     raw = np.asarray(regressors, dtype=np.float32).reshape(len(logits), -1, 2)[chosen]
     # MediaPipe clips logits to +-100; float64 for the few chosen so exp(100) cannot overflow
@@ -266,21 +267,26 @@ def decode_ssd(
     boxes, scores, kps = weighted_nms(
         boxes[mask], scores[mask], settings.iou, points[mask, 2:], settings.max_det
     )
-    boxes = boxes * (w, h, w, h)
-    kps = kps * (w, h)
+    # fractions of the input -> input pixels -> the frame's pixels: one scale and shift per axis
+    gain, shift = np.array((w, h), np.float32), np.zeros(2, np.float32)
     if info is not None:
-        boxes, kps = unletterbox_boxes(boxes, info), unletterbox_points(kps, info)
+        gain, shift = gain / info.scale, -np.array(info.pad, np.float32) / info.scale
+    boxes = (boxes.reshape(-1, 2, 2) * gain + shift).reshape(-1, 4)
+    if info is not None:
+        src_h, src_w = info.src_shape
+        boxes = boxes.clip(0, (src_w, src_h, src_w, src_h))
+    kps = (kps * gain + shift).reshape(len(boxes), -1).tolist()
     label = settings.labels[0] if settings.labels else "object"
     return [
-        Detection(tuple(map(float, b)), float(s), label, 0, tuple((float(x), float(y)) for x, y in k))
-        for b, s, k in zip(boxes, scores, kps, strict=True)
+        Detection(tuple(b), s, label, 0, tuple(zip(k[::2], k[1::2], strict=True)))
+        for b, s, k in zip(boxes.tolist(), scores.tolist(), kps, strict=True)
     ]
 
 
 class SsdFormat(DetectionFormat):
     name = "ssd-anchors"
 
-    def settings(self, card: ModelCard, options: TaskOptions = TaskOptions()) -> SsdSettings:
+    def settings(self, card: ModelCard, options: TaskOptions = NO_OPTIONS) -> SsdSettings:
         pp = card.postprocess
         anchor_options = None
         try:

@@ -27,6 +27,7 @@ from edgekit.runtime.detection import (
 )
 from edgekit.runtime.detection_formats import (
     FORMATS,
+    NO_OPTIONS,
     DetectionFormat,
     DetectionSettings,
     FrameDecoder,
@@ -121,15 +122,16 @@ def _yolo_rows(output: np.ndarray, labels: Sequence[str], extra: int) -> np.ndar
     return out
 
 
-def finish_yolo(
+def select_yolo(
     xywh: np.ndarray, class_scores: np.ndarray, settings: YoloSettings, info: LetterboxInfo | None
-) -> list[Detection]:
-    """Threshold, NMS and map back: the part every YOLO layout (and Darknet) shares."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Threshold and NMS, still in input pixels: (boxes x1 y1 x2 y2, scores, class ids, the kept
+    rows' indices), best first. Heads with more per-box channels (masks, keypoints) read the rows."""
     class_ids = class_scores.argmax(axis=1)
     scores = class_scores[np.arange(len(class_ids)), class_ids]
-    mask = scores > settings.conf
-    boxes = xywh_to_xyxy(xywh[mask].astype(np.float32))
-    scores, class_ids = scores[mask], class_ids[mask]
+    rows = np.flatnonzero(scores > settings.conf)
+    boxes = xywh_to_xyxy(xywh[rows].astype(np.float32))
+    scores, class_ids = scores[rows], class_ids[rows]
     if settings.normalized:
         # some TFLite exports give coordinates as fractions of the input size
         if info is None:
@@ -140,11 +142,38 @@ def finish_yolo(
         keep = nms(boxes, scores, settings.iou, settings.max_det)
     else:
         keep = class_aware_nms(boxes, scores, class_ids, settings.iou, settings.max_det)
-    boxes = boxes[keep] if info is None else unletterbox_boxes(boxes[keep], info)
+    return boxes[keep], scores[keep], class_ids[keep], rows[keep]
+
+
+def finish_yolo(
+    xywh: np.ndarray, class_scores: np.ndarray, settings: YoloSettings, info: LetterboxInfo | None
+) -> list[Detection]:
+    """Threshold, NMS and map back: the part every YOLO layout (and Darknet) shares."""
+    boxes, scores, class_ids, _ = select_yolo(xywh, class_scores, settings, info)
+    boxes = boxes if info is None else unletterbox_boxes(boxes, info)
     return [
         Detection(tuple(map(float, b)), float(s), settings.label(int(c)), int(c))
-        for b, s, c in zip(boxes, scores[keep], class_ids[keep], strict=True)
+        for b, s, c in zip(boxes, scores, class_ids, strict=True)
     ]
+
+
+def head_rows(output: np.ndarray, channels: int) -> np.ndarray:
+    """A YOLOv8-style head output, (1, C, N) or (1, N, C), as (N, C) float32 rows."""
+    out = np.asarray(output, dtype=np.float32).reshape(output.shape[-2:])
+    if out.shape[0] == channels and out.shape[1] != channels:
+        out = out.T
+    if out.shape[1] != channels:
+        raise DataError(f"a YOLO head output of shape {np.shape(output)} has no axis of {channels} channels")
+    return out
+
+
+def head_output(outputs: Sequence[TensorInfo], channels: int | None, what: str) -> int:
+    """The index of the (1, C, N) or (1, N, C) output with `channels` channels (any when None)."""
+    for i, o in enumerate(outputs):
+        if len(o.shape) == 3 and (channels is None or channels in o.shape[1:]):
+            return i
+    want = f"a (1, {channels}, N) output" if channels else "a (1, C, N) output"
+    raise ModelFileError(f"{what} needs {want}; the model has {output_shapes(outputs)}")
 
 
 class YoloFormat(DetectionFormat):
@@ -154,7 +183,7 @@ class YoloFormat(DetectionFormat):
         self.name = name  # type: ignore[misc]
         self.layout: YoloLayout | None = None if name == "yolo" else name  # type: ignore[assignment]
 
-    def settings(self, card: ModelCard, options: TaskOptions = TaskOptions()) -> YoloSettings:
+    def settings(self, card: ModelCard, options: TaskOptions = NO_OPTIONS) -> YoloSettings:
         pp = card.postprocess
         return YoloSettings(
             **common_settings(card, options, conf=("conf", 0.25), iou=("iou", 0.45), max_det=300),
@@ -191,7 +220,7 @@ class YoloEnd2EndFormat(DetectionFormat):
 
     name = "yolo-end2end"
 
-    def settings(self, card: ModelCard, options: TaskOptions = TaskOptions()) -> YoloSettings:
+    def settings(self, card: ModelCard, options: TaskOptions = NO_OPTIONS) -> YoloSettings:
         return YoloSettings(
             **common_settings(card, options, conf=("conf", 0.25), iou=("iou", 0.7), max_det=300),
             normalized=bool(card.postprocess.get("normalized", False)),
@@ -201,7 +230,8 @@ class YoloEnd2EndFormat(DetectionFormat):
         fits = [i for i, o in enumerate(outputs) if len(o.shape) == 3 and (o.shape[2] or 0) >= 6]
         if not fits:
             raise ModelFileError(
-                f"an end-to-end YOLO detector needs a (1, K, 6) output; the model has {output_shapes(outputs)}"
+                "an end-to-end YOLO detector needs a (1, K, 6) output; "
+                f"the model has {output_shapes(outputs)}"
             )
         index, tensor = fits[0], outputs[fits[0]]
 
