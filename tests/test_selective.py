@@ -91,7 +91,7 @@ def test_int8_with_an_outlier_channel_passes_only_with_its_layers_in_float(outli
     assert floats["layers"] and floats["why"]
     # the culprit is the hidden layer's activation: it and the head that reads it stay float
     assert any("hidden" in name for name in floats["layers"]), floats
-    assert floats["why"][0]["loss"] > 0.5
+    assert floats["why"][0]["loss"] > 0.05  # a tenth of the signal lost at the worst activation
     assert floats["without"]["passed"] is False
     assert "float layers" in result.output
 
