@@ -147,14 +147,16 @@ MEASURED: tuple[Measured, ...] = (
         "int8",
         "at the seeds' sizes full-integer still passes with no layer in float (selective quantization "
         "not needed); 3.8x smaller than fp32",
-        seen="token accuracy -0.04 points, 4570 KB vs 17401 KB fp32; p50 7.7 ms vs 10.5 ms (shared 2-core x86)",
+        seen="token accuracy -0.04 points, 4570 KB vs 17401 KB fp32; p50 7.7 ms vs 10.5 ms "
+        "(shared 2-core x86)",
     ),
     Measured(
         ATTENTION,
         "onnx",
         "int8",
         "at the seeds' sizes static QDQ passes with no node excluded; dynamic loses most (-0.16 points)",
-        seen="token accuracy -0.02 points, 4600 KB vs 17415 KB fp32; p50 15.7 ms vs 27.5 ms (shared 2-core x86)",
+        seen="token accuracy -0.02 points, 4600 KB vs 17415 KB fp32; p50 15.7 ms vs 27.5 ms "
+        "(shared 2-core x86)",
     ),
     Measured(
         frozenset({"Dense"}),
