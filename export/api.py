@@ -20,6 +20,7 @@ from edgekit.export.base import EXPORTERS, ExportOptions, Quantization, Target, 
 from edgekit.export.data import eval_data, has_own_data
 from edgekit.export.limits import UnsupportedPair, check_pair, graph_from_config
 from edgekit.export.model_files import CardHints, card_for, existing_card, load_model, model_kind
+from edgekit.export.selective import keep_failing_layers_float
 from edgekit.export.validate import parity_report
 from edgekit.fileio import check_writable, write_bytes, write_text
 from edgekit.runtime.weights_digest import PLACEHOLDER, seal
@@ -118,21 +119,22 @@ def export_model(
     if options.quantization is Quantization.INT8 and samples.calib is not None:
         calib = card_inputs(card, samples.calib)
     reference = keras_outputs(model, card_inputs(card, samples.heldout))
-
-    raw = exporter.convert(model, card, options, calib)
     card = card.replace(format=exporter.format, quantization=options.quantization.value, created=now_iso())
-    with tempfile.TemporaryDirectory(prefix="edgekit-export-") as tmp:
-        trial = Path(tmp, f"trial{exporter.suffix}")
-        trial.write_bytes(exporter.embed(raw, card))
-        report = parity_report(
-            trial,
-            card,
-            reference,
-            samples.heldout,
-            options.bar(),
-            labelled=samples.labelled,
-            data=samples.description,
-        )
+
+    def trial(opts: ExportOptions) -> tuple[bytes, dict[str, Any]]:
+        raw = exporter.convert(model, card, opts, calib)
+        with tempfile.TemporaryDirectory(prefix="edgekit-export-") as tmp:
+            path = Path(tmp, f"trial{exporter.suffix}")
+            path.write_bytes(exporter.embed(raw, card))
+            report = parity_report(
+                path, card, reference, samples.heldout, opts.bar(), labelled=samples.labelled,
+                data=samples.description,
+            )
+        return raw, report
+
+    # a quantized file that misses its bar: its worst layers in float, then validated again
+    inputs = calib if calib is not None or samples.calib is None else card_inputs(card, samples.calib)
+    raw, report = keep_failing_layers_float(model, card, options, inputs, trial, trial(options))
     card = card.replace(parity=report, io_quantization=report.pop("io_quantization"))
     final = seal(exporter.embed(raw, card.replace(file_sha256=PLACEHOLDER)))  # the file's digest
     if not report["passed"]:

@@ -78,6 +78,8 @@ class ExportOptions:
     simplify: bool = True  # ONNX: simplify the graph (onnxslim) before saving
     data: str | None = None  # --data: calibration and held-out samples (default: the card's dataset)
     hints: Any = None  # an `edgekit.export.model_files.CardHints`: --task/--labels/--normalize
+    float_layers: tuple[str, ...] = ()  # --float-layers: nodes kept in float in an int8/dynamic file
+    selective: bool = True  # a quantized file that misses its bar retries with its worst layers in float
 
     def __post_init__(self) -> None:
         if self.io not in IO_TYPES:

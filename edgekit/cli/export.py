@@ -27,7 +27,20 @@ def report_line(path: Path, size: int, report: dict) -> str:
     parts.append(f"max abs diff {report['max_abs_diff']:.2e}")
     what = "held-out samples" if report.get("labelled", True) else "generated inputs, no labels"
     parts.append(f"on {report['samples']} {what}")
-    return "  ".join(parts)
+    line = "  ".join(parts)
+    kept = report.get("float_layers")
+    if kept:
+        line += "\n  " + float_layers_line(kept)
+    return line
+
+
+def float_layers_line(kept: dict) -> str:
+    """Which layers stayed float in a quantized file, and the measured loss that put them there."""
+    if not kept["layers"]:
+        return f"float layers: none kept ({kept.get('note') or 'no retry passed the bar'})"
+    why = ", ".join(f"{c['tensor']} ({c['op']}, loss {c['loss']:.2f})" for c in kept["why"])
+    forced = f"forced by --float-layers: {', '.join(kept['forced'])}" if kept["forced"] else ""
+    return f"float layers ({len(kept['layers'])}): " + "; ".join(p for p in (why, forced) if p)
 
 
 def warn_ops(path: Path) -> str:
@@ -85,6 +98,20 @@ def export(
     report: Annotated[
         Path | None, typer.Option(help="Write every artifact's parity report to this JSON file.")
     ] = None,
+    float_layers: Annotated[
+        str | None,
+        typer.Option(
+            help="int8/dynamic: keep these layers in float (comma list of node names, as the report "
+            "lists them, or a part of one such as a Keras layer name)."
+        ),
+    ] = None,
+    selective: Annotated[
+        bool,
+        typer.Option(
+            "--selective/--no-selective",
+            help="A quantized file that misses its bar retries with its worst layers in float.",
+        ),
+    ] = True,
     unsafe: Annotated[bool, typer.Option(help="Load models with Lambda layers (runs their code).")] = False,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
@@ -111,6 +138,8 @@ def export(
         batch=batch,
         simplify=simplify,
         data=data,
+        float_layers=tuple(n.strip() for n in (float_layers or "").split(",") if n.strip()),
+        selective=selective,
         hints=CardHints(task=task, labels=labels, normalize=normalize, scale=scale, offset=offset),
     )
     if report is not None:

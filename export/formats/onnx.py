@@ -13,10 +13,11 @@ import numpy as np
 
 from edgekit.card import ModelCard
 from edgekit.deps import quiet_native_stderr, require
-from edgekit.errors import UnsupportedError, first_line
+from edgekit.errors import EdgekitError, UnsupportedError, first_line
 from edgekit.export.base import EXPORTERS, Exporter, ExportOptions, Quantization
 from edgekit.export.embed import embed_onnx
 from edgekit.export.graph import export_graph, input_spec
+from edgekit.export.selective import COMPARISONS, Comparison, LayerLoss, channel_loss, resolve
 from edgekit.tfutil import INSTALL_TRAIN, import_tf
 
 
@@ -65,19 +66,43 @@ def convert_fp32(model: Any, card: ModelCard, opset: int, batch: int | None = No
     return proto
 
 
-def quantize_int8(fp32: bytes, input_name: str, calib: np.ndarray, method: str = "minmax") -> bytes:
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+def preprocess(fp32: bytes) -> bytes:
+    """onnxruntime's pre-quantization pass (shape inference, graph fusions); its node names are the
+    ones `nodes_to_exclude` and the per-layer comparison speak of."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-onnx-") as tmp:
+        src, pre = Path(tmp, "fp32.onnx"), Path(tmp, "pre.onnx")
+        src.write_bytes(fp32)
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        return pre.read_bytes()
+
+
+def node_names(model_bytes: bytes) -> list[str]:
+    import onnx
+
+    return [n.name for n in onnx.load_from_string(model_bytes).graph.node]
+
+
+def quantize_int8(
+    fp32: bytes,
+    input_name: str,
+    calib: np.ndarray,
+    method: str = "minmax",
+    float_layers: tuple[str, ...] = (),
+) -> bytes:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     calibrate = {
         "minmax": CalibrationMethod.MinMax,
         "entropy": CalibrationMethod.Entropy,
         "percentile": CalibrationMethod.Percentile,
     }[method]
+    pre_bytes = preprocess(fp32)
+    exclude = list(resolve(float_layers, node_names(pre_bytes))) if float_layers else []
     with tempfile.TemporaryDirectory(prefix="edgekit-onnx-") as tmp:
-        src, pre, dst = Path(tmp, "fp32.onnx"), Path(tmp, "pre.onnx"), Path(tmp, "int8.onnx")
-        src.write_bytes(fp32)
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        pre, dst = Path(tmp, "pre.onnx"), Path(tmp, "int8.onnx")
+        pre.write_bytes(pre_bytes)
         with contextlib.redirect_stdout(sys.stderr):  # the entropy calibrator prints progress
             quantize_static(
                 str(pre),
@@ -88,21 +113,78 @@ def quantize_int8(fp32: bytes, input_name: str, calib: np.ndarray, method: str =
                 weight_type=QuantType.QInt8,
                 per_channel=False,
                 calibrate_method=calibrate,
+                nodes_to_exclude=exclude,
             )
         return dst.read_bytes()
 
 
-def quantize_dynamic_int8(fp32: bytes) -> bytes:
+def quantize_dynamic_int8(fp32: bytes, float_layers: tuple[str, ...] = ()) -> bytes:
     """int8 weights, float activations quantized on the fly (onnxruntime dynamic quantization)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    pre_bytes = preprocess(fp32)
+    exclude = list(resolve(float_layers, node_names(pre_bytes))) if float_layers else []
     with tempfile.TemporaryDirectory(prefix="edgekit-onnx-") as tmp:
-        src, pre, dst = Path(tmp, "fp32.onnx"), Path(tmp, "pre.onnx"), Path(tmp, "dynamic.onnx")
-        src.write_bytes(fp32)
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8)
+        pre, dst = Path(tmp, "pre.onnx"), Path(tmp, "dynamic.onnx")
+        pre.write_bytes(pre_bytes)
+        quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8, nodes_to_exclude=exclude)
         return dst.read_bytes()
+
+
+DEBUG_SAMPLES = 64
+
+
+def compare_onnx(
+    model: Any, card: ModelCard, options: ExportOptions, calib: np.ndarray
+) -> tuple[list[LayerLoss], list[str]]:
+    """onnxruntime's per-node outputs: in the static QDQ file, each activation before its
+    QuantizeLinear against the same tensor after the DequantizeLinear that follows."""
+    import onnx
+    import onnxruntime as ort
+
+    if options.quantization is not Quantization.INT8:
+        raise UnsupportedError("the per-layer comparison covers static int8 (QDQ) only")
+    proto = convert_fp32(model, card, options.opset, batch=1 if options.batch == "1" else None)
+    if options.simplify:
+        proto = simplify(proto)
+    graph_input = proto.graph.input[0]
+    samples = calib[:DEBUG_SAMPLES].astype(
+        onnx.helper.tensor_dtype_to_np_dtype(graph_input.type.tensor_type.elem_type)
+    )
+    fp32 = proto.SerializeToString()
+    pre = onnx.load_from_string(preprocess(fp32))
+    qdq = onnx.load_from_string(
+        quantize_int8(fp32, graph_input.name, samples, options.calib_method, options.float_layers)
+    )
+    weights = {i.name for i in qdq.graph.initializer}
+    quantized_by = {n.output[0]: n.input[0] for n in qdq.graph.node if n.op_type == "QuantizeLinear"}
+    pairs = {  # activation -> its dequantized copy
+        quantized_by[n.input[0]]: n.output[0]
+        for n in qdq.graph.node
+        if n.op_type == "DequantizeLinear" and n.input[0] in quantized_by
+        and quantized_by[n.input[0]] not in weights
+    }
+    pairs = {t: dq for t, dq in pairs.items() if t != graph_input.name}
+    present = {o.name for o in qdq.graph.output}
+    for name in [*pairs, *pairs.values()]:
+        if name not in present:
+            qdq.graph.output.append(onnx.ValueInfoProto(name=name))
+            present.add(name)
+    with quiet_native_stderr():
+        session = ort.InferenceSession(qdq.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    runs = [dict(zip(names, session.run(None, {graph_input.name: samples[i : i + 1]}), strict=True))
+            for i in range(len(samples))]
+    writer = {o: n for n in pre.graph.node for o in n.output}
+    losses = []
+    for tensor, dq in pairs.items():
+        f = np.stack([np.asarray(r[tensor], np.float64) for r in runs])
+        q = np.stack([np.asarray(r[dq], np.float64) for r in runs]).reshape(f.shape)
+        readers = tuple(n.name for n in pre.graph.node if tensor in n.input)
+        op = writer[tensor].op_type if tensor in writer else "input"
+        keep = ((writer[tensor].name,) if tensor in writer else ()) + readers
+        losses.append(LayerLoss(tensor, op, channel_loss(f, q), keep))
+    return losses, [n.name for n in pre.graph.node]
 
 
 def to_fp16(proto: Any) -> bytes:
@@ -139,15 +221,17 @@ def convert_onnx(model: Any, card: ModelCard, options: ExportOptions, calib: np.
     data = proto.SerializeToString()
     try:
         if q is Quantization.DYNAMIC:
-            return quantize_dynamic_int8(data)
+            return quantize_dynamic_int8(data, options.float_layers)
         if q is Quantization.INT8:
             if calib is None or not len(calib):
                 raise UnsupportedError("static int8 ONNX needs calibration samples: pass --data")
             graph_input = proto.graph.input[0]
             # the calibration samples in the graph's own input type (int32 token ids stay integers)
             dtype = onnx.helper.tensor_dtype_to_np_dtype(graph_input.type.tensor_type.elem_type)
-            return quantize_int8(data, graph_input.name, calib.astype(dtype), options.calib_method)
-    except UnsupportedError:
+            return quantize_int8(
+                data, graph_input.name, calib.astype(dtype), options.calib_method, options.float_layers
+            )
+    except EdgekitError:
         raise
     except Exception as e:  # onnxruntime's quantizer raises bare exceptions on graphs it cannot handle
         raise UnsupportedError(f"ONNX {q.value} quantization failed: {first_line(e)}") from None
@@ -164,4 +248,13 @@ EXPORTERS.add(
         rank=1,
         description="ONNX (dynamic batch), for onnxruntime on CPU and GPU",
     ),
+)
+
+COMPARISONS.add(
+    Comparison(
+        "onnx",
+        compare_onnx,
+        "onnxruntime per-node outputs: each activation of the QDQ file before its QuantizeLinear and "
+        "after its DequantizeLinear, relative error per channel",
+    )
 )
