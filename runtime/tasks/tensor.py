@@ -92,7 +92,9 @@ def shapes_for(
         given[names[0]] = given.pop("")
     unknown = sorted(set(given) - set(names))
     if unknown:
-        raise ConfigError(f"--shape names {', '.join(unknown)}, but the model's inputs are {', '.join(names)}")
+        raise ConfigError(
+            f"--shape names {', '.join(unknown)}, but the model's inputs are {', '.join(names)}"
+        )
     return [resolve_shape(i, given.get(i.name), batch) for i in inputs]
 
 
@@ -145,7 +147,9 @@ def guess_quantization(path: Path) -> str:
     return "unknown"
 
 
-def tensor_card(path: str | Path, session: Session, shapes: Mapping[str, Sequence[int]] | None = None) -> ModelCard:
+def tensor_card(
+    path: str | Path, session: Session, shapes: Mapping[str, Sequence[int]] | None = None
+) -> ModelCard:
     """The card of a file that carries none and is no known detector: its tensors, said to be inferred."""
     path = Path(path)
     if not session.inputs or not session.outputs:
@@ -201,7 +205,9 @@ class TensorTask(Task):
                 s is not None and s != d for s, d in zip(info.shape, x.shape, strict=True)
             ):
                 shown = "x".join("?" if s is None else str(s) for s in info.shape)
-                raise DataError(f"input {info.name} is {shown}, got an array of shape {'x'.join(map(str, x.shape))}")
+                raise DataError(
+                    f"input {info.name} is {shown}, got an array of shape {'x'.join(map(str, x.shape))}"
+                )
             feeds.append(np.ascontiguousarray(x, dtype=info.dtype))
         return feeds
 
