@@ -18,7 +18,7 @@ import numpy as np
 
 CONFIDENCE = 0.95
 PRECISION = 0.025  # stop when the median's interval is within ±2.5% of it
-MIN_RUNS = 30  # a smaller sample says little about p90, whatever its interval
+MIN_RUNS = 50  # a smaller sample says little about p90, whatever its interval
 MAX_TIME = 10.0  # seconds of timed runs per measurement unless told otherwise
 MAX_SAMPLES = 10_000  # raw samples kept in a result (evenly thinned beyond this)
 
@@ -135,6 +135,7 @@ class StopRule:
     precision: float = PRECISION
     warmup: int = 10
     warmup_time: float = 0.2  # and at least this long: caches, lazy allocations, CPU clocks settle
+    min_time: float = 0.5  # timed runs last at least this long (or max_time), as benchmark_model's min_secs
 
     def __post_init__(self) -> None:
         if self.runs is not None and self.runs < 1:
@@ -148,7 +149,11 @@ class StopRule:
             return len(samples) >= self.runs, False
         if elapsed >= self.max_time:
             return True, False
-        if len(samples) >= self.min_runs and precise_enough(samples, self.precision):
+        if (
+            len(samples) >= self.min_runs
+            and elapsed >= min(self.min_time, self.max_time)
+            and precise_enough(samples, self.precision)
+        ):
             return True, True
         return False, False
 

@@ -49,6 +49,7 @@ class TFLiteSession(Session):
         del buf
         super().__init__(path, card)
         self.backend = backend
+        self.module = module  # for the profiler, which opens its own interpreters
         interpreter_cls = importlib.import_module(module).Interpreter
         try:
             kwargs = {"num_threads": options.threads} if options.threads else {}
