@@ -32,12 +32,14 @@ def make(out: Path, size: int = 224, alpha: float = 1.0, name: str = "mobilenetv
     rng = np.random.default_rng(0)
     calib = [rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32) for _ in range(8)]
     fn = tf.function(lambda x: model(x, training=False))
-    concrete = fn.get_concrete_function(tf.TensorSpec((1, size, size, 3), tf.float32, name="input"))
     paths = {}
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    # a SavedModel freezes the variables the calibrator reads (from_concrete_functions left
+    # READ_VARIABLE ops that fail during int8 calibration)
+    saved = out / f"{name}_savedmodel"
+    model.export(str(saved), verbose=False)
     paths["tflite-fp32"] = out / f"{name}.tflite"
-    paths["tflite-fp32"].write_bytes(conv.convert())
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    paths["tflite-fp32"].write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert())
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = lambda: ([c] for c in calib)
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
