@@ -460,7 +460,7 @@ def bench_models(
             except EdgekitError as e:
                 row = failed_row(path, backend or "auto", device, t, b, str(e))
         else:
-            row = run_in_child(spec, timeout=120 + 4 * max_time + (runs or 0) * 0.5)
+            row = run_in_child(spec, timeout=300 + 4 * max_time + (runs or 0) * 0.5)
         if row.error is None and spec.evaluate:
             evaluated[key] = row
         elif row.error is None and key in evaluated:

@@ -77,7 +77,7 @@ def _cell(c: Comparison, host: str, key: str) -> str:
     if r.error:
         return "failed"
     base = c.base_p50()
-    ratio = f" ({base / r.p50_ms:.2f}x)" if base and r.p50_ms > 0 else ""
+    ratio = f" ({base / r.p50_ms:.3g}x)" if base and r.p50_ms > 0 else ""
     return f"{r.p50_ms:.4g}{ratio}"
 
 
@@ -123,6 +123,7 @@ def plot(c: Comparison, path: Path) -> Path:
     """p50 with a p90 whisker per row and host (a log axis where the spread is wide), and size
     against latency with the metric written beside each point."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -201,6 +202,7 @@ def plot(c: Comparison, path: Path) -> Path:
                     textcoords="offset points",
                 )
     ax2.set_xscale("log")
+    ax2.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # "2x10^2 3x10^2" ran together
     ax2.set_yscale("log")
     ax2.set_xlabel("file size KB")
     ax2.set_ylabel("p50 ms")
