@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.card import ModelCard
-from edgekit.errors import DataError, ModelFileError
+from edgekit.errors import DataError
 from edgekit.runtime.backends import Session, open_model
 from edgekit.runtime.tasks import Task, TaskOptions, get_task
 
@@ -77,10 +77,10 @@ class Predictor:
                 from edgekit.runtime.inferred_cards import infer_card
 
                 card = infer_card(path, self.session)
-            if card is None:
-                raise ModelFileError(
-                    f"{path} has no edgekit model card: export it with `edgekit export` or pass --card FILE"
-                )
+            if card is None:  # any other file runs as tensors in, tensors out (the card says so)
+                from edgekit.runtime.tasks.tensor import tensor_card
+
+                card = tensor_card(path, self.session)
             if labels is not None:  # --labels: class names for a model that has none or others
                 card = card.replace(labels=tuple(labels))
             self.card = card

@@ -49,7 +49,7 @@ def test_train_export_run_info_bench(tmp_path, digit_pngs):
     assert "weights sha256" in r.stdout and "int8" in r.stdout
 
     report = tmp_path / "bench.json"
-    r = invoke("bench", model, out / "model.keras", "--runs", "20", "--json", report)
+    r = invoke("bench", model, out / "model.keras", "--runs", "20", "--out", report)
     assert r.exit_code == 0, r.output
     assert "p50 ms" in r.stdout
     doc = json.loads(report.read_text())

@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 # the modules of the top layer that live in edgekit/ beside the kernel
-ORCHESTRATION = {"edgekit.bench_table", "edgekit.evaluate_file", "edgekit.quickstart"}
+ORCHESTRATION = {
+    "edgekit.bench_table",
+    "edgekit.bench_worker",
+    "edgekit.compare",
+    "edgekit.evaluate_file",
+    "edgekit.quickstart",
+}
 LAYERS = {0: "kernel", 1: "runtime", 2: "models/export", 3: "CLI"}
 
 

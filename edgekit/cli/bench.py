@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -8,35 +9,113 @@ import typer
 from edgekit.cli.core import app, command
 
 
+def _list(values: list[str] | None) -> list[str]:
+    """`--backend a,b --backend c` -> [a, b, c]."""
+    return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+
+def _ints(values: list[str] | None, option: str) -> list[int]:
+    try:
+        return [int(v) for v in _list(values)]
+    except ValueError:
+        raise typer.BadParameter(f"{option} takes whole numbers such as 1,2,4") from None
+
+
 @app.command()
 @command
 def bench(
-    models: Annotated[list[Path], typer.Argument(help="Model files (.tflite, .onnx, .keras).")],
+    models: Annotated[
+        list[Path], typer.Argument(help="Model files (.tflite, .onnx, .keras); any file, card or not.")
+    ],
     backend: Annotated[
-        list[str] | None, typer.Option(help="Backend(s) to compare (default: the best for each file).")
+        list[str] | None,
+        typer.Option(help="Backends, comma-separated, or all (every installed one that opens the file)."),
     ] = None,
-    runs: Annotated[int, typer.Option(help="Timed runs per model.")] = 200,
-    warmup: Annotated[int, typer.Option(help="Untimed runs first.")] = 20,
-    threads: Annotated[int | None, typer.Option(help="Inference threads (default: the library's).")] = None,
+    device: Annotated[
+        list[str] | None, typer.Option(help="Devices, comma-separated: cpu, cuda, tensorrt.")
+    ] = None,
+    threads: Annotated[list[str] | None, typer.Option(help="Thread counts, comma-separated: 1,2,4.")] = None,
+    batch: Annotated[list[str] | None, typer.Option(help="Batch sizes, comma-separated: 1,8.")] = None,
+    runs: Annotated[int | None, typer.Option(help="Exactly this many timed runs per row.")] = None,
+    max_time: Annotated[
+        float,
+        typer.Option(
+            help="Seconds of timed runs per row at most (it stops sooner once the median is known to ±2.5%)."
+        ),
+    ] = 5.0,
+    warmup: Annotated[int, typer.Option(help="Untimed runs first (and at least 0.2 s).")] = 10,
+    baseline: Annotated[
+        str | None, typer.Option(help="The row speed-ups are against: its number or part of its name.")
+    ] = None,
+    profile: Annotated[
+        bool, typer.Option("--profile", help="Per-operator times from the backend's profiler.")
+    ] = False,
+    shape: Annotated[
+        list[str] | None,
+        typer.Option(help="A dynamic input's shape, name=1x3x224x224 (models with no card)."),
+    ] = None,
     data: Annotated[
-        str | None, typer.Option(help="Held-out data for accuracy (default: the card's).")
+        str | None, typer.Option(help="Held-out data for the metric (default: the card's).")
     ] = None,
-    eval_samples: Annotated[int, typer.Option(help="Held-out samples for accuracy.")] = 1000,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Save the figures as JSON.")] = None,
+    eval_samples: Annotated[int, typer.Option(help="Held-out samples for the metric.")] = 1000,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the rows as CSV.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Where to save the result (default: bench-results/HOST-TIME.json).")
+    ] = None,
+    no_save: Annotated[bool, typer.Option("--no-save", help="Do not save the result file.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
 ) -> None:
-    """Latency (p50/p90/p99), load and first-inference time, size and accuracy per model and backend."""
-    from edgekit.bench_table import bench_models, save_json, table
+    """Latency (p50/p90/p99 with the median's interval), load and first-inference time, throughput,
+    peak memory, size and the task's metric, one row per file x backend x device x threads x batch,
+    each in its own process; a verdict for this host under the table."""
+    from edgekit.bench_table import (
+        bench_models,
+        default_baseline,
+        default_result_path,
+        find_row,
+        machine,
+        progress_printer,
+        result_doc,
+        table,
+        to_csv,
+        verdict,
+    )
+    from edgekit.errors import DataError
+    from edgekit.fileio import write_text
+    from edgekit.runtime.tasks.tensor import parse_shapes
 
+    if runs is not None and runs < 1:
+        raise typer.BadParameter("--runs must be at least 1")
+    host = machine()
     rows = bench_models(
         models,
-        backend or [None],
+        _list(backend) or ["auto"],
+        devices=_list(device) or ["auto"],
+        threads=_ints(threads, "--threads") or [None],
+        batches=_ints(batch, "--batch") or [1],
         runs=runs,
+        max_time=max_time,
         warmup=warmup,
-        threads=threads,
         data=data,
         eval_samples=eval_samples,
+        shapes=parse_shapes(shape),
+        profile=profile,
+        progress=progress_printer(),
     )
-    typer.echo(table(rows))
+    base = find_row(rows, baseline) if baseline else default_baseline(rows)
+    doc = result_doc(rows, host, baseline=base.name if base else None, verdict=verdict(rows, host))
     if json_out:
-        save_json(rows, json_out)
-        typer.echo(f"saved {json_out}", err=True)
+        typer.echo(json.dumps(doc, indent=1))
+    else:
+        typer.echo(table(rows, base))
+        typer.echo("")
+        typer.echo("\n".join(doc["verdict"]))
+    if not no_save:
+        path = out or default_result_path(host)
+        write_text(path, json.dumps(doc, indent=1))
+        typer.echo(f"saved {path}", err=True)
+    if csv_out:
+        write_text(csv_out, to_csv(rows))
+        typer.echo(f"saved {csv_out}", err=True)
+    if all(r.error for r in rows):
+        raise DataError(f"nothing could be measured: {rows[0].error}" if rows else "nothing to measure")

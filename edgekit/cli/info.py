@@ -16,17 +16,18 @@ def info(
     json_out: Annotated[bool, typer.Option("--json", help="Print the card as JSON.")] = False,
 ) -> None:
     """Show the model card inside a file, with its tensors and size."""
-    from edgekit.errors import ModelFileError
     from edgekit.runtime.backends import read_card
 
     card = read_card(model)
-    if card is None:
-        raise ModelFileError(f"{model} has no edgekit model card")
+    inferred = card is None
+    if card is None:  # any file is shown: a known detector's card, else its tensors
+        card = _inferred_card(model)
     if json_out:
         typer.echo(card.to_json(indent=2))
         return
     typer.echo(printable(f"{model}  ({model.stat().st_size / 1024:.1f} KB)"))
     rows = [
+        ("card", "inferred by edgekit (the file has none inside)" if inferred else "inside the file"),
         ("task", card.task),
         ("labels", ", ".join(card.labels[:20]) + (" ..." if len(card.labels) > 20 else "")),
         ("input", f"{card.input.name} {list(card.input.shape)} {card.input.dtype} {card.input.layout}"),
@@ -59,6 +60,16 @@ def info(
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         typer.echo(f"  {k.ljust(width)}  {printable(v)}")
+
+
+def _inferred_card(model: Path):
+    """The card `run` and `bench` would use for a file with none: a known detector's, else its tensors."""
+    from edgekit.runtime.backends import open_model
+    from edgekit.runtime.inferred_cards import infer_card
+    from edgekit.runtime.tasks.tensor import tensor_card
+
+    with open_model(model) as session:
+        return infer_card(model, session) or tensor_card(model, session)
 
 
 def printable(text: str) -> str:

@@ -1,0 +1,219 @@
+"""Any model file, as tensors: the task of a `.tflite` or `.onnx` that has no edgekit card.
+
+Its inputs are made from the file's own tensor shapes and dtypes (random values in the dtype's
+range; a dynamic dimension takes its size from `--shape name=1x3x224x224`, else 1), its outputs are
+returned as tensors. So `bench`, `info` and `run` work on what the TFLite converter or tf2onnx wrote,
+as `benchmark_model` and `onnxruntime_perf_test` do, with no card to write first."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.card import ModelCard, TensorSpec
+from edgekit.errors import ConfigError, DataError
+from edgekit.runtime.backends import Session, TensorInfo
+from edgekit.runtime.tasks import TASKS, Task
+
+INFERRED = "tensor shapes: the file has no edgekit card"
+
+
+@dataclass(frozen=True)
+class TensorOutput:
+    """One output tensor of one inference, summarised for people and kept whole for `--save`."""
+
+    name: str
+    value: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        v = self.value
+        d: dict[str, Any] = {"name": self.name, "shape": list(v.shape), "dtype": v.dtype.name}
+        if v.size and v.dtype.kind in "fiub":
+            f = v.astype(np.float64)
+            d.update(min=float(f.min()), max=float(f.max()), mean=round(float(f.mean()), 6))
+            if v.ndim >= 1 and v.shape[-1] > 1 and v.dtype.kind == "f":
+                d["argmax"] = int(np.argmax(v.reshape(-1, v.shape[-1])[0]))
+        return d
+
+    def __str__(self) -> str:
+        d = self.to_dict()
+        stats = f" min {d['min']:.4g} max {d['max']:.4g} mean {d['mean']:.4g}" if "min" in d else ""
+        return f"{self.name} {d['shape']} {d['dtype']}{stats}"
+
+
+def parse_shapes(specs: Sequence[str] | None) -> dict[str, list[int]]:
+    """`--shape name=1x3x224x224` (repeatable; `name=` may be left out when the model has one input)
+    -> {name: dims}; a malformed one is one sentence."""
+    out: dict[str, list[int]] = {}
+    for spec in specs or ():
+        name, _, dims = spec.rpartition("=")
+        try:
+            shape = [int(d) for d in dims.lower().split("x")]
+        except ValueError:
+            shape = []
+        if not shape or any(d < 1 for d in shape):
+            raise ConfigError(f"--shape {spec!r}: give name=1x3x224x224 (positive sizes joined by x)")
+        out[name] = shape
+    return out
+
+
+def resolve_shape(info: TensorInfo, given: Sequence[int] | None, batch: int | None = None) -> tuple[int, ...]:
+    """The concrete shape of one input: `given` where it fits the tensor (same rank, the fixed sizes
+    kept), else the tensor's own with each dynamic size 1 (or `batch` for the first)."""
+    if given is not None:
+        if len(given) != len(info.shape) or any(
+            s is not None and s != g for s, g in zip(info.shape, given, strict=True)
+        ):
+            shown = "x".join("?" if s is None else str(s) for s in info.shape)
+            raise ConfigError(
+                f"--shape {info.name}={'x'.join(map(str, given))} does not fit the input {info.name}, "
+                f"which is {shown} (? is free)"
+            )
+        return tuple(int(g) for g in given)
+    dims = [1 if s is None else int(s) for s in info.shape]
+    if batch is not None and dims and (info.shape[0] is None or info.shape[0] == 1):
+        dims[0] = batch
+    return tuple(dims)
+
+
+def shapes_for(
+    inputs: Sequence[TensorInfo], shapes: Mapping[str, Sequence[int]], batch: int | None = None
+) -> list[tuple[int, ...]]:
+    """Each input's concrete shape; a `--shape` name the model does not have is refused by name."""
+    names = [i.name for i in inputs]
+    given = dict(shapes)
+    if "" in given:  # a bare `--shape 1x3x224x224`: the one input
+        if len(inputs) != 1:
+            raise ConfigError(f"--shape needs name= here: the model has inputs {', '.join(names)}")
+        given[names[0]] = given.pop("")
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"--shape names {', '.join(unknown)}, but the model's inputs are {', '.join(names)}"
+        )
+    return [resolve_shape(i, given.get(i.name), batch) for i in inputs]
+
+
+def random_tensor(shape: Sequence[int], dtype: np.dtype, rng: np.random.Generator) -> np.ndarray:
+    """Values spread over the dtype's range (floats in [-1, 1], as most normalised inputs are)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return rng.integers(0, 2, size=shape).astype(bool)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        lo, hi = max(int(info.min), -(2**31)), min(int(info.max), 2**31 - 1)
+        return rng.integers(lo, hi, size=shape, endpoint=True).astype(dtype)
+    return rng.uniform(-1.0, 1.0, size=shape).astype(dtype)
+
+
+def _spec(t: TensorInfo) -> TensorSpec:
+    return TensorSpec(t.name, tuple(t.shape), t.dtype.name)
+
+
+def guess_quantization(path: Path) -> str:
+    """int8 when the graph computes in integers, dynamic when only weights are, fp16 when weights are
+    half floats, else fp32 (read from the file's operators and tensors, never run)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".onnx":
+            from edgekit.runtime.ops import onnx_ops
+
+            ops = set(onnx_ops(path).ops)
+            if ops & {"QLinearConv", "QLinearMatMul", "QuantizeLinear", "ConvInteger", "MatMulInteger"}:
+                return "dynamic" if "DynamicQuantizeLinear" in ops else "int8"
+            return "fp32"
+        if suffix == ".tflite":
+            from ai_edge_litert import schema_py_generated as schema
+
+            model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
+            graph = model.Subgraphs(0)
+            T = schema.TensorType
+            produced = {graph.Operators(o).Outputs(k) for o in range(graph.OperatorsLength())
+                        for k in range(graph.Operators(o).OutputsLength())}  # fmt: skip
+            types = {(graph.Tensors(i).Type(), i in produced) for i in range(graph.TensorsLength())}
+            if any(t in (T.INT8, T.UINT8, T.INT16) and live for t, live in types):
+                return "int8"
+            if any(t == T.INT8 for t, _ in types):
+                return "dynamic"
+            if any(t == T.FLOAT16 for t, _ in types):
+                return "fp16"
+            return "fp32"
+    except Exception:  # an unreadable graph still benches; its quantization is just not known
+        return "unknown"
+    return "unknown"
+
+
+def tensor_card(
+    path: str | Path, session: Session, shapes: Mapping[str, Sequence[int]] | None = None
+) -> ModelCard:
+    """The card of a file that carries none and is no known detector: its tensors, said to be inferred."""
+    path = Path(path)
+    if not session.inputs or not session.outputs:
+        raise DataError(f"{path.name} has no inputs or no outputs to run")
+    shapes = {k: list(v) for k, v in (shapes or {}).items()}
+    shapes_for(session.inputs, shapes)  # a --shape that does not fit fails here, before any work
+    return ModelCard(
+        task="tensor",
+        labels=(),
+        input=_spec(session.inputs[0]),
+        output=_spec(session.outputs[0]),
+        preprocess={"kind": "tensor", "shapes": shapes},
+        postprocess={"inferred_from": INFERRED},
+        recipe="",
+        format=path.suffix.lstrip(".").lower(),
+        quantization=guess_quantization(path),
+    )
+
+
+def is_inferred(card: ModelCard) -> bool:
+    """Whether a card was made by edgekit from the file rather than read from it."""
+    return "inferred_from" in card.postprocess
+
+
+@TASKS.register()
+class TensorTask(Task):
+    """Feeds in, tensors out: no pre- or post-processing beyond checking what is fed."""
+
+    name = "tensor"
+    accepts = "tensor"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shapes = shapes_for(self.inputs, self.card.preprocess.get("shapes", {}))
+
+    def preprocess(self, raw: Any) -> list[np.ndarray]:
+        """An array (one-input models), a list in input order, or a mapping by input name (an .npz)."""
+        if isinstance(raw, Mapping):
+            missing = [i.name for i in self.inputs if i.name not in raw]
+            if missing and len(raw) == len(self.inputs):  # arr_0, arr_1 from np.savez: by position
+                raw = list(raw.values())
+            elif missing:
+                raise DataError(f"the input has no array for {', '.join(missing)} (it has {', '.join(raw)})")
+            else:
+                raw = [raw[i.name] for i in self.inputs]
+        arrays = [raw] if isinstance(raw, np.ndarray) else list(raw)
+        if len(arrays) != len(self.inputs):
+            raise DataError(f"the model takes {len(self.inputs)} inputs, got {len(arrays)} arrays")
+        feeds = []
+        for info, x in zip(self.inputs, arrays, strict=True):
+            x = np.asarray(x)
+            if len(x.shape) != len(info.shape) or any(
+                s is not None and s != d for s, d in zip(info.shape, x.shape, strict=True)
+            ):
+                shown = "x".join("?" if s is None else str(s) for s in info.shape)
+                raise DataError(
+                    f"input {info.name} is {shown}, got an array of shape {'x'.join(map(str, x.shape))}"
+                )
+            feeds.append(np.ascontiguousarray(x, dtype=info.dtype))
+        return feeds
+
+    def postprocess(self, outputs: Sequence[np.ndarray]) -> list[TensorOutput]:
+        return [TensorOutput(o.name, np.asarray(v)) for o, v in zip(self.outputs, outputs, strict=False)]
+
+    def blank_input(self) -> list[np.ndarray]:
+        rng = np.random.default_rng(0)
+        return [random_tensor(s, i.dtype, rng) for i, s in zip(self.inputs, self.shapes, strict=True)]

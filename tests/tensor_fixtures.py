@@ -1,0 +1,27 @@
+"""Model files with no edgekit card, made as a user makes them: a Keras model through the TFLite
+converter and through tf2onnx (a fixed input signature, as DESIGN.md says works with Keras 3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def make_tensor_models(out: Path, width: int = 16, name: str = "net") -> dict[str, Path]:
+    """A small dense network (8 inputs -> `width` -> 4) as `name.tflite` and `name.onnx`; a larger
+    `width` makes a larger file (and a larger resident set)."""
+    import tensorflow as tf
+    import tf2onnx
+
+    out.mkdir(parents=True, exist_ok=True)
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential(
+        [tf.keras.Input((8,)), tf.keras.layers.Dense(width, activation="relu"), tf.keras.layers.Dense(4)]
+    )
+    spec = tf.TensorSpec((1, 8), tf.float32, name="x")
+    fn = tf.function(lambda x: model(x, training=False))
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function(spec)], model)
+    tflite = out / f"{name}.tflite"
+    tflite.write_bytes(conv.convert())
+    onnx = out / f"{name}.onnx"
+    tf2onnx.convert.from_function(fn, input_signature=[spec], opset=17, output_path=str(onnx))
+    return {"tflite": tflite, "onnx": onnx}

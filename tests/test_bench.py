@@ -1,0 +1,182 @@
+"""`edgekit bench`: the statistics on known sequences, the stopping rule, the result file's round
+trips, memory per row, and bad input said in one sentence."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from tensor_fixtures import make_tensor_models
+from typer.testing import CliRunner
+
+from edgekit.bench_table import (
+    BenchRow,
+    bench_models,
+    from_csv,
+    load_result,
+    save_json,
+    to_csv,
+    verdict,
+)
+from edgekit.cli import app
+from edgekit.errors import ConfigError, DataError, UnknownNameError
+from edgekit.runtime.timing import StopRule, measure, median_ci, median_ci_ranks, percentiles, summarize
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_percentiles_of_a_known_sequence():
+    values = list(range(1, 101))  # 1..100
+    assert percentiles(values, [50, 90, 99]) == pytest.approx([50.5, 90.1, 99.01])
+    lat = summarize([v / 1e3 for v in values])
+    assert lat.p50_ms == pytest.approx(50.5) and lat.min_ms == 1 and lat.runs == 100
+    assert lat.std_ms == pytest.approx(np.std(values, ddof=1)) and lat.cv == pytest.approx(lat.std_ms / 50.5)
+
+
+def test_median_interval_from_order_statistics():
+    # binomial(10, 1/2): P(B <= 1) = 11/1024 <= 2.5% < P(B <= 2) = 56/1024, so ranks 2 and 9
+    assert median_ci_ranks(10) == (2, 9)
+    assert median_ci_ranks(6) == (1, 6)  # P(B = 0) = 1/64
+    assert median_ci_ranks(5) is None  # 1/32 > 2.5%: five values cannot bracket the median at 95%
+    lo, hi = median_ci_ranks(1000)
+    assert (lo, hi) == (469, 532)  # the normal approximation gives 469.0 and 532.0
+    assert median_ci([5, 1, 4, 2, 3, 6, 9, 8, 7, 10]) == (2, 9)
+
+
+def test_the_stopping_rule():
+    rule = StopRule(max_time=10, min_runs=50, min_time=0)
+    steady = [1.0] * 49
+    assert rule.done(steady, 0.1) == (False, False)  # too few runs, however steady
+    assert rule.done([*steady, 1.0], 0.1) == (True, True)
+    noisy = [1.0, 2.0] * 100  # the median's interval spans 1 to 2: never within 2.5%
+    assert rule.done(noisy, 0.1) == (False, False)
+    assert rule.done(noisy, 10.0) == (True, False)  # the time limit ends it, not stable
+    assert StopRule(runs=7).done([1.0] * 7, 0.0) == (True, False)
+    calls = []
+    lat = measure(lambda: calls.append(1), StopRule(runs=25, warmup=3, warmup_time=0))
+    assert lat.runs == 25 and len(calls) == 28
+
+
+@pytest.fixture(scope="module")
+def nets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    return make_tensor_models(root / "small", 16, "small"), make_tensor_models(root / "big", 2048, "big")
+
+
+def test_rows_in_their_own_processes_round_trip_and_memory(nets, tmp_path):
+    small, big = nets
+    rows = bench_models([small["onnx"], big["onnx"]], ["onnxruntime"], runs=30, threads=[1])
+    assert all(r.error is None for r in rows), [r.error for r in rows]
+    # a 2048-wide layer holds 8x2048 + 2048x4 weights: more resident memory than a 16-wide one
+    assert rows[1].size_bytes > 10 * rows[0].size_bytes
+    assert rows[1].peak_rss_mb > rows[0].peak_rss_mb
+    assert all(r.runs == 30 and r.throughput > 0 and r.load_start is not None for r in rows)
+    path = save_json(rows, tmp_path / "r.json")
+    back = load_result(path)
+    assert back.schema_version == 2 and back.rows == rows
+    assert back.host["cpu"]["cores"] >= 1 and "onnxruntime" in back.host["versions"]
+    again = from_csv(to_csv(rows))
+    keep = [f for f in BenchRow.__dataclass_fields__ if f != "extra"]
+    assert [[getattr(r, f) for f in keep] for r in again] == [[getattr(r, f) for f in keep] for r in rows]
+
+
+def test_a_backend_that_cannot_open_a_file_gives_its_row_a_reason(nets, tmp_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"not a model")
+    r = invoke("bench", nets[0]["onnx"], bad, "--runs", "10", "--no-save")
+    assert r.exit_code == 0, r.output
+    assert "failed: " in r.stdout and "broken.onnx" in r.stdout
+    r = invoke("bench", bad, "--runs", "10", "--no-save")
+    assert r.exit_code == 1 and "nothing could be measured" in r.output
+
+
+def test_unknown_names_are_one_sentence(nets):
+    with pytest.raises(UnknownNameError):
+        bench_models([nets[0]["onnx"]], ["onnxruntim"])
+    with pytest.raises(ConfigError, match="unknown --device"):
+        bench_models([nets[0]["onnx"]], ["onnxruntime"], devices=["gpu0"])
+    r = invoke("bench", nets[0]["onnx"], "--backend", "litert", "--no-save")
+    assert r.exit_code == 1 and "opens" in r.output
+
+
+def test_older_and_other_schemas(tmp_path):
+    old = tmp_path / "old.json"  # what `bench --json FILE` wrote before schema 2
+    old.write_text(
+        json.dumps(
+            {
+                "machine": {"cpus": 2},
+                "results": [
+                    {
+                        "model": "m.tflite",
+                        "backend": "litert",
+                        "device": "cpu",
+                        "format": "tflite",
+                        "quantization": "int8",
+                        "size_bytes": 10,
+                        "load_ms": 1.0,
+                        "first_ms": 1.0,
+                        "p50_ms": 0.1,
+                        "p90_ms": 0.2,
+                        "p99_ms": 0.3,
+                        "mean_ms": 0.1,
+                        "runs": 200,
+                        "threads": None,
+                        "accuracy": 0.9,
+                        "accuracy_samples": 10,
+                    }
+                ],
+            }
+        )
+    )
+    result = load_result(old)
+    assert result.schema_version == 1 and result.rows[0].p50_ms == 0.1 and result.rows[0].batch == 1
+    future = tmp_path / "future.json"
+    future.write_text(json.dumps({"schema": "edgekit-bench", "schema_version": 9, "results": []}))
+    with pytest.raises(DataError, match="version 9"):
+        load_result(future)
+    junk = tmp_path / "junk.json"
+    junk.write_text("{")
+    with pytest.raises(DataError, match="cannot read"):
+        load_result(junk)
+
+
+def test_verdict_says_why_int8_is_slower():
+    base = dict(
+        backend="onnxruntime",
+        device="cpu",
+        format="onnx",
+        load_ms=1,
+        first_ms=1,
+        p90_ms=1,
+        p99_ms=1,
+        mean_ms=1,
+        runs=100,
+        threads=1,
+        accuracy=None,
+        accuracy_samples=0,
+    )
+    fp32 = BenchRow(model="m.onnx", quantization="fp32", size_bytes=4000, p50_ms=1.0, **base)
+    profile = {
+        "ops": [
+            {"op": "ConvInteger", "provider": "CPU", "ms": 2.0, "nodes": 2, "share": 0.8},
+            {"op": "DynamicQuantizeLinear", "provider": "CPU", "ms": 0.2, "nodes": 2, "share": 0.1},
+        ]
+    }
+    int8 = BenchRow(
+        model="m_int8.onnx",
+        quantization="int8",
+        size_bytes=1000,
+        p50_ms=2.5,
+        extra={"profile": profile},
+        **base,
+    )
+    lines = verdict([fp32, int8], {"cpu": {"flags": ["avx", "avx2"]}})
+    text = "\n".join(lines)
+    assert "fastest: m.onnx" in text and "smallest: m_int8.onnx" in text
+    assert "0.25x the size of m.onnx but 2.50x slower" in text
+    assert "ConvInteger takes 80%" in text and "no VNNI" in text

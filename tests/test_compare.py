@@ -1,0 +1,84 @@
+"""`edgekit compare`: result files made by real runs merged into one table, a row missing on one
+host shown as such, Markdown, and a chart that decodes as an image of the size asked for."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from tensor_fixtures import make_tensor_models
+from typer.testing import CliRunner
+
+from edgekit.bench_table import bench_models, save_json
+from edgekit.cli import app
+from edgekit.compare import chart_size, compare_files
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("compare")
+    files = make_tensor_models(root / "m")
+    # "host a" measured both files, "host b" only the ONNX one (its TFLite row is missing)
+    a = bench_models([files["tflite"], files["onnx"]], ["auto"], runs=20, threads=[1])
+    b = bench_models([files["onnx"]], ["auto"], runs=20, threads=[1])
+    pa = save_json(a, root / "a.json", host={"hostname": "host-a", "cpu": {}})
+    pb = save_json(b, root / "b.json", host={"hostname": "host-b", "cpu": {}})
+    return pa, pb
+
+
+def test_rows_missing_on_one_host_are_shown(results):
+    c = compare_files(results)
+    assert c.hosts == ["host-a", "host-b"] and len(c.keys) == 2
+    r = invoke("compare", *results)
+    assert r.exit_code == 0, r.output
+    tflite_line = next(line for line in r.stdout.splitlines() if "net.tflite" in line)
+    assert "missing" in tflite_line
+    r = invoke("compare", *results, "--markdown", "--baseline", "net.onnx")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("| row |") and "(1x)" in r.stdout
+
+
+def test_the_chart_is_a_png_of_the_expected_size(results, tmp_path):
+    import cv2
+
+    out = tmp_path / "chart.png"
+    r = invoke("compare", *results, "--plot", out)
+    assert r.exit_code == 0, r.output
+    image = cv2.imread(str(out))
+    assert image is not None and image.std() > 0
+    width, height = chart_size(compare_files(results))
+    assert image.shape == (height, width, 3)
+
+
+def test_bad_result_files_are_one_sentence(results, tmp_path):
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"schema": "edgekit-bench", "schema_version": 7, "results": []}))
+    r = invoke("compare", results[0], other)
+    assert r.exit_code == 1 and "version 7" in r.output and "Traceback" not in r.output
+    r = invoke("compare", results[0], "--baseline", "nothing-like-this")
+    assert r.exit_code == 1 and "names no row" in r.output
+
+
+@pytest.mark.gpu
+def test_cuda_io_binding_agrees_with_the_cpu(tmp_path):
+    """Not run in this session (no GPU): the CUDA path with IO binding (and a CUDA graph for this
+    fixed-shape file) gives the CPU's outputs, and reports the provider that ran."""
+    from edgekit.runtime.backends import open_model
+
+    files = make_tensor_models(tmp_path)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 8)).astype(np.float32)
+    with open_model(files["onnx"], device="cpu") as cpu, open_model(files["onnx"], device="cuda") as gpu:
+        assert gpu.providers[0] == "CUDAExecutionProvider" and gpu.io_binding and gpu.cuda_graph
+        want = cpu.run([x])[0]
+        for _ in range(3):  # the first run captures the graph, the next ones replay it
+            got = gpu.run([x])[0]
+            assert np.allclose(got, want, atol=1e-4)
+        y = x * 2  # new values through the same bound buffer
+        assert np.allclose(gpu.run([y])[0], cpu.run([y])[0], atol=1e-4)
