@@ -63,7 +63,7 @@ def plan_export(
     )
     config = kind.config(model_path)
     if config is not None:
-        formats = {name: tuple(m.value for m in e.modes) for name, e in EXPORTERS.items()}
+        formats = {e.name: tuple(m.value for m in e.modes) for e in sorted(EXPORTERS, key=lambda e: e.rank)}
         check_pair(graph_from_config(config), fmt, q.value, opts.batch, formats)
     card = existing_card(model_path)
     if card is None and not hints.task:

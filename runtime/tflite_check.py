@@ -142,6 +142,8 @@ class _Table:
 
 def verify_tflite(buf: bytes, source: str = "file") -> None:
     """Raise ModelFileError unless `buf` is a structurally sound TFLite model (see the module doc)."""
+    if len(buf) < 8 or buf[4:8] != b"TFL3":  # another kind of file, not a damaged model
+        raise ModelFileError(f"{source} is not a TFLite model (no TFL3 identifier)")
     try:
         _verify(_Reader(buf))
     except (ValueError, struct.error, OverflowError) as e:

@@ -128,7 +128,7 @@ def test_saved_model_folder_exports(tmp_path):
     x = layers.Flatten()(layers.Conv2D(2, 3, activation="relu")(inputs))
     model = keras.Model(inputs, layers.Dense(2, activation="softmax")(x))
     model.export(tmp_path / "sm", verbose=False)
-    result = runner.invoke(app, ["export", str(tmp_path / "sm"), "--task", "classify-image", "--to", "onnx"])
+    result = runner.invoke(app, ["export", str(tmp_path / "sm"), "--task", "classify-image", "--to", "onnx", "--unsafe"])
     assert result.exit_code == 0, result.output
     card = read_card(tmp_path / "sm.onnx")
     assert card.labels == ("0", "1") and card.parity["passed"] and card.parity["max_abs_diff"] < 1e-4

@@ -112,7 +112,9 @@ def export(
             help="A quantized file that misses its bar retries with its worst layers in float.",
         ),
     ] = True,
-    unsafe: Annotated[bool, typer.Option(help="Load models with Lambda layers (runs their code).")] = False,
+    unsafe: Annotated[
+        bool, typer.Option(help="Load models that run code: Lambda layers, SavedModel folders (their serving function).")
+    ] = False,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Convert a Keras model, embed its card, and validate the file against Keras."""
