@@ -7,6 +7,8 @@ numbers mean the same on every path."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from edgekit.runtime.backends import TensorInfo
@@ -31,3 +33,15 @@ def from_tensor(value: np.ndarray, info: TensorInfo) -> np.ndarray:
     if info.quant is not None and value.dtype.kind in "iu":
         return dequantize(value, *info.quant)
     return value
+
+
+def random_tensor(shape: Sequence[int], dtype: np.dtype, rng: np.random.Generator) -> np.ndarray:
+    """Values spread over the dtype's range (floats in [-1, 1], as most normalised inputs are)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return rng.integers(0, 2, size=shape).astype(bool)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        lo, hi = max(int(info.min), -(2**31)), min(int(info.max), 2**31 - 1)
+        return rng.integers(lo, hi, size=shape, endpoint=True).astype(dtype)
+    return rng.uniform(-1.0, 1.0, size=shape).astype(dtype)

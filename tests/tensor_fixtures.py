@@ -15,11 +15,13 @@ def make_tensor_models(out: Path, width: int = 16, name: str = "net") -> dict[st
     out.mkdir(parents=True, exist_ok=True)
     tf.keras.utils.set_random_seed(0)
     model = tf.keras.Sequential(
-        [tf.keras.Input((8,)), tf.keras.layers.Dense(width, activation="relu"), tf.keras.layers.Dense(4)]
+        [tf.keras.Input((8,), batch_size=1), tf.keras.layers.Dense(width, activation="relu"), tf.keras.layers.Dense(4)]
     )
     spec = tf.TensorSpec((1, 8), tf.float32, name="x")
     fn = tf.function(lambda x: model(x, training=False))
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function(spec)], model)
+    # from_keras_model, not from_concrete_functions: the latter keeps Keras 3 weights as resource
+    # variables the interpreter never initialises (a tiny file whose outputs are NaN)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
     tflite = out / f"{name}.tflite"
     tflite.write_bytes(conv.convert())
     onnx = out / f"{name}.onnx"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgekit.errors import UnsupportedError
 from edgekit.models.train import CardLike
 from edgekit.runtime.detection_formats.edgekit_grid import encode_grid, grid_postprocess
 from edgekit.runtime.scoring import evaluate_outputs
@@ -31,10 +32,20 @@ CASES = {
     # two sentences of two words: the first right, the second's last word wrong -> 3 of 4 words
     "translate": (False, lambda: CardLike("translate", ("<pad>", "<unk>", "a", "b"), {"kind": "text", "maxlen": 3}, {}), [np.eye(4)[[[2, 3, 0], [3, 3, 0]]]], ["a b", "b a"], {"token_accuracy": 0.75, "sentence_accuracy": 0.5}),
 }  # fmt: skip
+# tasks with no metric of their own: `evaluate` refuses them in one sentence
+NO_METRICS = {"tensor"}
 
 
 def test_every_task_has_a_case():
-    assert set(TASKS.names()) == set(CASES)
+    assert set(TASKS.names()) == set(CASES) | NO_METRICS
+
+
+@pytest.mark.parametrize("name", sorted(NO_METRICS))
+def test_a_task_without_metrics_says_so(name):
+    task = TASKS.get(name)
+    assert task.classifies is False
+    with pytest.raises(UnsupportedError, match=f"the {name} task has no metrics"):
+        task.metrics(CardLike(name, (), {}, {}), [np.zeros((1, 2))], [0])
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -18,6 +18,7 @@ from edgekit.card import ModelCard, TensorSpec
 from edgekit.errors import ConfigError, DataError
 from edgekit.runtime.backends import Session, TensorInfo
 from edgekit.runtime.tasks import TASKS, Task
+from edgekit.runtime.tensors import random_tensor
 
 INFERRED = "tensor shapes: the file has no edgekit card"
 
@@ -98,17 +99,6 @@ def shapes_for(
     return [resolve_shape(i, given.get(i.name), batch) for i in inputs]
 
 
-def random_tensor(shape: Sequence[int], dtype: np.dtype, rng: np.random.Generator) -> np.ndarray:
-    """Values spread over the dtype's range (floats in [-1, 1], as most normalised inputs are)."""
-    dtype = np.dtype(dtype)
-    if dtype.kind == "b":
-        return rng.integers(0, 2, size=shape).astype(bool)
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        lo, hi = max(int(info.min), -(2**31)), min(int(info.max), 2**31 - 1)
-        return rng.integers(lo, hi, size=shape, endpoint=True).astype(dtype)
-    return rng.uniform(-1.0, 1.0, size=shape).astype(dtype)
-
 
 def _spec(t: TensorInfo) -> TensorSpec:
     return TensorSpec(t.name, tuple(t.shape), t.dtype.name)
@@ -155,13 +145,20 @@ def tensor_card(
     if not session.inputs or not session.outputs:
         raise DataError(f"{path.name} has no inputs or no outputs to run")
     shapes = {k: list(v) for k, v in (shapes or {}).items()}
-    shapes_for(session.inputs, shapes)  # a --shape that does not fit fails here, before any work
     return ModelCard(
         task="tensor",
         labels=(),
         input=_spec(session.inputs[0]),
         output=_spec(session.outputs[0]),
-        preprocess={"kind": "tensor", "shapes": shapes},
+        # every input as it will be fed (dynamic dimensions resolved), for made-up and blank inputs
+        preprocess={
+            "kind": "tensor",
+            "shapes": shapes,
+            "inputs": [
+                {"name": i.name, "shape": list(s), "dtype": i.dtype.name}
+                for i, s in zip(session.inputs, shapes_for(session.inputs, shapes), strict=True)
+            ],
+        },
         postprocess={"inferred_from": INFERRED},
         recipe="",
         format=path.suffix.lstrip(".").lower(),
