@@ -6,13 +6,16 @@ an interrupted run never leaves half a dataset where a good one stood."""
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.errors import ConfigError
+from edgekit.fileio import write_text
 from edgekit.registry import Registry
 
 
@@ -63,3 +66,19 @@ def make(name: str, out: Path, *, count: int | None = None, seed: int = 0, force
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return summary.replace(str(tmp), str(out))  # a generator names the folder it was given
+
+
+def csv_text(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A header and rows as CSV text with "\n" line ends (the shipped corpora are byte-exact)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def write_corpus(path: Path, text: str) -> tuple[int, int]:
+    """Write a `...,split` corpus made by `csv_text`; returns (rows, rows held out for testing)."""
+    write_text(path, text)
+    rows = list(csv.reader(io.StringIO(text)))[1:]
+    return len(rows), sum(r[-1] == "test" for r in rows)

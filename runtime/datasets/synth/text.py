@@ -11,14 +11,11 @@ is this generator's output with its defaults (`edgekit data make text --out DIR`
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
 
-from edgekit.fileio import write_text
-from edgekit.runtime.datasets.synth import GENERATORS, Generator
+from edgekit.runtime.datasets.synth import GENERATORS, Generator, csv_text, write_corpus
 
 CORPUS_FILE = "text_corpus.csv"
 COLUMNS = ("text", "label", "split")  # split: "train" or "test", fixed by frame
@@ -360,22 +357,16 @@ def corpus(count: int = DEFAULT_COUNT, seed: int = 0) -> list[tuple[str, str, st
 
 def corpus_csv(count: int = DEFAULT_COUNT, seed: int = 0) -> str:
     """The corpus as CSV text: a `text,label,split` header, then one row per sentence."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    writer.writerows(corpus(count, seed))
-    return out.getvalue()
+    return csv_text(COLUMNS, corpus(count, seed))
 
 
 def make_text(folder: Path, count: int | None, seed: int) -> str:
     """Write the corpus into `folder` as text_corpus.csv; returns a one-line summary."""
     text = corpus_csv(DEFAULT_COUNT if count is None else count, seed)
     path = Path(folder) / CORPUS_FILE
-    write_text(path, text)
-    rows = list(csv.reader(io.StringIO(text)))[1:]
-    held = sum(r[2] == "test" for r in rows)
+    n, held = write_corpus(path, text)
     return (
-        f"{len(rows)} sentences in {len(LABELS)} topics ({', '.join(LABELS)}): {len(rows) - held} "
+        f"{n} sentences in {len(LABELS)} topics ({', '.join(LABELS)}): {n - held} "
         f"for training from {len(FRAMES) - len(HELDOUT_FRAMES)} frames, {held} held out from "
         f"{len(HELDOUT_FRAMES)} other frames -> {path}"
     )

@@ -14,14 +14,11 @@ frames that no training sentence uses: a model is scored on sentence shapes it h
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
 
-from edgekit.fileio import write_text
-from edgekit.runtime.datasets.synth import GENERATORS, Generator
+from edgekit.runtime.datasets.synth import GENERATORS, Generator, csv_text, write_corpus
 
 CORPUS_FILE = "translate_corpus.csv"
 COLUMNS = ("source", "target", "split")  # split: "train" or "test", fixed by frame
@@ -221,22 +218,16 @@ def corpus(count: int = DEFAULT_COUNT, seed: int = 0) -> list[tuple[str, str, st
 
 def corpus_csv(count: int = DEFAULT_COUNT, seed: int = 0) -> str:
     """The corpus as CSV text: a `source,target,split` header, then one row per sentence pair."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    writer.writerows(corpus(count, seed))
-    return out.getvalue()
+    return csv_text(COLUMNS, corpus(count, seed))
 
 
 def make_translate(folder: Path, count: int | None, seed: int) -> str:
     """Write the corpus into `folder` as translate_corpus.csv; returns a one-line summary."""
     text = corpus_csv(DEFAULT_COUNT if count is None else count, seed)
     path = Path(folder) / CORPUS_FILE
-    write_text(path, text)
-    rows = list(csv.reader(io.StringIO(text)))[1:]
-    held = sum(r[2] == "test" for r in rows)
+    n, held = write_corpus(path, text)
     return (
-        f"{len(rows)} German -> English sentence pairs: {len(rows) - held} for training from "
+        f"{n} German -> English sentence pairs: {n - held} for training from "
         f"{len(FRAMES) - len(HELDOUT_FRAMES)} frames, {held} held out from {len(HELDOUT_FRAMES)} "
         f"other frames -> {path}"
     )
