@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -176,6 +176,20 @@ def head_output(outputs: Sequence[TensorInfo], channels: int | None, what: str) 
     raise ModelFileError(f"{what} needs {want}; the model has {output_shapes(outputs)}")
 
 
+
+def yolo_fields(
+    card: ModelCard, options: TaskOptions = NO_OPTIONS, layout: str = "yolov8", iou: float = 0.7
+) -> dict[str, Any]:
+    """The settings every YOLO-family format reads from a card: thresholds (Ultralytics' `predict`
+    defaults: conf 0.25, IoU 0.7), the head layout, class-agnostic NMS, normalised boxes."""
+    pp = card.postprocess
+    return {
+        **common_settings(card, options, conf=("conf", 0.25), iou=("iou", iou), max_det=300),
+        "layout": layout,
+        "agnostic": bool(pp.get("agnostic", False)),
+        "normalized": bool(pp.get("normalized", False)),
+    }
+
 class YoloFormat(DetectionFormat):
     """`yolo` (layout by shape), `yolov5` or `yolov8`: one entry per name the card may give."""
 
@@ -184,13 +198,7 @@ class YoloFormat(DetectionFormat):
         self.layout: YoloLayout | None = None if name == "yolo" else name  # type: ignore[assignment]
 
     def settings(self, card: ModelCard, options: TaskOptions = NO_OPTIONS) -> YoloSettings:
-        pp = card.postprocess
-        return YoloSettings(
-            **common_settings(card, options, conf=("conf", 0.25), iou=("iou", 0.45), max_det=300),
-            layout=self.layout,
-            agnostic=bool(pp.get("agnostic", False)),
-            normalized=bool(pp.get("normalized", False)),
-        )
+        return YoloSettings(**yolo_fields(card, options, self.layout, iou=0.45))
 
     def bind(self, settings: YoloSettings, outputs: Sequence[TensorInfo]) -> FrameDecoder:
         nc = len(settings.labels) or None

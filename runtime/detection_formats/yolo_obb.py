@@ -16,9 +16,8 @@ from edgekit.runtime.detection_formats import (
     NO_OPTIONS,
     DetectionFormat,
     FrameDecoder,
-    common_settings,
 )
-from edgekit.runtime.detection_formats.yolo import YoloSettings, head_output, head_rows
+from edgekit.runtime.detection_formats.yolo import YoloSettings, head_output, head_rows, yolo_fields
 from edgekit.runtime.tasks import TaskOptions
 from edgekit.runtime.tensors import from_tensor
 
@@ -49,13 +48,7 @@ class YoloObbFormat(DetectionFormat):
     name = "yolov8-obb"
 
     def settings(self, card: ModelCard, options: TaskOptions = NO_OPTIONS) -> YoloSettings:
-        pp = card.postprocess
-        return YoloSettings(
-            **common_settings(card, options, conf=("conf", 0.25), iou=("iou", 0.7), max_det=300),
-            layout="yolov8",
-            agnostic=bool(pp.get("agnostic", False)),
-            normalized=bool(pp.get("normalized", False)),
-        )
+        return YoloSettings(**yolo_fields(card, options))
 
     def bind(self, settings: YoloSettings, outputs: Sequence[TensorInfo]) -> FrameDecoder:
         nc = len(settings.labels)

@@ -18,9 +18,14 @@ from edgekit.runtime.detection_formats import (
     NO_OPTIONS,
     DetectionFormat,
     FrameDecoder,
-    common_settings,
 )
-from edgekit.runtime.detection_formats.yolo import YoloSettings, head_output, head_rows, select_yolo
+from edgekit.runtime.detection_formats.yolo import (
+    YoloSettings,
+    head_output,
+    head_rows,
+    select_yolo,
+    yolo_fields,
+)
 from edgekit.runtime.tasks import TaskOptions
 from edgekit.runtime.tensors import from_tensor
 
@@ -48,10 +53,7 @@ class YoloPoseFormat(DetectionFormat):
                 f"model card field postprocess.kpt_shape is {pp.get('kpt_shape')!r}, not [keypoints, 2 or 3]"
             ) from None
         return PoseSettings(
-            **common_settings(card, options, conf=("conf", 0.25), iou=("iou", 0.7), max_det=300),
-            layout="yolov8",
-            agnostic=bool(pp.get("agnostic", False)),
-            normalized=bool(pp.get("normalized", False)),
+            **yolo_fields(card, options),
             kpt_shape=(k, d),
         )
 

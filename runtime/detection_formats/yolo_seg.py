@@ -19,10 +19,15 @@ from edgekit.runtime.detection_formats import (
     NO_OPTIONS,
     DetectionFormat,
     FrameDecoder,
-    common_settings,
     output_shapes,
 )
-from edgekit.runtime.detection_formats.yolo import YoloSettings, head_output, head_rows, select_yolo
+from edgekit.runtime.detection_formats.yolo import (
+    YoloSettings,
+    head_output,
+    head_rows,
+    select_yolo,
+    yolo_fields,
+)
 from edgekit.runtime.tasks import TaskOptions
 from edgekit.runtime.tensors import from_tensor
 
@@ -80,13 +85,7 @@ class YoloSegFormat(DetectionFormat):
     name = "yolov8-seg"
 
     def settings(self, card: ModelCard, options: TaskOptions = NO_OPTIONS) -> YoloSettings:
-        pp = card.postprocess
-        return YoloSettings(
-            **common_settings(card, options, conf=("conf", 0.25), iou=("iou", 0.7), max_det=300),
-            layout="yolov8",
-            agnostic=bool(pp.get("agnostic", False)),
-            normalized=bool(pp.get("normalized", False)),
-        )
+        return YoloSettings(**yolo_fields(card, options))
 
     def bind(self, settings: YoloSettings, outputs: Sequence[TensorInfo]) -> FrameDecoder:
         found = [i for i, o in enumerate(outputs) if len(o.shape) == 4]
