@@ -289,28 +289,38 @@ def load_data(config: TrainConfig, recipe: Recipe) -> Dataset:
 def prepare_data(config: TrainConfig, recipe: Recipe, dataset: Dataset) -> Prepared:
     """Limit the training part, fit the preprocessing on it, set the validation part beside it,
     augment."""
-    hparams = {**dict(recipe.hparams), **config.hparams}
     # Early stopping chooses the epoch whose weights are kept, so the data it watches takes part in
     # training decisions. It must not be the held-out split: that one is kept untouched for the
     # final report and for the exporter's parity and accuracy checks, which would otherwise be
     # measured on data the training was tuned on. So it watches the dataset's validation part (a
     # fixed 1/8 of the training split), kept apart before augmentation (no shifted copy of a
     # validation image is trained on). A refit trains on both parts and watches nothing.
-    watching = recipe.training.watches_slice and not config.refit
     if config.refit:
-        train_split, watch = dataset.train.head(config.limit), None
-    else:
-        train_split = dataset.fit.head(config.limit)
-        watch = dataset.validation.head(validation_limit(config.limit))
-        if len(watch) == 0:  # too few samples for a validation part: a slice of what there is
-            if watching:
-                train_split, watch = validation_slice(train_split, recipe.training.validation_fraction)
-            else:
-                watch = None
+        return prepare_split(config, recipe, dataset.labels, dataset.train.head(config.limit), None)
+    return prepare_split(
+        config,
+        recipe,
+        dataset.labels,
+        dataset.fit.head(config.limit),
+        dataset.validation.head(validation_limit(config.limit)),
+    )
+
+
+def prepare_split(
+    config: TrainConfig, recipe: Recipe, labels: tuple[str, ...], train_split: Split, watch: Split | None
+) -> Prepared:
+    """`prepare_data` on given parts: what the weights are fitted on and what is watched (the
+    validation part; a fold of cross-validation in `edgekit tune`; None: nothing)."""
+    hparams = {**dict(recipe.hparams), **config.hparams}
+    watching = recipe.training.watches_slice and watch is not None
+    if watch is not None and len(watch) == 0:  # too few samples for a validation part
+        watch = None
+        if recipe.training.watches_slice:  # a slice of what there is, as before the three-way split
+            train_split, watch = validation_slice(train_split, recipe.training.validation_fraction)
     preprocess = dict(recipe.input.preprocess)
     if recipe.input.fit_preprocess is not None:  # fitted on the training data only, never the held-out
         preprocess = recipe.input.fit_preprocess(train_split, preprocess, hparams)
-    card_like = CardLike(recipe.task, dataset.labels, preprocess, postprocess_for(recipe))
+    card_like = CardLike(recipe.task, labels, preprocess, postprocess_for(recipe))
     if recipe.data.augment is not None:
         extra = recipe.data.augment(train_split.x, np.random.default_rng(config.seed))
         train_split = Split(
