@@ -288,10 +288,10 @@ def tune(config: TuneConfig) -> TuneResult:
     _, keras = import_tf()
     epochs = config.epochs or recipe.training.epochs
     hypermodel = _hypermodel(kt, keras, config, base, dataset, whole, epochs)
-    tuner = _tuner(kt, config, hypermodel, epochs)
     t0 = time.perf_counter()
     # Keras Tuner prints its own tables to stdout, which is for results: send them to stderr
     with contextlib.redirect_stdout(sys.stderr if not config.quiet else io.StringIO()):
+        tuner = _tuner(kt, config, hypermodel, epochs)
         tuner.search(epochs=epochs, verbose=0)
     seconds = time.perf_counter() - t0
     trials = trial_rows(tuner, config)
@@ -437,20 +437,58 @@ def watch_callbacks(keras, recipe: Recipe) -> list:
 def _tuner(kt, config: TuneConfig, hypermodel, epochs: int):
     """Keras Tuner's search of the strategy, in the output folder (`overwrite=False` on --resume:
     it reloads the finished trials and goes on with the rest), printing a line per trial."""
-    kinds = {"grid": kt.GridSearch, "random": kt.RandomSearch, "hyperband": kt.Hyperband}
-    progress = _progress_class(kinds[config.strategy], config)
-    common = dict(
-        hypermodel=hypermodel,
-        objective=kt.Objective(config.objective, direction=config.direction),
-        seed=config.seed,
-        directory=str(config.out_dir),
-        project_name=SEARCH_DIR,
-        overwrite=not config.resume,
-        max_consecutive_failed_trials=1,
-    )
+    objective = kt.Objective(config.objective, direction=config.direction)
+    where = dict(directory=str(config.out_dir), project_name=SEARCH_DIR, overwrite=not config.resume)
     if config.strategy == "hyperband":
-        return progress(max_epochs=epochs, factor=3, **common)
-    return progress(max_trials=config.trials, **common)
+        return _progress_class(kt.Hyperband, config)(
+            hypermodel=hypermodel,
+            objective=objective,
+            seed=config.seed,
+            max_consecutive_failed_trials=1,
+            max_epochs=epochs,
+            factor=3,
+            **where,
+        )
+    kind = kt.oracles.GridSearchOracle if config.strategy == "grid" else kt.oracles.RandomSearchOracle
+    oracle = _resumable(kt, kind)(
+        objective=objective, max_trials=config.trials, seed=config.seed, max_consecutive_failed_trials=1
+    )
+    return _progress_class(kt.Tuner, config)(oracle=oracle, hypermodel=hypermodel, **where)
+
+
+def _resumable(kt, oracle_class: type) -> type:
+    """Keras Tuner's grid or random oracle, made to resume after a kill at any moment (keras-tuner
+    1.4.8 does not): a finished trial the saved state still lists as running is not run again, a
+    trial begun after the last save is, and the grid's order of tried settings, which Keras Tuner
+    keeps in memory only (its next trial fails with a KeyError in `populate_space`), is rebuilt
+    from the reloaded trials. The search itself is still Keras Tuner's."""
+    from functools import cmp_to_key
+
+    from keras_tuner.src.tuners.gridsearch import LinkedList
+
+    done, running = kt.engine.trial.TrialStatus.COMPLETED, kt.engine.trial.TrialStatus.RUNNING
+
+    class Resumable(oracle_class):
+        def reload(self):
+            super().reload()
+            order = sorted(self.trials, key=int)
+            self._retry_queue = [t for t in self._retry_queue if self.trials[t].status != done]
+            for trial_id in order:
+                if self.trials[trial_id].status == running and trial_id not in self._retry_queue:
+                    self._retry_queue.append(trial_id)
+                if trial_id not in self.start_order:
+                    self.start_order.append(trial_id)
+            if hasattr(self, "_ordered_ids"):  # the grid's
+                self._ordered_ids = LinkedList()
+                for trial_id in sorted(order, key=cmp_to_key(self._compare_trials)):
+                    self._ordered_ids.insert(trial_id)
+                # every tried setting's successor is looked at again; tried ones are skipped
+                self._populate_next = list(order)
+
+        def _compare_trials(self, a: str, b: str) -> int:
+            return self._compare(self.trials[a].hyperparameters.values, self.trials[b].hyperparameters.values)
+
+    return Resumable
 
 
 def _progress_class(base: type, config: TuneConfig) -> type:
@@ -458,6 +496,15 @@ def _progress_class(base: type, config: TuneConfig) -> type:
     so a killed search leaves its trials readable."""
 
     class Progress(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            _atomic_saves(self.oracle)
+
+        def save(self):
+            # whole or not at all (Keras Tuner writes in place: a kill mid-write leaves an empty
+            # file that no --resume can read)
+            write_text(Path(self._get_tuner_fname()), json.dumps(self.get_state()))
+
         def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
             # Keras Tuner imports tensorboard for every trial on the TensorFlow backend, only to
             # patch TensorBoard callbacks; edgekit passes none, and tensorboard may not be installed
@@ -481,6 +528,21 @@ def _progress_class(base: type, config: TuneConfig) -> type:
             print(line, file=sys.stderr, flush=True)
 
     return Progress
+
+
+def _atomic_saves(oracle) -> None:
+    """The oracle's state and each trial's written whole or not at all, so a search killed at any
+    moment can be resumed (Keras Tuner writes them in place)."""
+
+    def save() -> None:
+        write_text(Path(oracle._get_oracle_fname()), json.dumps(oracle.get_state()))
+
+    def save_trial(trial) -> None:
+        folder = Path(oracle._get_trial_dir(trial.trial_id))
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text(folder / "trial.json", json.dumps(trial.get_state()))
+
+    oracle.save, oracle._save_trial = save, save_trial
 
 
 def trial_rows(tuner, config: TuneConfig) -> list[dict[str, Any]]:
