@@ -397,7 +397,7 @@ def callbacks_for(keras, config: TrainConfig, recipe: Recipe, watching: bool, ep
                 min_lr=training.learning_rate / 100,
             )
         )
-    if watching:
+    if watching and training.early_stopping_patience is not None:  # a plateau schedule alone: no stop
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=training.early_stopping_patience, restore_best_weights=True
