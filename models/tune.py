@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 
 from edgekit.deps import require
-from edgekit.errors import ConfigError
+from edgekit.errors import ConfigError, EdgekitError
 from edgekit.fileio import check_writable, write_text
 from edgekit.models.recipe import Recipe, get_recipe
 from edgekit.models.train import (
+    TRAINING_HPARAMS,
     TrainConfig,
     TrainResult,
     check_hparams,
@@ -292,7 +293,12 @@ def tune(config: TuneConfig) -> TuneResult:
     # Keras Tuner prints its own tables to stdout, which is for results: send them to stderr
     with contextlib.redirect_stdout(sys.stderr if not config.quiet else io.StringIO()):
         tuner = _tuner(kt, config, hypermodel, epochs)
-        tuner.search(epochs=epochs, verbose=0)
+        try:
+            tuner.search(epochs=epochs, verbose=0)
+        except RuntimeError as e:  # Keras Tuner's own stop after a failed trial (its error printed above)
+            raise EdgekitError(
+                f"the search in {config.out_dir} stopped: {e} (the trial's error is above)"
+            ) from None
     seconds = time.perf_counter() - t0
     trials = trial_rows(tuner, config)
     if not any(t["status"] == "COMPLETED" for t in trials):
@@ -350,15 +356,20 @@ def _hypermodel(
     recipe = config.recipe_entry
     batch_size = config.batch_size or recipe.training.batch_size
     folds = stratified_folds(np.asarray(whole.y), config.folds, config.seed) if config.folds else None
+    trained_on = len(dataset.fit.head(config.limit)) if folds is None else len(whole) - len(folds[0])
 
     class RecipeModel(kt.HyperModel):
         def build(self, hp):
-            hparams = {name: hp.Choice(name, list(values)) for name, values in config.grid.items()}
+            choices = {name: hp.Choice(name, list(values)) for name, values in config.grid.items()}
+            hparams = {**dict(recipe.hparams), **choices}
             keras.utils.set_random_seed(config.seed)
-            data = prepared(hparams, dataset.fit.head(config.limit), dataset.validation)
-            model = recipe.build(num_classes=len(dataset.labels), **data.build_hparams)
-            steps = -(-len(data.train) // batch_size)
-            weight_decay = float(data.hparams.get("weight_decay", 0.0))
+            model = recipe.build(
+                num_classes=len(dataset.labels),
+                **{k: v for k, v in hparams.items() if k not in TRAINING_HPARAMS},
+            )
+            # the learning-rate schedule spans the trial's steps, as `train` computes them
+            steps = -(-trained_on * (2 if recipe.data.augment is not None else 1) // batch_size)
+            weight_decay = float(hparams.get("weight_decay", 0.0))
             compile_model(keras, recipe, model, epochs, steps, weight_decay=weight_decay)
             return model
 
