@@ -106,3 +106,24 @@ def evaluate_model(
         "backend": backend_used,
         "seconds": round(seconds, 3),
     }
+
+
+def per_class_table(metrics: dict[str, Any]) -> list[str]:
+    """A classifier's per-class precision, recall, F1 and support as text rows, then the macro and
+    weighted averages; nothing for a task that reports no `per_class`."""
+    per_class = metrics.get("per_class")
+    if not isinstance(per_class, dict) or not per_class:
+        return []
+    width = max(12, *(len(str(name)) for name in per_class))
+    head = f"{'class':<{width}}  precision     recall         f1    support"
+    rows = [head]
+    for name, s in per_class.items():
+        scores = f"{s['precision']:9.4f}  {s['recall']:9.4f}  {s['f1']:9.4f}"
+        rows.append(f"{str(name):<{width}}  {scores}  {s['support']:9d}")
+    total = sum(int(s["support"]) for s in per_class.values())
+    for kind in ("macro", "weighted"):
+        values = [metrics.get(f"{kind}_{k}") for k in ("precision", "recall", "f1")]
+        if all(isinstance(v, float) for v in values):
+            p, r, f = values
+            rows.append(f"{kind + ' avg':<{width}}  {p:9.4f}  {r:9.4f}  {f:9.4f}  {total:9d}")
+    return rows

@@ -3,7 +3,8 @@ is compared with the Keras model it came from.
 
 Task-generic: the max abs difference of the raw (dequantized) outputs always; for a classifier the
 top-1 agreement; with labelled data the task's metric (`edgekit.runtime.metrics`: accuracy, IoU,
-mAP) of the artifact and of Keras, and the delta in points, which the mode's bar holds."""
+mAP) of the artifact and of Keras, and the delta in points, which the mode's bar holds; for a
+classifier also every class's precision, recall and F1, the file's beside Keras's."""
 
 from __future__ import annotations
 
@@ -50,6 +51,20 @@ def run_artifact(artifact: Path, items: Sequence[Any]) -> tuple[list[np.ndarray]
     return outputs, io
 
 
+def side_by_side(ours: dict[str, dict], keras: dict[str, dict]) -> dict[str, dict[str, Any]]:
+    """Per class: the file's precision, recall and F1 beside Keras's (`f1` and `f1_keras`), so a
+    quantized model that loses one class shows it even when its accuracy barely moves."""
+    table: dict[str, dict[str, Any]] = {}
+    for name, row in ours.items():
+        ref = keras.get(name, {})
+        entry: dict[str, Any] = {"support": row.get("support")}
+        for kind in ("precision", "recall", "f1"):
+            entry[kind] = row[kind]
+            entry[f"{kind}_keras"] = ref.get(kind)
+        table[name] = entry
+    return table
+
+
 def parity_report(
     artifact: Path,
     card: ModelCard,
@@ -67,13 +82,14 @@ def parity_report(
     seconds = time.perf_counter() - t0
     n = len(heldout)
     failures: list[str] = []
-    if len(got) != len(reference) or any(g.size != r.size for g, r in zip(got, reference)):
+    if len(got) != len(reference) or any(g.size != r.size for g, r in zip(got, reference, strict=False)):
         shapes = f"{[g.shape for g in got]} vs Keras {[r.shape for r in reference]}"
         max_abs = float("inf")
         failures.append(f"outputs differ in shape: {shapes}")
     else:
         max_abs = max(
-            float(np.abs(g.reshape(n, -1) - r.reshape(n, -1)).max()) for g, r in zip(got, reference)
+            float(np.abs(g.reshape(n, -1) - r.reshape(n, -1)).max())
+            for g, r in zip(got, reference, strict=True)
         )
     report: dict[str, Any] = {"samples": n, "data": data, "labelled": labelled, "max_abs_diff": max_abs}
     checked = ["max abs diff"] if bar.max_abs_diff is not None else []
@@ -99,6 +115,8 @@ def parity_report(
                 "metrics_keras": keras_metrics,
             }
         )
+        if "per_class" in ours and "per_class" in keras_metrics:
+            report["per_class"] = side_by_side(ours["per_class"], keras_metrics["per_class"])
         if bar.max_metric_drop is not None:
             checked.append(f"{metric} drop")
             if -delta > bar.max_metric_drop:

@@ -114,6 +114,9 @@ class Recipe:
     # hparam overrides that make a tiny model of the same shape, for fast tests (fewer filters,
     # a smaller input); the parametrised tests build, train and export with these
     tiny: Mapping[str, Any] = field(default_factory=_empty)
+    # what `edgekit tune` searches unless told otherwise: hyper-parameter -> the values worth trying
+    # (names --set accepts, `weight_decay` included); empty: it searches `weight_decay` alone
+    search: Mapping[str, tuple[Any, ...]] = field(default_factory=_empty)
 
 
 RECIPES: Registry[Recipe] = Registry("recipe", package="edgekit.models.recipes")

@@ -33,7 +33,10 @@ from edgekit.tfutil import import_tf
 OUTPUT_FILES = ("model.keras", "card.json", "history.json", "curves.png")
 CONFUSION_FILE = "confusion.png"  # classifiers only
 BACKUP_DIR = ".backup"  # an interrupted run's last epoch, for --resume
-BEST_FILE = "best.keras"  # the best epoch on the watched slice, where the recipe watches one
+BEST_FILE = "best.keras"  # the best epoch on the validation part, where the recipe watches it
+# Hyper-parameters every recipe takes that are not its build function's: the training step's own
+# (read by `compile_model`), each with its default, which leaves the model as it was without them.
+TRAINING_HPARAMS: Mapping[str, Any] = MappingProxyType({"weight_decay": 0.0})
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,10 @@ class TrainConfig:
 
     `hparams` override the recipe's (e.g. its `tiny` set); `resume` continues a run that was
     interrupted, from its last finished epoch; `strategy` spreads training over devices; `dataset`
-    replaces the recipe's own (data already in memory). None: the recipe's default."""
+    replaces the recipe's own (data already in memory); `refit` trains on the whole training split,
+    validation part included, with nothing watched (the tuner's final model, once the choices the
+    validation part was for are made); `search` is what `edgekit tune` found, recorded in the card's
+    hparams. None: the recipe's default."""
 
     recipe: str
     out_dir: Path
@@ -142,6 +148,8 @@ class TrainConfig:
     strategy: str = "none"
     save_format: str = "keras"
     dataset: Dataset | None = None
+    refit: bool = False
+    search: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out_dir", Path(self.out_dir))
@@ -177,8 +185,16 @@ class Prepared:
     hparams: dict[str, Any]  # the recipe's, with the run's overrides
     preprocess: dict[str, Any]  # as declared, or fitted on the training split
     card_like: CardLike
-    train: Split  # limited, without the watched slice, augmented
-    watch: Split | None  # the slice early stopping and the plateau schedule watch; None: none
+    train: Split  # limited, without the validation part (unless refit), augmented
+    # the validation part: its curves, and what early stopping and the plateau schedule watch;
+    # None: none (a refit)
+    watch: Split | None
+    watching: bool = False  # whether early stopping / the plateau schedule act on `watch`
+
+    @property
+    def build_hparams(self) -> dict[str, Any]:
+        """The hparams the recipe's build function takes (without the training step's own)."""
+        return {k: v for k, v in self.hparams.items() if k not in TRAINING_HPARAMS}
 
 
 @dataclass(frozen=True)
@@ -210,13 +226,20 @@ def train(config: TrainConfig | str, out_dir: str | Path | None = None, **option
     keras.utils.set_random_seed(config.seed)
     scope, replicas = distribution(tf, config.strategy)
     with scope():
-        model = recipe.build(num_classes=len(dataset.labels), **data.hparams)
+        model = recipe.build(num_classes=len(dataset.labels), **data.build_hparams)
     arrays = model_arrays(recipe, model, data, dataset)
     epochs = config.epochs or recipe.training.epochs
     batch_size = config.batch_size or recipe.training.batch_size
     with scope():
-        compile_model(keras, recipe, model, epochs, steps_per_epoch=-(-len(arrays.x) // batch_size))
-    history, seconds = fit_model(keras, config, recipe, model, arrays, data.watch, epochs, batch_size)
+        compile_model(
+            keras,
+            recipe,
+            model,
+            epochs,
+            steps_per_epoch=-(-len(arrays.x) // batch_size),
+            weight_decay=float(data.hparams.get("weight_decay", 0.0)),
+        )
+    history, seconds = fit_model(keras, config, recipe, model, arrays, data, epochs, batch_size)
     raw_out, metrics = evaluate(config, recipe, model, arrays, data, dataset, history, epochs, seconds)
     run = run_hparams(config, recipe, data, epochs, batch_size, replicas)
     card = make_card(recipe, model, dataset, run, metrics, data.preprocess)
@@ -255,7 +278,8 @@ def load_data(config: TrainConfig, recipe: Recipe) -> Dataset:
     dataset = config.dataset if config.dataset is not None else load_dataset(recipe.data.dataset, config.data)
     if not config.quiet:
         print(
-            f"data: {dataset.description}: {len(dataset.train)} training, "
+            f"data: {dataset.description}: {len(dataset.train)} training "
+            f"({len(dataset.validation_index)} of them the validation part), "
             f"{len(dataset.heldout)} held-out samples",
             file=sys.stderr,
         )
@@ -263,27 +287,52 @@ def load_data(config: TrainConfig, recipe: Recipe) -> Dataset:
 
 
 def prepare_data(config: TrainConfig, recipe: Recipe, dataset: Dataset) -> Prepared:
-    """Limit the training split, fit the preprocessing on it, set the watched slice aside, augment."""
-    hparams = {**dict(recipe.hparams), **config.hparams}
-    train_split = dataset.train.head(config.limit)
-    preprocess = dict(recipe.input.preprocess)
-    if recipe.input.fit_preprocess is not None:  # fitted on the training data only, never the held-out
-        preprocess = recipe.input.fit_preprocess(train_split, preprocess, hparams)
-    card_like = CardLike(recipe.task, dataset.labels, preprocess, postprocess_for(recipe))
+    """Limit the training part, fit the preprocessing on it, set the validation part beside it,
+    augment."""
     # Early stopping chooses the epoch whose weights are kept, so the data it watches takes part in
     # training decisions. It must not be the held-out split: that one is kept untouched for the
     # final report and for the exporter's parity and accuracy checks, which would otherwise be
-    # measured on data the training was tuned on. So it watches a slice of the training data,
-    # carved off before augmentation (no shifted copy of a validation image is trained on).
-    watch = None
-    if recipe.training.watches_slice:
-        train_split, watch = validation_slice(train_split, recipe.training.validation_fraction)
+    # measured on data the training was tuned on. So it watches the dataset's validation part (a
+    # fixed 1/8 of the training split), kept apart before augmentation (no shifted copy of a
+    # validation image is trained on). A refit trains on both parts and watches nothing.
+    if config.refit:
+        return prepare_split(config, recipe, dataset.labels, dataset.train.head(config.limit), None)
+    return prepare_split(
+        config,
+        recipe,
+        dataset.labels,
+        dataset.fit.head(config.limit),
+        dataset.validation.head(validation_limit(config.limit)),
+    )
+
+
+def prepare_split(
+    config: TrainConfig, recipe: Recipe, labels: tuple[str, ...], train_split: Split, watch: Split | None
+) -> Prepared:
+    """`prepare_data` on given parts: what the weights are fitted on and what is watched (the
+    validation part; a fold of cross-validation in `edgekit tune`; None: nothing)."""
+    hparams = {**dict(recipe.hparams), **config.hparams}
+    watching = recipe.training.watches_slice and watch is not None
+    if watch is not None and len(watch) == 0:  # too few samples for a validation part
+        watch = None
+        if recipe.training.watches_slice:  # a slice of what there is, as before the three-way split
+            train_split, watch = validation_slice(train_split, recipe.training.validation_fraction)
+    preprocess = dict(recipe.input.preprocess)
+    if recipe.input.fit_preprocess is not None:  # fitted on the training data only, never the held-out
+        preprocess = recipe.input.fit_preprocess(train_split, preprocess, hparams)
+    card_like = CardLike(recipe.task, labels, preprocess, postprocess_for(recipe))
     if recipe.data.augment is not None:
         extra = recipe.data.augment(train_split.x, np.random.default_rng(config.seed))
         train_split = Split(
             np.concatenate([train_split.x, extra]), np.concatenate([train_split.y, train_split.y])
         )
-    return Prepared(hparams, preprocess, card_like, train_split, watch)
+    return Prepared(hparams, preprocess, card_like, train_split, watch, watching)
+
+
+def validation_limit(limit: int | None) -> int | None:
+    """How much of the validation part a run limited to `limit` training samples scores on: the
+    same 1:7 as the whole (a quick --limit run does not score on thousands)."""
+    return None if limit is None else max(1, -(-limit // 7))
 
 
 def model_arrays(recipe: Recipe, model: Any, data: Prepared, dataset: Dataset) -> Arrays:
@@ -293,9 +342,10 @@ def model_arrays(recipe: Recipe, model: Any, data: Prepared, dataset: Dataset) -
     y = training_targets(recipe, data.train, data.card_like)
     xv = model_inputs(data.preprocess, in_shape, dataset.heldout)
     yv = training_targets(recipe, dataset.heldout, data.card_like)
-    # without early stopping the held-out curves are only drawn, never acted on
+    # the validation part's curves are drawn always, acted on only where the recipe watches them;
+    # the held-out split is never fitted against (None: a refit, which has no validation part)
     validation = (
-        (xv, yv)
+        None
         if data.watch is None
         else (
             model_inputs(data.preprocess, in_shape, data.watch),
@@ -305,15 +355,20 @@ def model_arrays(recipe: Recipe, model: Any, data: Prepared, dataset: Dataset) -
     return Arrays(x, y, xv, yv, validation)
 
 
-def compile_model(keras, recipe: Recipe, model: Any, epochs: int, steps_per_epoch: int) -> None:
-    """Adam on the recipe's learning-rate schedule, its loss and the metrics Keras tracks."""
+def compile_model(
+    keras, recipe: Recipe, model: Any, epochs: int, steps_per_epoch: int, weight_decay: float = 0.0
+) -> None:
+    """Adam on the recipe's learning-rate schedule (with decoupled weight decay where the run's
+    `weight_decay` hparam asks for it), its loss and the metrics Keras tracks."""
     lr = learning_rate(keras, recipe, epochs * steps_per_epoch, steps_per_epoch)
     training = recipe.training
     loss = training.loss() if callable(training.loss) else training.loss
     metrics = (
         list(training.keras_metrics) if training.keras_metrics is not None else [recipe.evaluation.metric]
     )
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=metrics)
+    # 0 leaves Adam as it was (no decay term at all), so the default model is unchanged
+    optimizer = keras.optimizers.Adam(lr, weight_decay=weight_decay or None)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
 
 
 def callbacks_for(keras, config: TrainConfig, recipe: Recipe, watching: bool, epochs: int, earlier) -> list:
@@ -336,13 +391,13 @@ def callbacks_for(keras, config: TrainConfig, recipe: Recipe, watching: bool, ep
     if training.schedule == "plateau":
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss",
+                monitor="val_loss" if watching else "loss",  # a refit has no validation part
                 factor=training.decay_rate,
                 patience=2,
                 min_lr=training.learning_rate / 100,
             )
         )
-    if watching:
+    if watching and training.early_stopping_patience is not None:  # a plateau schedule alone: no stop
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=training.early_stopping_patience, restore_best_weights=True
@@ -357,13 +412,13 @@ def fit_model(
     recipe: Recipe,
     model: Any,
     arrays: Arrays,
-    watch: Split | None,
+    data: Prepared,
     epochs: int,
     batch_size: int,
 ) -> tuple[dict[str, list[float]], float]:
     """(the history from epoch 1, resumed runs included; the seconds this fit took)."""
     earlier = resumed_history(config.backup) if config.resume else {}
-    callbacks = callbacks_for(keras, config, recipe, watch is not None, epochs, earlier)
+    callbacks = callbacks_for(keras, config, recipe, data.watching, epochs, earlier)
     config.out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     try:
@@ -406,6 +461,7 @@ def evaluate(
     heldout_loss = model.evaluate(
         arrays.heldout_x, arrays.heldout_y, verbose=0, batch_size=256, return_dict=True
     )
+    # per-class scores (a classifier's `per_class`) come along as `heldout_per_class`
     metrics: dict[str, Any] = {f"heldout_{k}": v for k, v in scores.items() if not isinstance(v, list)}
     metrics["heldout_loss"] = float(heldout_loss["loss"])
     metric = recipe.evaluation.metric
@@ -414,7 +470,7 @@ def evaluate(
     metrics.update(epochs=epochs, train_seconds=round(seconds, 2), seed=config.seed)
     if config.resume:
         metrics["resumed"] = True
-    if data.watch is not None:
+    if data.watching:
         metrics["epochs_run"] = len(history["loss"])
         metrics["best_epoch"] = int(np.argmin(history["val_loss"])) + 1
     return raw_out, metrics
@@ -428,12 +484,14 @@ def run_hparams(
     extra: dict[str, Any] = {}
     if training.schedule in ("exponential", "plateau"):
         extra.update(decay_rate=training.decay_rate, decay_epochs=training.decay_epochs)
-    if data.watch is not None:
-        share = f"{training.validation_fraction:.0%}"
-        extra.update(
-            early_stopping_patience=training.early_stopping_patience,
-            validation=f"{len(data.watch)} training samples ({share}), not held-out",
-        )
+    if data.watching and data.watch is not None:
+        extra.update(early_stopping_patience=training.early_stopping_patience)
+    if config.refit:
+        extra.update(validation="none: trained on the whole training split (refit), not held-out")
+    elif data.watch is not None:
+        extra.update(validation=f"{len(data.watch)} training samples (the validation part), not held-out")
+    if config.search is not None:
+        extra.update(search=dict(config.search))
     if config.strategy != "none":
         extra.update(strategy=config.strategy, replicas=replicas)
     return {
@@ -472,17 +530,43 @@ def write_outputs(
         plot_confusion(matrix, dataset.labels, out_dir / CONFUSION_FILE, title=f"{recipe.name}: held-out")
 
 
-def check_hparams(recipe: Recipe, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Overrides whose names the recipe's build function takes; an unknown name fails here."""
+def hparam_defaults(recipe: Recipe) -> dict[str, Any]:
+    """Every hyper-parameter the recipe takes, with its default (the recipe's own where it sets one,
+    else the build function's; `inspect.Parameter.empty` for none): what --set and tune accept."""
     params = inspect.signature(recipe.build).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return overrides
-    known = [n for n in params if n != "num_classes"]
+    known = {n: p.default for n, p in params.items() if n != "num_classes" and p.kind is not p.VAR_KEYWORD}
+    known.update(TRAINING_HPARAMS)
+    known.update(recipe.hparams)
+    return known
+
+
+def check_hparams(recipe: Recipe, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Overrides whose names the recipe takes, each of its default's type; an unknown name or a
+    value of the wrong type fails here, before any data is read."""
+    params = inspect.signature(recipe.build).parameters
+    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    known = hparam_defaults(recipe)
     unknown = [n for n in overrides if n not in known]
-    if unknown:
+    if unknown and not open_ended:
         takes = ", ".join(known) or "none"
         raise ConfigError(f"recipe {recipe.name} has no hyper-parameter {unknown[0]!r}: it takes {takes}")
+    for name, value in overrides.items():
+        check_hparam_type(recipe, name, known.get(name, inspect.Parameter.empty), value)
     return overrides
+
+
+def check_hparam_type(recipe: Recipe, name: str, default: Any, value: Any) -> None:
+    """A value of the default's kind: a number where a number is expected (an int where an int
+    is), text where text is, true/false where a flag is. A default of None or none says nothing."""
+    kinds: dict[type, tuple[type, ...]] = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}
+    accepted = kinds.get(type(default))
+    if accepted is None:
+        return
+    if isinstance(value, bool) and type(default) is not bool or not isinstance(value, accepted):
+        want = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}[type(default)]
+        raise ConfigError(
+            f"hyper-parameter {name!r} of recipe {recipe.name} takes {want} (like {default!r}), not {value!r}"
+        )
 
 
 HISTORY_SO_FAR = "edgekit_history.json"  # inside the backup folder, beside Keras's own state

@@ -114,21 +114,22 @@ def test_full_training_reaches_the_recipe_bar(name, tmp_path):
     assert acc >= get_recipe(name).evaluation.bar
 
 
-def test_early_stopping_watches_a_slice_of_the_training_data_not_the_heldout(tmp_path, mnist):
-    from edgekit.models.train import model_inputs, train, validation_slice
+def test_early_stopping_watches_the_validation_part_not_the_heldout(tmp_path, mnist):
+    from edgekit.models.train import model_inputs, train
     from edgekit.tfutil import import_tf
 
-    # 500 digits in batches of 8: the loss on the 50 watched digits bottoms out within 30 epochs
+    # 500 digits in batches of 8: the loss on the 72 watched digits (500/7 of the validation part)
+    # bottoms out within 30 epochs
     result = train("mnist-mlp-bn", tmp_path, data="shipped", epochs=30, limit=500, batch_size=8, quiet=True)
     hp, metrics = result.card.hparams, result.card.metrics
     assert hp["schedule"] == "exponential" and hp["early_stopping_patience"] == 5
-    assert hp["validation"].startswith("50 training samples")
+    assert hp["validation"].startswith("72 training samples (the validation part)")
     assert metrics["epochs_run"] < 30 and len(result.history["val_loss"]) == metrics["epochs_run"]
     assert metrics["best_epoch"] == metrics["epochs_run"] - 5  # stopped after 5 epochs without a gain
     # the saved weights are the best epoch's, restored: they score that epoch's loss on the slice
     _, keras = import_tf()
     model = keras.saving.load_model(result.model_path)
-    watch = validation_slice(mnist.train.head(500), 0.1)[1]
+    watch = mnist.validation.head(72)
     x = model_inputs(result.card.preprocess, (784,), watch)
     loss = model.evaluate(x, watch.y, verbose=0, return_dict=True)["loss"]
     assert loss == pytest.approx(min(result.history["val_loss"]), abs=1e-4)

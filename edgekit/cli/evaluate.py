@@ -29,8 +29,9 @@ def evaluate(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
 ) -> None:
-    """The recipe's metric on held-out data (accuracy; IoU/Dice for U-Net; mAP@0.5 for the detector)."""
-    from edgekit.evaluate_file import evaluate_model
+    """The recipe's metric on held-out data (accuracy; IoU/Dice for U-Net; mAP@0.5 for the detector);
+    for a classifier also precision, recall and F1 per class, macro and weighted."""
+    from edgekit.evaluate_file import evaluate_model, per_class_table
 
     result = evaluate_model(
         model, data=data, limit=limit, backend=backend, threads=threads, confusion=confusion
@@ -39,10 +40,14 @@ def evaluate(
         typer.echo(json.dumps(result, sort_keys=True))
         return
     shown = "  ".join(
-        f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in result["metrics"].items()
+        f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in result["metrics"].items()
+        if not isinstance(v, dict)
     )
     typer.echo(
         f"{model.name}: {shown}  ({result['samples']} samples of {result['data']}, {result['backend']})"
     )
+    for line in per_class_table(result["metrics"]):
+        typer.echo(line)
     if confusion:
         typer.echo(f"wrote {confusion}", err=True)

@@ -31,53 +31,89 @@ def build_mnist_cnn(num_classes: int = 10, name: str = "mnist_cnn"):
     )
 
 
-def build_mnist_mlp(num_classes: int = 10, dropout: float = 0.2):
-    """Dense(512) → Dropout → Dense(256) → Dropout → Dense(10, softmax) on 784 inputs."""
+def penalty(l1: float, l2: float):
+    """The course's L1/L2 weight penalty for a Dense layer's kernel (added to the loss); None for
+    none, so a model without one is built exactly as before."""
+    import keras
+
+    return keras.regularizers.L1L2(l1=l1, l2=l2) if l1 or l2 else None
+
+
+def build_mnist_mlp(
+    num_classes: int = 10,
+    dropout: float = 0.2,
+    hidden: int = 512,
+    activation: str = "relu",
+    l1: float = 0.0,
+    l2: float = 0.0,
+):
+    """Dense(512) → Dropout → Dense(256) → Dropout → Dense(10, softmax) on 784 inputs; `hidden` is
+    the first layer's width (the second is half of it), `l1`/`l2` penalise every Dense kernel."""
     import keras
     from keras import layers
 
+    reg = penalty(l1, l2)
     return keras.Sequential(
         [
             keras.Input((784,), name="image"),
-            layers.Dense(512, activation="relu"),
+            layers.Dense(hidden, activation=activation, kernel_regularizer=reg),
             layers.Dropout(dropout),
-            layers.Dense(256, activation="relu"),
+            layers.Dense(max(1, hidden // 2), activation=activation, kernel_regularizer=reg),
             layers.Dropout(dropout),
-            layers.Dense(num_classes, activation="softmax"),
+            layers.Dense(num_classes, activation="softmax", kernel_regularizer=reg),
         ],
         name="mnist_mlp",
     )
 
 
-def build_mnist_mlp_small(num_classes: int = 10):
+def build_mnist_mlp_small(
+    num_classes: int = 10, hidden: int = 512, activation: str = "relu", l1: float = 0.0, l2: float = 0.0
+):
     """Dense(512, relu) → Dense(10, softmax) on 784 inputs: the course's first MLP."""
     import keras
     from keras import layers
 
+    reg = penalty(l1, l2)
     return keras.Sequential(
         [
             keras.Input((784,), name="image"),
-            layers.Dense(512, activation="relu"),
-            layers.Dense(num_classes, activation="softmax"),
+            layers.Dense(hidden, activation=activation, kernel_regularizer=reg),
+            layers.Dense(num_classes, activation="softmax", kernel_regularizer=reg),
         ],
         name="mnist_mlp_small",
     )
 
 
-def build_mnist_mlp_bn(num_classes: int = 10, dropout: float = 0.3):
+def build_mnist_mlp_bn(num_classes: int = 10, dropout: float = 0.3, l1: float = 0.0, l2: float = 0.0):
     """(Dense(256) → BatchNorm → ReLU → Dropout 0.3) twice → Dense(10, softmax) on 784 inputs."""
     import keras
     from keras import layers
 
+    reg = penalty(l1, l2)
     block = []
     for _ in range(2):
         # no bias: the batch norm's own shift replaces it
-        block += [layers.Dense(256, use_bias=False), layers.BatchNormalization(), layers.ReLU()]
+        block += [
+            layers.Dense(256, use_bias=False, kernel_regularizer=reg),
+            layers.BatchNormalization(),
+            layers.ReLU(),
+        ]
         block.append(layers.Dropout(dropout))
     return keras.Sequential(
-        [keras.Input((784,), name="image"), *block, layers.Dense(num_classes, activation="softmax")],
+        [
+            keras.Input((784,), name="image"),
+            *block,
+            layers.Dense(num_classes, activation="softmax", kernel_regularizer=reg),
+        ],
         name="mnist_mlp_bn",
     )
+
+
+# What `edgekit tune` searches when not told (the course's grid: width, activation, L2 strength);
+# `--grid` replaces any of them.
+MLP_SEARCH = MappingProxyType(
+    {"hidden": (128, 256, 512), "activation": ("relu", "tanh"), "l2": (0.0, 1e-4, 1e-3)}
+)
 
 
 RECIPES.add(
@@ -91,6 +127,7 @@ RECIPES.add(
         data=DataSpec("mnist", augment=random_shift),
         training=TrainingDefaults(epochs=15, batch_size=32),
         evaluation=Evaluation(bar=0.97),
+        search=MappingProxyType({"weight_decay": (0.0, 1e-4, 1e-3)}),
         architecture=(
             ("Conv2D", 32),
             ("MaxPooling2D", None),
@@ -115,6 +152,7 @@ RECIPES.add(
         evaluation=Evaluation(bar=0.94),
         hparams=MappingProxyType({"dropout": 0.2}),
         architecture=(("Dense", 512), ("Dropout", None), ("Dense", 256), ("Dropout", None), ("Dense", 10)),
+        search=MappingProxyType({**MLP_SEARCH, "dropout": (0.0, 0.2, 0.4)}),
     ),
 )
 
@@ -129,6 +167,7 @@ RECIPES.add(
         training=TrainingDefaults(epochs=15, batch_size=32),
         evaluation=Evaluation(bar=0.93),
         architecture=(("Dense", 512), ("Dense", 10)),
+        search=MLP_SEARCH,
     ),
 )
 
@@ -156,6 +195,7 @@ RECIPES.add(
         # it stops after 10-14 epochs, trained on 3,600 digits (400 are watched by early stopping)
         evaluation=Evaluation(bar=0.93),
         hparams=MappingProxyType({"dropout": 0.3}),
+        search=MappingProxyType({"dropout": (0.2, 0.3, 0.5), "l2": (0.0, 1e-4, 1e-3)}),
         architecture=(
             ("Dense", 256),
             ("BatchNormalization", None),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,11 @@ from edgekit.registry import Registry
 
 SHIPPED = Path(__file__).parent / "data"
 HELDOUT_SEED = 0
+VALIDATION_SEED = HELDOUT_SEED + 3
+# The validation part's share of the training split: 1/8 of the 80% that is not held out gives the
+# course's 70/10/20; a dataset with its own fixed test split (full MNIST, CIFAR, Fashion) gives 1/8
+# of its training split too.
+VALIDATION_SHARE = 1 / 8
 
 
 @dataclass(frozen=True)
@@ -36,9 +42,22 @@ class Split:
     def head(self, n: int | None) -> Split:
         return self if n is None else Split(self.x[:n], self.y[:n])
 
+    def take(self, index: np.ndarray) -> Split:
+        """The samples at `index`, in that order."""
+        return Split(self.x[index], self.y[index])
+
+    def __add__(self, other: Split) -> Split:
+        return Split(np.concatenate([self.x, other.x]), np.concatenate([self.y, other.y]))
+
 
 @dataclass(frozen=True)
 class Dataset:
+    """A dataset in three parts: `train` (everything not held out), which splits into `fit` (what
+    the weights are fitted on, 70% of the whole) and `validation` (10%: what early stopping, the
+    plateau schedule and `edgekit tune` score on), and `heldout` (20%, the test part: only reports,
+    export validation and `evaluate` read it, so their numbers are never of data a choice was
+    made on). `train` keeps its old meaning, so every reader of it and of `heldout` is unchanged."""
+
     name: str
     source: str  # what `--data` to give to load the same data again
     description: str  # said to the user: where the data came from
@@ -47,6 +66,23 @@ class Dataset:
     heldout: Split
     skipped: int = 0  # unreadable files left out (image folders), said in the description too
 
+    @cached_property
+    def validation_index(self) -> np.ndarray:
+        """Indices into `train` of the validation part: the same every time (fixed seed)."""
+        return validation_indices(self.train.y)
+
+    @property
+    def validation(self) -> Split:
+        """The validation part: a fixed, stratified 1/8 of `train` (10% of the whole)."""
+        return self.train.take(self.validation_index)
+
+    @property
+    def fit(self) -> Split:
+        """`train` without its validation part, in `train`'s order (70% of the whole)."""
+        keep = np.ones(len(self.train), dtype=bool)
+        keep[self.validation_index] = False
+        return self.train.take(np.flatnonzero(keep))
+
     def card_entry(self) -> dict[str, Any]:
         entry = {
             "name": self.name,
@@ -54,6 +90,7 @@ class Dataset:
             "description": self.description,
             "size": len(self.train) + len(self.heldout),
             "train": len(self.train),
+            "validation": len(self.validation_index),
             "heldout": len(self.heldout),
             "heldout_seed": HELDOUT_SEED,
         }
@@ -76,6 +113,28 @@ def stratified_heldout(y: np.ndarray, per_class: int, seed: int = HELDOUT_SEED) 
     rng = np.random.default_rng(seed)
     picks = [rng.permutation(np.flatnonzero(y == c))[:per_class] for c in np.unique(y)]
     return np.sort(np.concatenate(picks))
+
+
+def validation_indices(y: Any, share: float = VALIDATION_SHARE, seed: int = VALIDATION_SEED) -> np.ndarray:
+    """Sorted indices of a fixed validation part: `share` of each class (rounded; a class of one
+    sample stays in training), or of the whole where the targets are not class indices (masks,
+    boxes). Fewer than two samples: none."""
+    y = np.asarray(y) if not isinstance(y, np.ndarray) else y
+    n = len(y)
+    if n < 2:
+        return np.zeros(0, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    if y.ndim != 1 or y.dtype.kind not in "iub":
+        return np.sort(rng.permutation(n)[: max(1, round(n * share))])
+    picks = []
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        k = round(len(members) * share) if len(members) > 1 else 0
+        picks.append(rng.permutation(members)[:k])
+    chosen = np.sort(np.concatenate(picks)).astype(np.int64)
+    if chosen.size == 0:  # every class too small for its share: one sample all the same
+        chosen = np.sort(rng.permutation(n)[:1])
+    return chosen
 
 
 def split_off(x: np.ndarray, y: np.ndarray, heldout: np.ndarray) -> tuple[Split, Split]:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import DataError
-from edgekit.runtime.metrics import accuracy
+from edgekit.runtime.metrics import classifier_metrics
 from edgekit.runtime.preprocess import ImageSpec, normalize, prepare_image
 from edgekit.runtime.tasks import TASKS, Task
 
@@ -30,15 +30,17 @@ def softmax(x: np.ndarray) -> np.ndarray:
 
 
 class Classifier(Task):
-    """A task that gives one class per input (image, text or audio): top-1 accuracy is its metric."""
+    """A task that gives one class per input (image, text or audio): top-1 accuracy is its headline
+    metric (the first key, which bench's column and the export bar read), then precision, recall and
+    F1, macro and weighted, and `per_class`."""
 
     classifies = True
 
     @classmethod
     def metrics(
         cls, card: Any, outputs: Sequence[np.ndarray], y: Any, items: Sequence[Any] | None = None
-    ) -> dict[str, float]:
-        return accuracy(card, outputs, y)
+    ) -> dict[str, Any]:
+        return classifier_metrics(card, outputs, y)
 
 
 @TASKS.register()
@@ -56,7 +58,8 @@ class ClassifyImage(Classifier):
         got = self.spec.size[0] * self.spec.size[1] * self.spec.channels
         if expected != got:
             raise DataError(
-                f"the card's preprocessing makes {got} values but the model input {info.shape} takes {expected}"
+                f"the card's preprocessing makes {got} values but the model input {info.shape} "
+                f"takes {expected}"
             )
         self._activation = self.card.postprocess.get("activation", "softmax")
         # every uint8 pixel value -> the model's input value, computed once: one table lookup per
