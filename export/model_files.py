@@ -235,5 +235,6 @@ def card_for(
 
 
 def existing_card(path: Path) -> ModelCard | None:
-    """The edgekit card beside a model (`card.json` or `<stem>.card.json`), if there is one."""
+    """The edgekit card beside a model (`card.json` or `<stem>.card.json`), else the one inside a
+    .keras file edgekit trained, if there is one."""
     return read_keras_card(Path(path))
