@@ -185,14 +185,17 @@ def export_all(
     unsafe: bool = False,
     model: Any = None,
     on_outcome: Callable[[Outcome], None] | None = None,
+    out_dir: Path | None = None,
     **settings: Any,
 ) -> list[Outcome]:
     """Export each of `wanted` (default: every target) with the same `settings` (`plan_export`'s
-    options, each file at its default path). Every target is planned before the first conversion:
+    options, each file under its default name, beside the model or in `out_dir`). Every target is planned before the first conversion:
     one this model cannot do (`UnsupportedPair`) is skipped, any other bad request raises before any
     work. Then the model is loaded once and each target exported atomically; one that fails does
     not stop the others. `on_outcome` hears of each as it happens."""
     model_path = Path(model_path)
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise ConfigError(f"--out {out_dir} is a file: with many files to write, give a folder")
     outcomes: list[Outcome] = []
 
     def record(outcome: Outcome) -> None:
@@ -202,8 +205,9 @@ def export_all(
 
     plans: list[tuple[Target, ExportOptions]] = []
     for target in targets() if wanted is None else wanted:
+        out = None if out_dir is None else Path(out_dir) / target.default_path(model_path).name
         try:
-            options = plan_export(model_path, target.format, target.quantization.value, **settings)
+            options = plan_export(model_path, target.format, target.quantization.value, out, **settings)
         except UnsupportedPair as e:
             record(Outcome(target, None, error=e))
             continue

@@ -47,3 +47,20 @@ def test_card_beside_the_file_wins(trained, tmp_path):
     edited = beside.replace(labels=tuple(f"d{i}" for i in range(10)))
     (tmp_path / "card.json").write_text(edited.to_json())
     assert read_keras_card(copy).labels[0] == "d0"
+
+
+# ---- 2. --out takes a folder for many files, a file name for one -------------------------------
+
+
+def test_out_folder_for_one_file(trained, tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    result = cli("export", trained, "--to", "onnx", "--out", folder)
+    assert result.exit_code == 0, result.output
+    assert (folder / "model.onnx").exists()
+
+
+def test_out_file_name_with_to_all_is_refused(trained, tmp_path):
+    result = cli("export", trained, "--to", "all", "--out", tmp_path / "m.tflite")
+    assert result.exit_code == 1
+    assert "give a folder" in result.stderr and not (tmp_path / "m.tflite").exists()

@@ -6,7 +6,8 @@ from typing import Annotated
 import typer
 
 from edgekit.cli.core import app, command, fail
-from edgekit.export.base import Quantization, exporter_names
+from edgekit.errors import ConfigError
+from edgekit.export.base import Quantization, exporter_names, get_exporter
 
 # the choices, from the registry (importing it loads the format modules, not their converters)
 FORMATS_HELP = f"Format: {', '.join(exporter_names())}, or all (every format and mode)."
@@ -49,7 +50,10 @@ def export(
     to: Annotated[str, typer.Option("--to", help=FORMATS_HELP)] = "tflite",
     quantize: Annotated[str, typer.Option(help=MODES_HELP)] = "fp32",
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output file (default: beside the model).")
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Output file, or folder (any with --to all). Default: beside the model."
+        ),
     ] = None,
     data: Annotated[
         str | None,
@@ -117,6 +121,8 @@ def export(
         check_writable(report, force=True)
     entries: list[dict] = []
     if to != "all":
+        if out is not None and out.is_dir():  # a folder: the file under its default name there
+            out = out / get_exporter(to).default_path(model, Quantization.parse(quantize)).name
         options = plan_export(model, to, quantize, out, **settings)
         try:
             result = export_model(model, options, unsafe=unsafe)
@@ -132,8 +138,8 @@ def export(
         typer.echo(report_line(result.path, result.size, result.report))
         typer.echo(f"  ops: {warn_ops(result.path)}")
         return
-    if out is not None:
-        raise typer.BadParameter("--out names one file; with --to all the files go beside the model")
+    if out is not None and out.suffix and not out.is_dir():
+        raise ConfigError(f"--out {out} looks like a file name, but --to all writes many files: give a folder")
 
     def tell(outcome: Outcome) -> None:
         if outcome.skipped:
@@ -144,7 +150,7 @@ def export(
         else:
             fail(f"{outcome.options.out.name}: {outcome.error}")
 
-    outcomes = export_all(model, unsafe=unsafe, on_outcome=tell, **settings)
+    outcomes = export_all(model, unsafe=unsafe, on_outcome=tell, out_dir=out, **settings)
     if report is not None:
         write_report(report, model, [o.entry() for o in outcomes])
     tried = [o for o in outcomes if not o.skipped]
