@@ -64,17 +64,17 @@ def plan_export(
     if config is not None:
         formats = {name: tuple(m.value for m in e.modes) for name, e in EXPORTERS.items()}
         check_pair(graph_from_config(config), fmt, q.value, opts.batch, formats)
-    card = existing_card(model_path)
-    if card is None and not hints.task:
-        raise ConfigError(
-            f"{model_path} has no model card: pass --task (e.g. classify-image) and --labels to describe "
-            "it, or put its card.json beside it"
-        )
+    card = existing_card(model_path)  # none and no --task: a plain tensor model
     hints.check_task()
     if q is Quantization.INT8 and not opts.data and not has_own_data(card):
+        what = (
+            "an .npz of its input arrays"
+            if card is None and not hints.task
+            else "an image folder, one sub-folder per class, or an .npz of x and y"
+        )
         raise UnsupportedPair(
             f"{fmt} int8 is calibrated on real samples and {model_path.name} names no dataset: pass "
-            "--data (an image folder, one sub-folder per class, or an .npz of x and y)"
+            f"--data ({what})"
         )
     check_writable(opts.out, force=opts.force)
     return opts
@@ -189,10 +189,10 @@ def export_all(
     **settings: Any,
 ) -> list[Outcome]:
     """Export each of `wanted` (default: every target) with the same `settings` (`plan_export`'s
-    options, each file under its default name, beside the model or in `out_dir`). Every target is planned before the first conversion:
-    one this model cannot do (`UnsupportedPair`) is skipped, any other bad request raises before any
-    work. Then the model is loaded once and each target exported atomically; one that fails does
-    not stop the others. `on_outcome` hears of each as it happens."""
+    options, each file under its default name, beside the model or in `out_dir`). Every target is
+    planned before the first conversion: one this model cannot do (`UnsupportedPair`) is skipped,
+    any other bad request raises before any work. Then the model is loaded once and each target
+    exported atomically; one that fails does not stop the others. `on_outcome` hears of each as it happens."""
     model_path = Path(model_path)
     if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise ConfigError(f"--out {out_dir} is a file: with many files to write, give a folder")

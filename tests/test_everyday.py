@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import zipfile
 
+import numpy as np
 from typer.testing import CliRunner
 
 from edgekit.cli import app
@@ -64,3 +65,98 @@ def test_out_file_name_with_to_all_is_refused(trained, tmp_path):
     result = cli("export", trained, "--to", "all", "--out", tmp_path / "m.tflite")
     assert result.exit_code == 1
     assert "give a folder" in result.stderr and not (tmp_path / "m.tflite").exists()
+
+
+# ---- 3. any Keras model converts, as a plain tensor model ---------------------------------------
+
+
+def _keras():
+    from edgekit.tfutil import import_tf
+
+    return import_tf()[1]
+
+
+def gru_model():
+    keras = _keras()
+    i = keras.Input((20, 8))
+    return keras.Model(i, keras.layers.Dense(3)(keras.layers.GRU(16)(i)))
+
+
+def conv1d_model():
+    keras = _keras()
+    i = keras.Input((50,), dtype="int32")
+    x = keras.layers.Conv1D(16, 3, activation="relu")(keras.layers.Embedding(1000, 16)(i))
+    return keras.Model(i, keras.layers.Dense(2, activation="sigmoid")(keras.layers.GlobalMaxPooling1D()(x)))
+
+
+def small_mobilenet():
+    """MobileNetV2's pieces (strided conv, BN, ReLU6, depthwise, residual add), no labels."""
+    keras = _keras()
+    i = keras.Input((32, 32, 3))
+    x = keras.layers.ReLU(6.0)(keras.layers.BatchNormalization()(keras.layers.Conv2D(8, 3, 2, "same")(i)))
+    y = keras.layers.Conv2D(8, 1)(keras.layers.DepthwiseConv2D(3, padding="same")(x))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Add()([x, y]))
+    return keras.Model(i, keras.layers.Dense(5, activation="softmax")(x))
+
+
+def test_gru_converts_with_no_card_and_no_task(tmp_path):
+    from edgekit.card import ModelCard
+    from edgekit.runtime.backends import read_card
+    from edgekit.runtime.predictor import Predictor
+
+    path = tmp_path / "sensor.keras"
+    model = gru_model()
+    model.save(path)
+    for fmt in ("tflite", "onnx"):
+        result = cli("export", path, "--to", fmt)
+        assert result.exit_code == 0, result.output
+        assert "generated inputs" in result.output
+    card: ModelCard = read_card(tmp_path / "sensor.tflite")
+    assert card.task == "tensor" and list(card.input.shape) == [None, 20, 8]
+    window = np.random.default_rng(1).normal(size=(1, 20, 8)).astype(np.float32)
+    with Predictor(tmp_path / "sensor.onnx") as predictor:
+        (out,) = predictor(window).results
+    np.testing.assert_allclose(out.value, np.asarray(model(window)), atol=1e-4)
+
+
+def test_token_id_model_int8_from_npz(tmp_path):
+    from edgekit.runtime.backends import read_card
+
+    path = tmp_path / "text.keras"
+    conv1d_model().save(path)
+    ids = np.random.default_rng(0).integers(0, 1000, (80, 50)).astype(np.int32)
+    np.savez(tmp_path / "ids.npz", ids)  # by position: arr_0
+    result = cli("export", path, "--to", "tflite", "--quantize", "int8", "--data", tmp_path / "ids.npz")
+    assert result.exit_code == 0, result.output
+    assert "on 80 samples of --data" in result.output
+    card = read_card(tmp_path / "text_int8.tflite")
+    assert card.input.dtype == "int32" and card.preprocess["sample"]["range"] == [0, 999]
+    assert card.parity["max_abs_diff"] < 0.05
+
+
+def test_int8_of_a_tensor_model_needs_data(tmp_path):
+    path = tmp_path / "backbone.keras"
+    small_mobilenet().save(path)
+    result = cli("export", path, "--to", "onnx", "--quantize", "int8")
+    assert result.exit_code == 1 and "an .npz of its input arrays" in result.stderr
+
+
+def test_wrong_npz_shape_is_one_sentence(tmp_path):
+    path = tmp_path / "sensor.keras"
+    gru_model().save(path)
+    np.savez(tmp_path / "bad.npz", x=np.zeros((10, 8, 20), np.float32))
+    result = cli("export", path, "--to", "onnx", "--data", tmp_path / "bad.npz")
+    assert result.exit_code == 1 and "the model takes 20x8" in result.stderr
+
+
+def test_to_all_out_folder_with_a_backbone(tmp_path):
+    """--to all --out DIR: every artifact in DIR (made on first use), int8 calibrated on --data."""
+    path = tmp_path / "backbone.keras"
+    small_mobilenet().save(path)
+    np.savez(tmp_path / "x.npz", input=np.random.default_rng(0).uniform(-1, 1, (40, 32, 32, 3)).astype("f4"))
+    out = tmp_path / "artifacts"
+    result = cli("export", path, "--to", "all", "--out", out, "--data", tmp_path / "x.npz")
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in out.iterdir())
+    assert {"backbone_int8.tflite", "backbone_int8.onnx", "backbone.onnx"} <= set(written)
+    assert not list(tmp_path.glob("backbone*.tflite"))  # nothing beside the model

@@ -134,10 +134,13 @@ def test_saved_model_folder_exports(tmp_path):
     assert card.labels == ("0", "1") and card.parity["passed"] and card.parity["max_abs_diff"] < 1e-4
 
 
-def test_a_model_without_card_or_task_is_refused_with_the_flags_to_pass(functional_model, tmp_path):
+def test_a_model_without_card_or_task_exports_as_tensors_and_says_how_to_add_a_task(
+    functional_model, tmp_path
+):
     result = runner.invoke(app, ["export", str(functional_model), "--out", str(tmp_path / "x.tflite")])
-    assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "has no model card: pass --task (e.g. classify-image) and --labels" in result.output
+    assert result.exit_code == 0, result.output
+    assert "as a tensor model" in result.stderr and "--task" in result.stderr
+    assert read_card(tmp_path / "x.tflite").task == "tensor"
 
 
 def test_int8_without_data_is_refused_before_tensorflow_is_imported(functional_model, tmp_path):

@@ -26,7 +26,12 @@ def report_line(path: Path, size: int, report: dict) -> str:
     if "top1_agreement" in report:
         parts.append(f"top-1 agreement {report['top1_agreement']:.4f}")
     parts.append(f"max abs diff {report['max_abs_diff']:.2e}")
-    what = "held-out samples" if report.get("labelled", True) else "generated inputs, no labels"
+    if report.get("labelled", True):
+        what = "held-out samples"
+    elif "generated" in report.get("data", ""):
+        what = "generated inputs, no labels"
+    else:
+        what = "samples of --data, no labels"
     parts.append(f"on {report['samples']} {what}")
     return "  ".join(parts)
 
@@ -102,7 +107,7 @@ def export(
         report_entry,
         write_report,
     )
-    from edgekit.export.model_files import CardHints
+    from edgekit.export.model_files import CardHints, existing_card
     from edgekit.fileio import check_writable
 
     settings = dict(
@@ -119,6 +124,13 @@ def export(
     )
     if report is not None:
         check_writable(report, force=True)
+    if task is None and model.exists() and existing_card(model) is None:
+        typer.secho(
+            f"{model.name} has no edgekit card: exporting it as a tensor model (arrays in, arrays out); "
+            "pass --task (e.g. classify-image) and --labels for an image classifier's pre/post-processing",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     entries: list[dict] = []
     if to != "all":
         if out is not None and out.is_dir():  # a folder: the file under its default name there
@@ -139,7 +151,9 @@ def export(
         typer.echo(f"  ops: {warn_ops(result.path)}")
         return
     if out is not None and out.suffix and not out.is_dir():
-        raise ConfigError(f"--out {out} looks like a file name, but --to all writes many files: give a folder")
+        raise ConfigError(
+            f"--out {out} looks like a file name, but --to all writes many files: give a folder"
+        )
 
     def tell(outcome: Outcome) -> None:
         if outcome.skipped:
