@@ -58,6 +58,8 @@ def user_data(card: ModelCard, path: Path, calib_samples: int) -> EvalData:
     frames) or an .npz of uint8 images at the model's own size."""
     if card.preprocess.get("kind") == "tensor":
         return tensor_data(card, path, calib_samples)
+    if card.task == "detect" and path.is_dir():
+        return detector_data(card, path, calib_samples)
     spec = ImageSpec.from_dict(dict(card.preprocess))
     if path.is_dir():
         ds = load_image_folder(path, "user", spec.size, spec.channels)
@@ -144,3 +146,30 @@ def tensor_data(card: ModelCard, path: Path, calib_samples: int) -> EvalData:
     calib = Split(items[:calib_samples], np.zeros(min(len(items), calib_samples), np.int64))
     held = Split(items, np.zeros(len(items), np.int64))
     return EvalData(held, calib, False, f"{len(items)} samples from {path} (agreement with Keras)")
+
+
+def detector_data(card: ModelCard, path: Path, calib_samples: int) -> EvalData:
+    """`--data photos/` for a detector with no dataset of its own (an imported Darknet model): with
+    YOLO label files, the `yolo` dataset's held-out split (mAP@0.5); with plain images only, every
+    image at the model's size, to calibrate int8 on and to compare decoded boxes with Keras."""
+    from edgekit.runtime.datasets.yolo import _images, _read_images, _stack, label_path, load_yolo_folder
+
+    files = _images(path)
+    if not files:
+        raise DataError(f"--data {path} holds no images (png, jpg...) to calibrate and validate on")
+    if any(label_path(f).is_file() for f in files):
+        ds = load_yolo_folder(path, "user")
+        if card.labels and len(ds.labels) > len(card.labels):
+            raise DataError(f"{path} labels {len(ds.labels)} classes but the model has {len(card.labels)}")
+        return EvalData(ds.heldout, ds.train.head(calib_samples), True, ds.description, ())
+    images, kept, _ = _read_images(files)
+    if not images:
+        raise DataError(f"--data {path}: none of its {len(files)} images could be decoded")
+    spec = ImageSpec.from_dict(dict(card.preprocess))
+    x = _stack(images, spec.size)  # at the model's size: boxes compare in the same frame
+    return EvalData(
+        Split(x, np.zeros(len(x), np.int64)),
+        Split(x[:calib_samples], np.zeros(min(len(x), calib_samples), np.int64)),
+        False,
+        f"{len(x)} unlabelled images from {path} (boxes compared with Keras)",
+    )

@@ -25,6 +25,11 @@ def report_line(path: Path, size: int, report: dict) -> str:
         )
     if "top1_agreement" in report:
         parts.append(f"top-1 agreement {report['top1_agreement']:.4f}")
+    if "box_agreement" in report:
+        parts.append(
+            f"box agreement {report['box_agreement']:.3f} with Keras's {report['boxes_keras']} boxes "
+            f"(matched IoU {report['box_iou']:.3f})"
+        )
     parts.append(f"max abs diff {report['max_abs_diff']:.2e}")
     if report.get("labelled", True):
         what = "held-out samples"
@@ -133,7 +138,7 @@ def export(
         )
     entries: list[dict] = []
     if to != "all":
-        if out is not None and out.is_dir():  # a folder: the file under its default name there
+        if out is not None and (out.is_dir() or not out.suffix):  # a folder: the default name in it
             out = out / get_exporter(to).default_path(model, Quantization.parse(quantize)).name
         options = plan_export(model, to, quantize, out, **settings)
         try:
