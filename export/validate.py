@@ -133,7 +133,9 @@ def parity_report(
     return report
 
 
-def box_agreement(card: ModelCard, got: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> dict[str, Any]:
+def box_agreement(
+    card: ModelCard, got: Sequence[np.ndarray], reference: Sequence[np.ndarray]
+) -> dict[str, Any]:
     """How well a detector's decoded boxes agree with Keras's on unlabelled images (at the model's
     size): each box matched to an unmatched Keras box of the same class at IoU >= 0.5, best first.
     `box_agreement` is the F1 of that matching (1.0: the same boxes), `box_iou` the matched boxes'
