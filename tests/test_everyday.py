@@ -160,3 +160,16 @@ def test_to_all_out_folder_with_a_backbone(tmp_path):
     written = sorted(p.name for p in out.iterdir())
     assert {"backbone_int8.tflite", "backbone_int8.onnx", "backbone.onnx"} <= set(written)
     assert not list(tmp_path.glob("backbone*.tflite"))  # nothing beside the model
+
+
+# ---- 6. exit codes: 2 for usage (typer's), 1 for a user's error --------------------------------
+
+
+def test_usage_errors_exit_2_and_user_errors_exit_1(tmp_path):
+    missing_source = runner.invoke(app, ["run", str(tmp_path / "m.tflite")])
+    assert missing_source.exit_code == 2 and "--source" in missing_source.output
+    unknown_option = runner.invoke(app, ["info", "--no-such-flag", "x.tflite"])
+    assert unknown_option.exit_code == 2
+    missing_file = runner.invoke(app, ["run", str(tmp_path / "m.tflite"), "--source", str(tmp_path)])
+    assert missing_file.exit_code == 1 and missing_file.stderr.startswith("error: ")
+    assert "Traceback" not in missing_file.output
