@@ -81,11 +81,34 @@ class Registry(Generic[T]):
     # -- reading -------------------------------------------------------------------------------
 
     def get(self, name: str) -> T:
+        if not self._loaded:
+            entry = self._entries.get(name) or self._from_own_module(name)
+            if entry is not None:
+                return entry
         self.load()
         try:
             return self._entries[name]
         except KeyError:
             raise UnknownNameError(self._unknown(name)) from None
+
+    def _from_own_module(self, name: str) -> T | None:
+        """Where an entry lives in the module its name says (`detect` in `detect.py`,
+        `classify-image` in `classify.py`), import that module alone: running an image model need
+        not import every task (audio's included) nor scan the package."""
+        if not self.package or not isinstance(name, str):
+            return None
+        import importlib.util
+
+        with self._lock:
+            for stem in dict.fromkeys((name.replace("-", "_"), name.split("-")[0])):
+                if not stem.isidentifier() or stem.startswith("_"):
+                    continue
+                module = f"{self.package}.{stem}"
+                if importlib.util.find_spec(module) is not None:
+                    importlib.import_module(module)
+                    if name in self._entries:
+                        return self._entries[name]
+        return None
 
     def _unknown(self, name: str) -> str:
         close = difflib.get_close_matches(str(name), self._entries, n=1, cutoff=0.6)
