@@ -173,3 +173,40 @@ def test_usage_errors_exit_2_and_user_errors_exit_1(tmp_path):
     missing_file = runner.invoke(app, ["run", str(tmp_path / "m.tflite"), "--source", str(tmp_path)])
     assert missing_file.exit_code == 1 and missing_file.stderr.startswith("error: ")
     assert "Traceback" not in missing_file.output
+
+
+# ---- 9. small things a user sees ----------------------------------------------------------------
+
+
+def test_training_curves_have_whole_epoch_ticks_and_say_held_out():
+    from edgekit.plots import curves_figure
+
+    history = {"loss": [1.0, 0.6, 0.4], "val_loss": [1.1, 0.7, 0.5]}
+    fig = curves_figure(history)
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "held-out"]
+
+
+def test_list_says_which_sources_work_here():
+    result = cli("list")
+    lines = [line for line in result.stdout.splitlines() if "works here:" in line]
+    assert any(line.split()[0] == "image" and "works here: yes" in line for line in lines)
+    assert len(lines) >= 8  # every source, each with its answer
+
+
+def test_info_shows_an_int8_file_input_as_the_tensor_it_is(artifacts):
+    path = artifacts[("tflite", "int8")]
+    out = cli("info", path).stdout
+    (line,) = [x for x in out.splitlines() if x.strip().startswith("input ")]
+    assert "int8" in line and "[1, 28, 28, 1]" in line and "float32 values, quantized" in line
+
+
+def test_text_runs_count_lines_not_frames():
+    from edgekit.runtime.run_stats import RunSummary, describe_summary
+
+    summary = RunSummary(3, 3, 0, 0, 0, 0.1, None, {"p50": None, "p99": None}, unit="lines")
+    assert describe_summary(summary.to_dict()).startswith("3 lines in, 3 processed")
+    assert RunSummary(3, 3, 0, 0, 0, 0.1, None, {"p50": None}).describe().startswith("3 frames in")
