@@ -210,3 +210,36 @@ def test_text_runs_count_lines_not_frames():
     summary = RunSummary(3, 3, 0, 0, 0, 0.1, None, {"p50": None, "p99": None}, unit="lines")
     assert describe_summary(summary.to_dict()).startswith("3 lines in, 3 processed")
     assert RunSummary(3, 3, 0, 0, 0, 0.1, None, {"p50": None}).describe().startswith("3 frames in")
+
+
+# ---- 5. the MNIST demo reads digits on paper ----------------------------------------------------
+
+
+def test_mnist_preprocessing_is_nearly_the_identity_on_mnist(mnist):
+    from edgekit.runtime.preprocess import ImageSpec, fit_image
+
+    spec = ImageSpec((28, 28), 1, polarity="light-on-dark", crop="centre-of-mass")
+    x = mnist.heldout.x[:200].reshape(-1, 28, 28, 1)
+    out = np.stack([fit_image(d, spec) for d in x])
+    assert np.abs(out.astype(int) - x.astype(int)).mean() < 4  # of 255: the digits are already so
+
+
+def test_paper_digits_are_read_where_they_were_read_as_zero(trained, mnist):
+    """A trained mnist-cnn reads photos of dark digits on light, unevenly lit paper (noise, blur,
+    tilt). Without the card's polarity and crop, the same model reads almost none of them."""
+    from paper_digits import paper_digits
+
+    from edgekit.card import ModelCard
+    from edgekit.runtime.predictor import Predictor
+
+    card = ModelCard.load(trained.with_name("card.json"))
+    assert card.preprocess["polarity"] == "light-on-dark" and card.preprocess["crop"] == "centre-of-mass"
+    n = 60
+    photos, labels = paper_digits(mnist.heldout.x[:n]), mnist.heldout.y[:n]
+    with Predictor(trained) as predictor:
+        read = np.mean([predictor(p).results[0].index == y for p, y in zip(photos, labels, strict=True)])
+    plain = {k: v for k, v in card.preprocess.items() if k not in ("polarity", "crop")}
+    with Predictor(trained, card=card.replace(preprocess=plain)) as predictor:
+        before = np.mean([predictor(p).results[0].index == y for p, y in zip(photos, labels, strict=True)])
+    print(f"paper digits read: {read:.2f} (without polarity/crop: {before:.2f})")
+    assert read >= 0.7 and before <= 0.3
