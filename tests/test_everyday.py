@@ -243,3 +243,17 @@ def test_paper_digits_are_read_where_they_were_read_as_zero(trained, mnist):
         before = np.mean([predictor(p).results[0].index == y for p, y in zip(photos, labels, strict=True)])
     print(f"paper digits read: {read:.2f} (without polarity/crop: {before:.2f})")
     assert read >= 0.7 and before <= 0.3
+
+
+def test_the_tensor_input_kind_generates_within_the_inputs_range_and_passes_arrays_as_they_are():
+    from edgekit.runtime.features import features
+    from edgekit.runtime.inputs import input_kind
+
+    pre = {"kind": "tensor", "sample": {"shape": [50], "dtype": "int32", "range": [0, 999]}}
+    raw = input_kind(pre).generate(pre, 16)
+    assert raw.shape == (16, 1, 50) and raw.dtype == np.int32 and raw.min() >= 0 and raw.max() <= 999
+    x = features(pre, raw, (50,))
+    assert x.shape == (16, 50) and x.dtype == np.int32 and len({r.tobytes() for r in x}) == 16
+    np.testing.assert_array_equal(features(pre, input_kind(pre).generate(pre, 16), (50,)), x)  # seeded
+    blank = input_kind(pre).blank(pre)
+    assert blank.shape == (1, 50) and features(pre, [blank], (50,)).shape == (1, 50)
