@@ -20,6 +20,16 @@ from edgekit.errors import UnknownNameError
 T = TypeVar("T")
 
 
+def _caller_module() -> str:
+    """The module that called `add` (directly or through `register`), outside this one."""
+    import sys
+
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return frame.f_globals.get("__name__", "") if frame is not None else ""
+
+
 class Registry(Generic[T]):
     """Maps names to entries, each keyed by its own `name` attribute; `get` fails with a
     "did you mean" hint. `package` (a dotted package name) is scanned once for modules to import,
@@ -30,6 +40,7 @@ class Registry(Generic[T]):
         self.package = package
         self.modules = tuple(modules)
         self._entries: dict[str, T] = {}
+        self._origin: dict[str, str] = {}  # entry name -> the module that registered it
         self._loaded = not (package or modules)
         self._lock = threading.RLock()
 
@@ -48,6 +59,7 @@ class Registry(Generic[T]):
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._entries[name] = entry
+        self._origin[name] = _caller_module()
         return entry
 
     def register(self, name: str | None = None) -> Callable[[T], T]:
@@ -62,8 +74,13 @@ class Registry(Generic[T]):
             if self._loaded:
                 return
             self._loaded = True  # set first: a module being imported may read the registry
-            for module in self.module_names():
+            modules = self.module_names()
+            for module in modules:
                 importlib.import_module(module)
+            # the order of the modules, whichever `get` imported first: choices and tables read it
+            rank = {m: i for i, m in enumerate(modules)}
+            order = sorted(self._entries, key=lambda n: rank.get(self._origin.get(n, ""), -1))
+            self._entries = {n: self._entries[n] for n in order}
 
     def module_names(self) -> list[str]:
         """The modules this registry loads: the package's own modules (not its sub-packages, nor

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgekit.card import ModelCard, now_iso
 from edgekit.errors import ConfigError, EdgekitError, VerificationError
-from edgekit.export.base import EXPORTERS, ExportOptions, Quantization, Target, get_exporter, targets
+from edgekit.export.base import ExportOptions, Quantization, Target, exporter_names, get_exporter, targets
 from edgekit.export.data import eval_data, has_own_data
 from edgekit.export.limits import UnsupportedPair, check_pair, graph_from_config
 from edgekit.export.model_files import CardHints, card_for, existing_card, load_model, model_kind
@@ -62,7 +62,8 @@ def plan_export(
     )
     config = kind.config(model_path)
     if config is not None:
-        formats = {name: tuple(m.value for m in e.modes) for name, e in EXPORTERS.items()}
+        # by rank (the device format first), whichever module was imported first
+        formats = {name: tuple(m.value for m in get_exporter(name).modes) for name in exporter_names()}
         check_pair(graph_from_config(config), fmt, q.value, opts.batch, formats)
     card = existing_card(model_path)  # none and no --task: a plain tensor model
     hints.check_task()

@@ -53,6 +53,18 @@ def warn_ops(path: Path) -> str:
     return report.summary() or report.note
 
 
+def _has_no_card(model: Path) -> bool:
+    """A model with no card of its own (it exports as a tensor model); a file that cannot be read
+    says so later, where planning the export checks it."""
+    from edgekit.errors import EdgekitError
+    from edgekit.export.model_files import existing_card
+
+    try:
+        return model.exists() and existing_card(model) is None
+    except EdgekitError:
+        return False
+
+
 @app.command()
 @command
 def export(
@@ -112,7 +124,7 @@ def export(
         report_entry,
         write_report,
     )
-    from edgekit.export.model_files import CardHints, existing_card
+    from edgekit.export.model_files import CardHints
     from edgekit.fileio import check_writable
 
     settings = dict(
@@ -129,7 +141,7 @@ def export(
     )
     if report is not None:
         check_writable(report, force=True)
-    if task is None and model.exists() and existing_card(model) is None:
+    if task is None and _has_no_card(model):
         typer.secho(
             f"{model.name} has no edgekit card: exporting it as a tensor model (arrays in, arrays out); "
             "pass --task (e.g. classify-image) and --labels for an image classifier's pre/post-processing",
