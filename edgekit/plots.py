@@ -47,28 +47,42 @@ def plot_confusion(matrix: np.ndarray, labels: tuple[str, ...], path: Path, titl
     return path
 
 
-def plot_curves(history: dict[str, list[float]], path: Path, title: str = "") -> Path:
-    """Loss and metric, training and validation, one panel each."""
+def plot_curves(
+    history: dict[str, list[float]], path: Path, title: str = "", val_label: str = "held-out"
+) -> Path:
+    """Loss and metric, training and the split Keras validated on, one panel each."""
+    import matplotlib.pyplot as plt
+
+    fig = curves_figure(history, title, val_label)
+    with atomic_path(path, keep_suffix=True) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def curves_figure(history: dict[str, list[float]], title: str = "", val_label: str = "held-out"):
+    """The training curves' figure: whole-number epoch ticks (an epoch is not divisible), and the
+    `val_` series named for what it is (`held-out`: the split the card's metrics are measured on,
+    not a validation split that tuning looked at)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     metrics = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
-    for ax, name in zip(axes[0], metrics):
+    for ax, name in zip(axes[0], metrics, strict=True):
         epochs = range(1, len(history[name]) + 1)
         ax.plot(epochs, history[name], "o-", label="train")
         if f"val_{name}" in history:
-            ax.plot(epochs, history[f"val_{name}"], "s--", label="validation")
+            ax.plot(epochs, history[f"val_{name}"], "s--", label=val_label)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(name)
         ax.grid(alpha=0.3)
         ax.legend()
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    with atomic_path(path, keep_suffix=True) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return path
+    return fig

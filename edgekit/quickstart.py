@@ -4,7 +4,10 @@ benchmark them against Keras itself."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -12,7 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgekit.bench_table import BenchRow, bench_model, machine, table
+from edgekit.errors import ConfigError
 from edgekit.fileio import check_writable, write_text
+
+MARKER = ".edgekit-quickstart"  # in every folder a quickstart made: a rerun may replace that folder
 
 if TYPE_CHECKING:
     from edgekit.export.api import Outcome
@@ -46,17 +52,50 @@ def run_quickstart(
     force: bool = False,
     progress: Callable[[str], None] = print,
 ) -> QuickstartResult:
-    from edgekit.export.api import export_all
     from edgekit.export.base import quickstart_targets
-    from edgekit.models.train import TrainConfig, train
-    from edgekit.runtime.backends.keras import load_keras_model
 
     t0 = time.perf_counter()
     out = Path(out)
     model_path = out / "model.keras"
     wanted = quickstart_targets()
-    for path in (model_path, *(t.default_path(model_path) for t in wanted)):  # refuse before training
-        check_writable(path, force=force)
+    with _own_folder(out, force, progress):
+        for path in (model_path, *(t.default_path(model_path) for t in wanted)):  # refuse before training
+            check_writable(path, force=force)
+        return _run(out, model_path, wanted, epochs, runs, force, progress, t0)
+
+
+@contextlib.contextmanager
+def _own_folder(out: Path, force: bool, progress: Callable[[str], None]):
+    """The quickstart owns its folder: one an earlier quickstart made is set aside, replaced by this
+    run's and removed once this run succeeds (put back if it fails: nothing is lost). A folder that
+    holds anything else is left alone unless --force."""
+    earlier = out.is_dir() and (out / MARKER).is_file()
+    if out.is_dir() and any(out.iterdir()) and not earlier and not force:
+        raise ConfigError(
+            f"{out} already holds files that no quickstart made: give another --out, or pass --force"
+        )
+    aside = out.with_name(f".{out.name}.previous-{os.getpid()}")
+    if earlier:
+        progress(f"replacing the earlier quickstart in {out}")
+        out.rename(aside)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by `edgekit quickstart`: a rerun replaces this folder\n")
+    try:
+        yield
+    except BaseException:
+        if earlier:
+            shutil.rmtree(out, ignore_errors=True)
+            aside.rename(out)
+        raise
+    if earlier:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _run(out, model_path, wanted, epochs, runs, force, progress, t0) -> QuickstartResult:
+    from edgekit.export.api import export_all
+    from edgekit.models.train import TrainConfig, train
+    from edgekit.runtime.backends.keras import load_keras_model
+
     progress(f"1/3 training mnist-cnn into {out}")
     train(TrainConfig("mnist-cnn", out, data="shipped", epochs=epochs, force=force))
     progress(f"2/3 exporting {len(wanted)} artifacts and validating each against Keras")

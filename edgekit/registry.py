@@ -20,6 +20,16 @@ from edgekit.errors import UnknownNameError
 T = TypeVar("T")
 
 
+def _caller_module() -> str:
+    """The module that called `add` (directly or through `register`), outside this one."""
+    import sys
+
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return frame.f_globals.get("__name__", "") if frame is not None else ""
+
+
 class Registry(Generic[T]):
     """Maps names to entries, each keyed by its own `name` attribute; `get` fails with a
     "did you mean" hint. `package` (a dotted package name) is scanned once for modules to import,
@@ -30,6 +40,7 @@ class Registry(Generic[T]):
         self.package = package
         self.modules = tuple(modules)
         self._entries: dict[str, T] = {}
+        self._origin: dict[str, str] = {}  # entry name -> the module that registered it
         self._loaded = not (package or modules)
         self._lock = threading.RLock()
 
@@ -48,6 +59,7 @@ class Registry(Generic[T]):
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._entries[name] = entry
+        self._origin[name] = _caller_module()
         return entry
 
     def register(self, name: str | None = None) -> Callable[[T], T]:
@@ -62,8 +74,13 @@ class Registry(Generic[T]):
             if self._loaded:
                 return
             self._loaded = True  # set first: a module being imported may read the registry
-            for module in self.module_names():
+            modules = self.module_names()
+            for module in modules:
                 importlib.import_module(module)
+            # the order of the modules, whichever `get` imported first: choices and tables read it
+            rank = {m: i for i, m in enumerate(modules)}
+            order = sorted(self._entries, key=lambda n: rank.get(self._origin.get(n, ""), -1))
+            self._entries = {n: self._entries[n] for n in order}
 
     def module_names(self) -> list[str]:
         """The modules this registry loads: the package's own modules (not its sub-packages, nor
@@ -81,11 +98,34 @@ class Registry(Generic[T]):
     # -- reading -------------------------------------------------------------------------------
 
     def get(self, name: str) -> T:
+        if not self._loaded:
+            entry = self._entries.get(name) or self._from_own_module(name)
+            if entry is not None:
+                return entry
         self.load()
         try:
             return self._entries[name]
         except KeyError:
             raise UnknownNameError(self._unknown(name)) from None
+
+    def _from_own_module(self, name: str) -> T | None:
+        """Where an entry lives in the module its name says (`detect` in `detect.py`,
+        `classify-image` in `classify.py`), import that module alone: running an image model need
+        not import every task (audio's included) nor scan the package."""
+        if not self.package or not isinstance(name, str):
+            return None
+        import importlib.util
+
+        with self._lock:
+            for stem in dict.fromkeys((name.replace("-", "_"), name.split("-")[0])):
+                if not stem.isidentifier() or stem.startswith("_"):
+                    continue
+                module = f"{self.package}.{stem}"
+                if importlib.util.find_spec(module) is not None:
+                    importlib.import_module(module)
+                    if name in self._entries:
+                        return self._entries[name]
+        return None
 
     def _unknown(self, name: str) -> str:
         close = difflib.get_close_matches(str(name), self._entries, n=1, cutoff=0.6)

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgekit.card import ModelCard, now_iso
 from edgekit.errors import ConfigError, EdgekitError, VerificationError
-from edgekit.export.base import EXPORTERS, ExportOptions, Quantization, Target, get_exporter, targets
+from edgekit.export.base import ExportOptions, Quantization, Target, exporter_names, get_exporter, targets
 from edgekit.export.data import eval_data, has_own_data
 from edgekit.export.limits import UnsupportedPair, check_pair, graph_from_config
 from edgekit.export.model_files import CardHints, card_for, existing_card, load_model, model_kind
@@ -63,19 +63,20 @@ def plan_export(
     )
     config = kind.config(model_path)
     if config is not None:
-        formats = {e.name: tuple(m.value for m in e.modes) for e in sorted(EXPORTERS, key=lambda e: e.rank)}
+        # by rank (the device format first), whichever module was imported first
+        formats = {name: tuple(m.value for m in get_exporter(name).modes) for name in exporter_names()}
         check_pair(graph_from_config(config), fmt, q.value, opts.batch, formats)
-    card = existing_card(model_path)
-    if card is None and not hints.task:
-        raise ConfigError(
-            f"{model_path} has no model card: pass --task (e.g. classify-image) and --labels to describe "
-            "it, or put its card.json beside it"
-        )
+    card = existing_card(model_path)  # none and no --task: a plain tensor model
     hints.check_task()
     if q is Quantization.INT8 and not opts.data and not has_own_data(card):
+        what = (
+            "an .npz of its input arrays"
+            if card is None and not hints.task
+            else "an image folder, one sub-folder per class, or an .npz of x and y"
+        )
         raise UnsupportedPair(
             f"{fmt} int8 is calibrated on real samples and {model_path.name} names no dataset: pass "
-            "--data (an image folder, one sub-folder per class, or an .npz of x and y)"
+            f"--data ({what})"
         )
     check_writable(opts.out, force=opts.force)
     return opts
@@ -187,14 +188,17 @@ def export_all(
     unsafe: bool = False,
     model: Any = None,
     on_outcome: Callable[[Outcome], None] | None = None,
+    out_dir: Path | None = None,
     **settings: Any,
 ) -> list[Outcome]:
     """Export each of `wanted` (default: every target) with the same `settings` (`plan_export`'s
-    options, each file at its default path). Every target is planned before the first conversion:
-    one this model cannot do (`UnsupportedPair`) is skipped, any other bad request raises before any
-    work. Then the model is loaded once and each target exported atomically; one that fails does
-    not stop the others. `on_outcome` hears of each as it happens."""
+    options, each file under its default name, beside the model or in `out_dir`). Every target is
+    planned before the first conversion: one this model cannot do (`UnsupportedPair`) is skipped,
+    any other bad request raises before any work. Then the model is loaded once and each target
+    exported atomically; one that fails does not stop the others. `on_outcome` hears of each as it happens."""
     model_path = Path(model_path)
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise ConfigError(f"--out {out_dir} is a file: with many files to write, give a folder")
     outcomes: list[Outcome] = []
 
     def record(outcome: Outcome) -> None:
@@ -204,8 +208,9 @@ def export_all(
 
     plans: list[tuple[Target, ExportOptions]] = []
     for target in targets() if wanted is None else wanted:
+        out = None if out_dir is None else Path(out_dir) / target.default_path(model_path).name
         try:
-            options = plan_export(model_path, target.format, target.quantization.value, **settings)
+            options = plan_export(model_path, target.format, target.quantization.value, out, **settings)
         except UnsupportedPair as e:
             record(Outcome(target, None, error=e))
             continue

@@ -56,6 +56,10 @@ def eval_data(card: ModelCard, data: str | None, calib_samples: int) -> EvalData
 def user_data(card: ModelCard, path: Path, calib_samples: int) -> EvalData:
     """`--data` for a model without a recipe: an image folder (resized as the runtime resizes camera
     frames) or an .npz of uint8 images at the model's own size."""
+    if card.preprocess.get("kind") == "tensor":
+        return tensor_data(card, path, calib_samples)
+    if card.task == "detect" and path.is_dir():
+        return detector_data(card, path, calib_samples)
     spec = ImageSpec.from_dict(dict(card.preprocess))
     if path.is_dir():
         ds = load_image_folder(path, "user", spec.size, spec.channels)
@@ -113,3 +117,59 @@ def check_images(x: np.ndarray, want: tuple[int, int, int], where: str) -> np.nd
             "give images at the model's size, or an image folder (resized as the runtime resizes)"
         )
     return x
+
+
+def tensor_data(card: ModelCard, path: Path, calib_samples: int) -> EvalData:
+    """`--data x.npz` for a plain tensor model: the input's array by its name, else `x`, else the
+    first array; one row per sample. Unlabelled: it calibrates int8 and checks agreement with Keras."""
+    if path.suffix.lower() not in (".npz", ".npy"):
+        raise DataError(f"--data {path}: a tensor model takes an .npz (or .npy) of its input arrays")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        arrays = dict(loaded.items()) if isinstance(loaded, np.lib.npyio.NpzFile) else {"x": loaded}
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read {path} as arrays: {e}") from None
+    if not arrays:
+        raise DataError(f"{path} holds no arrays")
+    x = arrays.get(card.input.name, arrays.get("x", next(iter(arrays.values()))))
+    want = tuple(card.input.shape[1:])
+    got = tuple(x.shape[1:])
+    if len(got) != len(want) or any(w is not None and w != g for w, g in zip(want, got, strict=True)):
+        shown = "x".join("?" if w is None else str(w) for w in want)
+        raise DataError(
+            f"{path} holds samples of shape {'x'.join(map(str, got))} but the model takes {shown} "
+            "(one row per sample)"
+        )
+    if x.dtype.kind not in "fiub":
+        raise DataError(f"{path} holds {x.dtype} values: the model takes numbers")
+    items = np.asarray(x)[:, None]  # one inference each, with its batch of 1
+    calib = Split(items[:calib_samples], np.zeros(min(len(items), calib_samples), np.int64))
+    held = Split(items, np.zeros(len(items), np.int64))
+    return EvalData(held, calib, False, f"{len(items)} samples from {path} (agreement with Keras)")
+
+
+def detector_data(card: ModelCard, path: Path, calib_samples: int) -> EvalData:
+    """`--data photos/` for a detector with no dataset of its own (an imported Darknet model): with
+    YOLO label files, the `yolo` dataset's held-out split (mAP@0.5); with plain images only, every
+    image at the model's size, to calibrate int8 on and to compare decoded boxes with Keras."""
+    from edgekit.runtime.datasets.yolo import _images, _read_images, _stack, label_path, load_yolo_folder
+
+    files = _images(path)
+    if not files:
+        raise DataError(f"--data {path} holds no images (png, jpg...) to calibrate and validate on")
+    if any(label_path(f).is_file() for f in files):
+        ds = load_yolo_folder(path, "user")
+        if card.labels and len(ds.labels) > len(card.labels):
+            raise DataError(f"{path} labels {len(ds.labels)} classes but the model has {len(card.labels)}")
+        return EvalData(ds.heldout, ds.train.head(calib_samples), True, ds.description, ())
+    images, kept, _ = _read_images(files)
+    if not images:
+        raise DataError(f"--data {path}: none of its {len(files)} images could be decoded")
+    spec = ImageSpec.from_dict(dict(card.preprocess))
+    x = _stack(images, spec.size)  # at the model's size: boxes compare in the same frame
+    return EvalData(
+        Split(x, np.zeros(len(x), np.int64)),
+        Split(x[:calib_samples], np.zeros(min(len(x), calib_samples), np.int64)),
+        False,
+        f"{len(x)} unlabelled images from {path} (boxes compared with Keras)",
+    )

@@ -1,6 +1,7 @@
 """The models export takes: a `.keras` file, an `.h5` file or a TensorFlow SavedModel folder, with
-its edgekit card beside it, or described on the command line (`--task`, `--labels`, `--normalize`)
-when it came from elsewhere."""
+its edgekit card inside it or beside it, or described on the command line (`--task`, `--labels`,
+`--normalize`) when it came from elsewhere; with neither, a plain tensor model (arrays in, arrays
+out)."""
 
 from __future__ import annotations
 
@@ -203,10 +204,7 @@ def card_for(
             changes["preprocess"] = {**card.preprocess, "scale": scale, "offset": offset}
         return card.replace(**changes)
     if not hints.task:
-        raise ConfigError(
-            f"{path} has no model card: pass --task (e.g. classify-image) and --labels to describe it, "
-            "or put its card.json beside it"
-        )
+        return tensor_card_for(model)
     scale, offset = hints.scale_offset() or NORMALIZE["0..1"]
     spec = image_spec_for(shape, scale, offset)
     out_shape = tuple(model.outputs[0].shape)
@@ -234,6 +232,48 @@ def card_for(
     )
 
 
+def _value_range(model: Any, dtype: str) -> tuple[float, float]:
+    """The values generated inputs take: token ids below the first Embedding's vocabulary for an
+    integer input, else [-1, 1] (most normalised inputs)."""
+    if np.dtype(dtype).kind not in "iu":
+        return (-1.0, 1.0)
+    from edgekit.export.graph import _sublayers
+
+    vocab = next((int(lay.input_dim) for lay in _sublayers(model) if hasattr(lay, "input_dim")), None)
+    return (0, (vocab or 2) - 1)
+
+
+def tensor_card_for(model: Any) -> ModelCard:
+    """The card of a Keras model that has no task: arrays in as they are, its outputs out (the
+    runtime's `tensor` task), with the input's shape, dtype and range to generate inputs from."""
+    from edgekit.export.graph import single_input
+
+    tensor = single_input(model)
+    shape = tuple(tensor.shape)
+    dtype = str(tensor.dtype or "float32")
+    out = model.outputs[0]
+    return ModelCard(
+        task="tensor",
+        labels=(),
+        input=TensorSpec("input", shape, dtype, ""),
+        output=TensorSpec("output", tuple(out.shape), str(out.dtype or "float32"), ""),
+        preprocess={
+            "kind": "tensor",
+            "sample": {"shape": list(shape[1:]), "dtype": dtype, "range": list(_value_range(model, dtype))},
+        },
+        postprocess={},
+        recipe="",
+        hparams={},
+        dataset={},
+        metrics={},
+        format="keras",
+        quantization="fp32",
+        weights_sha256=sha256_arrays([np.asarray(w) for w in model.get_weights()]),
+        created=now_iso(),
+    )
+
+
 def existing_card(path: Path) -> ModelCard | None:
-    """The edgekit card beside a model (`card.json` or `<stem>.card.json`), if there is one."""
+    """The edgekit card beside a model (`card.json` or `<stem>.card.json`), else the one inside a
+    .keras file edgekit trained, if there is one."""
     return read_keras_card(Path(path))

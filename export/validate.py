@@ -65,6 +65,18 @@ def side_by_side(ours: dict[str, dict], keras: dict[str, dict]) -> dict[str, dic
     return table
 
 
+def in_reference_order(got: list[np.ndarray], reference: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The artifact's outputs in Keras's order: the TFLite converter may list a multi-head model's
+    outputs in another order (a YOLO's two heads), told apart here by their shapes."""
+    if len(got) != len(reference) or all(g.shape == r.shape for g, r in zip(got, reference, strict=True)):
+        return got
+    shapes = [g.shape for g in got]
+    if sorted(map(str, shapes)) != sorted(str(r.shape) for r in reference) or len(set(shapes)) != len(got):
+        return got  # not a permutation that shapes alone tell apart: compared as they are
+    by_shape = {g.shape: g for g in got}
+    return [by_shape[r.shape] for r in reference]
+
+
 def parity_report(
     artifact: Path,
     card: ModelCard,
@@ -79,6 +91,7 @@ def parity_report(
     item) and, when the data is labelled, the task metric of both."""
     t0 = time.perf_counter()
     got, io = run_artifact(artifact, heldout.x)
+    got = in_reference_order(got, reference)
     seconds = time.perf_counter() - t0
     n = len(heldout)
     failures: list[str] = []
@@ -121,7 +134,9 @@ def parity_report(
             checked.append(f"{metric} drop")
             if -delta > bar.max_metric_drop:
                 failures.append(f"{metric} drop {-delta:.2f} points > {bar.max_metric_drop:g}")
-    elif not labelled and bar.max_metric_drop is not None:
+    if not labelled and not failures and get_task(card.task).name == "detect":
+        report.update(box_agreement(card, got, list(reference)))
+    if not labelled and bar.max_metric_drop is not None:
         report["note"] = "no labelled data: the accuracy bar was not checked (pass --data to check it)"
     report.update(
         {
@@ -134,3 +149,37 @@ def parity_report(
         }
     )
     return report
+
+
+def box_agreement(
+    card: ModelCard, got: Sequence[np.ndarray], reference: Sequence[np.ndarray]
+) -> dict[str, Any]:
+    """How well a detector's decoded boxes agree with Keras's on unlabelled images (at the model's
+    size): each box matched to an unmatched Keras box of the same class at IoU >= 0.5, best first.
+    `box_agreement` is the F1 of that matching (1.0: the same boxes), `box_iou` the matched boxes'
+    mean IoU."""
+    from edgekit.runtime.detection_formats import detection_format
+    from edgekit.runtime.detection_metrics import _iou_matrix
+
+    fmt = detection_format(card)
+    settings = fmt.settings(card)
+    ours, theirs = fmt.decode_batch(settings, got), fmt.decode_batch(settings, reference)
+    matched, total, ious = 0, 0, []
+    for a, b in zip(ours, theirs, strict=True):
+        total += len(a.boxes) + len(b.boxes)
+        if not len(a.boxes) or not len(b.boxes):
+            continue
+        iou = _iou_matrix(a.boxes, b.boxes)
+        iou[a.classes[:, None] != b.classes[None, :]] = 0.0
+        free = np.ones(len(b.boxes), bool)
+        for i in np.argsort(-a.scores):
+            j = int(np.argmax(np.where(free, iou[i], -1.0)))
+            if free[j] and iou[i, j] >= 0.5:
+                free[j] = False
+                matched += 1
+                ious.append(float(iou[i, j]))
+    return {
+        "box_agreement": 2 * matched / total if total else 1.0,
+        "box_iou": float(np.mean(ious)) if ious else (1.0 if not total else 0.0),
+        "boxes_keras": int(sum(len(b.boxes) for b in theirs)),
+    }

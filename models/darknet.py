@@ -25,6 +25,7 @@ import numpy as np
 from edgekit.card import TensorSpec, now_iso, sha256_arrays
 from edgekit.errors import ModelFileError, UnsupportedError
 from edgekit.fileio import atomic_path, check_writable, write_text
+from edgekit.runtime.backends.keras import embed_keras_card
 from edgekit.runtime.darknet import (
     DarknetCfg,
     Section,
@@ -223,5 +224,6 @@ def import_darknet(
     )
     with atomic_path(model_path, keep_suffix=True) as tmp:
         model.save(tmp)
+        embed_keras_card(tmp, card)  # the card travels inside model.keras too
     write_text(card_path, card.to_json(indent=2))
     return ImportResult(model_path, card_path, len(model.outputs), int(model.count_params()))

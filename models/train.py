@@ -23,6 +23,7 @@ from edgekit.errors import ConfigError
 from edgekit.fileio import atomic_path, check_writable, write_text
 from edgekit.models.recipe import Recipe, get_recipe
 from edgekit.plots import confusion_matrix, plot_confusion, plot_curves
+from edgekit.runtime.backends.keras import embed_keras_card
 from edgekit.runtime.datasets import HELDOUT_SEED, Dataset, Split, load_dataset
 from edgekit.runtime.features import features
 from edgekit.runtime.metrics import class_probabilities
@@ -520,9 +521,10 @@ def write_outputs(
     out_dir = config.out_dir
     with atomic_path(config.model_path, keep_suffix=True) as tmp:
         model.save(tmp)
+        embed_keras_card(tmp, card)  # the card travels inside model.keras too: one file is enough
     write_text(out_dir / "card.json", card.to_json(indent=2))
     write_text(out_dir / "history.json", json.dumps(history, indent=2))
-    plot_curves(history, out_dir / "curves.png", title=f"{recipe.name} on {dataset.name}")
+    plot_curves(history, out_dir / "curves.png", title=f"{recipe.name} on {dataset.name}", val_label="validation")
     if get_task(recipe.task).classifies:
         matrix = confusion_matrix(
             class_probabilities(card_like, first(raw_out)).argmax(1), dataset.heldout.y, len(dataset.labels)

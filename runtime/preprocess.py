@@ -23,6 +23,15 @@ class ImageSpec:
     # the centre cut out (Ultralytics' classify_transforms)
     resize: str = "stretch"
     pad: int = 114  # the grey level of letterbox padding (Ultralytics 114, MediaPipe 0)
+    # MNIST-like data: "light-on-dark" strokes (a light background is inverted first), and
+    # "centre-of-mass" crop (strokes cropped, scaled into a 20x20 box, centred by mass in the frame)
+    polarity: str = ""
+    crop: str = ""
+
+    @property
+    def mnist_like(self) -> bool:
+        """Whether frames go through `mnist_style` (as the training data did) before the model."""
+        return bool(self.polarity or self.crop)
 
     def to_dict(self) -> dict[str, Any]:
         d = {
@@ -35,6 +44,10 @@ class ImageSpec:
         }
         if self.resize == "letterbox":  # stretched specs keep the card they always had
             d["pad"] = self.pad
+        if self.polarity:
+            d["polarity"] = self.polarity
+        if self.crop:
+            d["crop"] = self.crop
         return d
 
     @classmethod
@@ -50,9 +63,75 @@ class ImageSpec:
                 offset=float(d.get("offset", 0.0)),
                 resize=str(d.get("resize", "stretch")),
                 pad=int(d.get("pad", 114)),
+                polarity=_one_of(d.get("polarity", ""), POLARITIES, "polarity"),
+                crop=_one_of(d.get("crop", ""), CROPS, "crop"),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ModelFileError(f"model card field preprocess is not an image spec: {e}") from None
+
+
+POLARITIES = ("", "light-on-dark")
+CROPS = ("", "centre-of-mass")
+
+
+def _one_of(value: Any, allowed: tuple[str, ...], field: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{field} is {value!r}: use one of {', '.join(repr(a) for a in allowed if a)}")
+    return str(value)
+
+
+def mnist_style(gray: np.ndarray, spec: ImageSpec) -> np.ndarray:
+    """A grayscale frame -> what MNIST's preprocessing made of a scanned digit: light strokes on a
+    dark ground (a light background, paper, is inverted), the uneven light of a photo taken out,
+    the strokes cropped, scaled to fit a 20x20 box (the frame 28x28: the same proportion) and
+    centred by their centre of mass. A digit already in that form (MNIST's own) comes back nearly
+    unchanged, so training and the device see one function."""
+    import cv2
+
+    g = gray.reshape(gray.shape[0], gray.shape[1]).astype(np.uint8)
+    h, w = spec.size
+    if spec.polarity and np.median(np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])) > 127:
+        g = 255 - g  # dark strokes on light paper -> light strokes on a dark ground
+    if not spec.crop:
+        return g
+    # the ground: an opening wider than any stroke (a third of the frame) keeps only it; worked out
+    # on a copy at most 128 pixels on its short side, since a wide kernel on a full frame is slow
+    shrink = min(1.0, 128 / min(g.shape))
+    small_g = g if shrink == 1.0 else cv2.resize(g, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+    side = max(9, (min(small_g.shape) // 3) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+    ground = cv2.morphologyEx(small_g, cv2.MORPH_OPEN, kernel)
+    if shrink != 1.0:
+        ground = cv2.resize(ground, (g.shape[1], g.shape[0]), interpolation=cv2.INTER_LINEAR)
+    ink = cv2.subtract(g, ground)  # uneven light and the paper's grain taken out
+    if int(ink.max()) < 16:
+        return cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA)  # no strokes to find
+    threshold, mask = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    if n <= 1:
+        return cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA)
+    keep = 1 + np.flatnonzero(areas >= 0.15 * areas.max())  # the digit's strokes, not specks of noise
+    ys, xs = np.nonzero(np.isin(labels, keep))
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    strokes = ink[y0:y1, x0:x1].astype(np.float32)
+    strokes[strokes < threshold * 0.5] = 0  # the ground between strokes: black, as in MNIST
+    strokes = strokes * (255.0 / max(float(strokes.max()), 1.0))
+    box = round(20 * min(h, w) / 28)
+    scale = box / max(strokes.shape)
+    if abs(scale - 1) < 0.1:
+        scale = 1.0  # a digit already in its box (MNIST's own) is not resampled
+    sh, sw = max(1, round(strokes.shape[0] * scale)), max(1, round(strokes.shape[1] * scale))
+    small = strokes if scale == 1.0 else cv2.resize(
+        strokes, (sw, sh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
+    total = float(small.sum()) or 1.0
+    cy = float((small.sum(1) * np.arange(sh)).sum()) / total
+    cx = float((small.sum(0) * np.arange(sw)).sum()) / total
+    # whole pixels, as MNIST shifted its digits: no resampling blur
+    shift = np.float32([[1, 0, round(w / 2 - cx)], [0, 1, round(h / 2 - cy)]])
+    out = cv2.warpAffine(small, shift, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def normalize(pixels: np.ndarray, spec: ImageSpec) -> np.ndarray:
@@ -85,6 +164,8 @@ def fit_image(image: np.ndarray, spec: ImageSpec) -> np.ndarray:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     if spec.channels == 1 and image.shape[2] != 1:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)[:, :, None]
+    if spec.mnist_like and spec.channels == 1:
+        return np.ascontiguousarray(mnist_style(image, spec)[:, :, None])
     elif spec.channels == 3 and image.shape[2] == 1:
         image = np.repeat(image, 3, axis=2)
     h, w = spec.size

@@ -31,6 +31,7 @@ class RunSummary:
     error: str | None = None  # why a live source ended early
     failed: int = 0  # items read but given no result (the model's outputs were not finite)
     failures: tuple[str, ...] = ()  # the first few of them, with why
+    unit: str = "frames"  # what an item is called for people: "lines" of text, "clips" of audio
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -49,6 +50,8 @@ class RunSummary:
             out["failures"] = list(self.failures)
         if self.error:
             out["error"] = self.error
+        if self.unit != "frames":
+            out["unit"] = self.unit
         return out
 
     def describe(self) -> str:
@@ -161,14 +164,20 @@ class RunStats:
             error=getattr(source, "error", None) or None,
             failed=self.failed,
             failures=tuple(self.failure_reasons),
+            unit=UNITS.get(getattr(source, "kind", ""), "frames"),
         )
+
+
+# what the items of a source are called in the summary line, by the source's kind (the JSON keeps
+# `frames_in` for every source, so scripts read one key)
+UNITS = {"text": "lines", "audio": "clips"}
 
 
 def describe_summary(summary: dict[str, Any]) -> str:
     """A summary (as `RunSummary.to_dict()` gives it) as one line for people."""
     s = summary
     line = (
-        f"{s['frames_in']} frames in, {s['processed']} processed, {s['dropped']} dropped, "
+        f"{s['frames_in']} {s.get('unit', 'frames')} in, {s['processed']} processed, {s['dropped']} dropped, "
         f"{s['skipped']} skipped, {s['reconnects']} reconnects in {s['seconds']:.2f} s"
     )
     if s["fps"]:

@@ -67,8 +67,17 @@ def test_quickstart_runs_the_whole_flow(tmp_path):
     assert "speed-up" in r.stdout
     doc = json.loads((tmp_path / "qs.json").read_text())
     assert doc["baseline"]["backend"] == "keras" and len(doc["results"]) == 4
-    again = invoke("quickstart", "--out", out, "--epochs", "1")
-    assert_clean_error(again, "already exists: pass --force")
+    (out / "model.onnx").write_bytes(b"stale")  # the earlier run's files go: the folder is the quickstart's
+    again = invoke("quickstart", "--out", out, "--epochs", "1", "--runs", "10")
+    assert again.exit_code == 0, again.output
+    assert f"replacing the earlier quickstart in {out}" in again.stderr
+    assert (out / "model.onnx").read_bytes() != b"stale" and not list(tmp_path.glob(".qs.previous-*"))
+
+
+def test_quickstart_leaves_a_folder_it_did_not_make_alone(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert_clean_error(invoke("quickstart", "--out", tmp_path, "--epochs", "1"), "no quickstart made")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 def test_missing_model_file(tmp_path):

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from edgekit.cli import app
 from edgekit.export.base import Quantization, targets
+from edgekit.models.recipe import get_recipe, recipe_names
 from edgekit.runtime.backends import read_card
 from edgekit.runtime.inputs import input_kind_names
 
@@ -134,10 +135,13 @@ def test_saved_model_folder_exports(tmp_path):
     assert card.labels == ("0", "1") and card.parity["passed"] and card.parity["max_abs_diff"] < 1e-4
 
 
-def test_a_model_without_card_or_task_is_refused_with_the_flags_to_pass(functional_model, tmp_path):
+def test_a_model_without_card_or_task_exports_as_tensors_and_says_how_to_add_a_task(
+    functional_model, tmp_path
+):
     result = runner.invoke(app, ["export", str(functional_model), "--out", str(tmp_path / "x.tflite")])
-    assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "has no model card: pass --task (e.g. classify-image) and --labels" in result.output
+    assert result.exit_code == 0, result.output
+    assert "as a tensor model" in result.stderr and "--task" in result.stderr
+    assert read_card(tmp_path / "x.tflite").task == "tensor"
 
 
 def test_int8_without_data_is_refused_before_tensorflow_is_imported(functional_model, tmp_path):
@@ -332,7 +336,11 @@ def test_to_all_skips_the_pairs_a_model_cannot_do_and_reports_every_artifact(tmp
 # ---- a model of every input kind, with its card and no data ------------------------------------
 
 
-@pytest.mark.parametrize("kind", input_kind_names())
+# the kinds a recipe reads (`tensor`, a model with no recipe, is tested in test_everyday.py)
+RECIPE_KINDS = {get_recipe(r).input.preprocess.get("kind", "image") for r in recipe_names()}
+
+
+@pytest.mark.parametrize("kind", [k for k in input_kind_names() if k in RECIPE_KINDS])
 def test_a_model_with_its_card_and_no_data_exports_on_generated_inputs(kind, tmp_path):
     """A user's text, audio or image model with its edgekit card but no dataset and no --data:
     every float target is validated against Keras on inputs its kind generates (int8, which needs

@@ -15,10 +15,26 @@ def _register() -> None:
             importlib.import_module(f"{__name__}.{info.name}")
 
 
+def _register_only(argv: list[str]) -> None:
+    """Register only the command being invoked, where its module is named for it (`run` in
+    `run.py`): `edgekit run` then imports no other command's module (nor what they import). Help,
+    an unknown name or a command kept elsewhere (`list` in `listing.py`) registers them all."""
+    from edgekit.cli.core import app
+
+    name = next((a for a in argv if not a.startswith("-")), None)
+    names = {info.name for info in pkgutil.iter_modules(__path__)}
+    if name is None or not name.isidentifier() or name not in names or name in ("core", "__main__"):
+        _register()
+        return
+    importlib.import_module(f"{__name__}.{name}")
+    if not any((c.name or c.callback.__name__.replace("_", "-")) == name for c in app.registered_commands):
+        _register()
+
+
 def main() -> None:
     from edgekit.cli.core import app
 
-    _register()
+    _register_only(sys.argv[1:])
     try:
         app()
     except BrokenPipeError:  # `edgekit run ... | head`

@@ -12,6 +12,82 @@ import typer
 from edgekit import __version__
 from edgekit.errors import EdgekitError
 
+
+def _plain_coercion() -> None:
+    """Coerce parameters of plain types (str, int, float, bool, Path, and those or None) as click
+    does, without pydantic. typer 0.2x builds a pydantic TypeAdapter for every parameter of the
+    invoked command, which imports pydantic: 0.1-0.2 s of every `edgekit` start, on a command
+    whose whole job may take less. Any other type, and any parameter with a parser, a click type,
+    path checks or choices, still goes through typer's own coercion."""
+    import pathlib
+    import types
+    import typing
+
+    try:
+        from typer import _coercion
+        from typer import core as typer_core
+    except ImportError:  # another typer: its own coercion, unchanged
+        return
+    original = getattr(typer_core, "build_runtime_param", None)
+    base = getattr(_coercion, "RuntimeParam", None)
+    if original is None or base is None or getattr(original, "_edgekit", False):
+        return
+    plain = (str, int, float, bool, pathlib.Path)
+
+    def leaf(annotation: Any) -> type | None:
+        if annotation in plain:
+            return annotation
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) == 1 and args[0] in plain:
+                return args[0]
+        return None
+
+    class PlainParam(base):  # type: ignore[misc, valid-type]
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            kind = leaf(self.annotation)
+            info = self.parameter_info
+            try:
+                if kind is bool and isinstance(value, str):
+                    value = value.strip().lower() in ("1", "true", "t", "yes", "y", "on")
+                else:
+                    value = kind(value)
+            except (TypeError, ValueError):
+                name = {int: "integer", float: "float"}.get(kind, kind.__name__)
+                raise typer.BadParameter(f"{value!r} is not a valid {name}.", ctx=ctx, param=param) from None
+            lo, hi = getattr(info, "min", None), getattr(info, "max", None)
+            if kind in (int, float) and ((lo is not None and value < lo) or (hi is not None and value > hi)):
+                if getattr(info, "clamp", False):
+                    return min(max(value, lo if lo is not None else value), hi if hi is not None else value)
+                bounds = " and ".join(
+                    b for b in (lo is not None and f">= {lo}", hi is not None and f"<= {hi}") if b
+                )
+                raise typer.BadParameter(f"{value} is not {bounds}.", ctx=ctx, param=param)
+            return value
+
+    def build(descriptor: Any) -> Any:
+        info = descriptor.parameter_info
+        simple = (
+            leaf(descriptor.annotation) is not None
+            and descriptor.file_annotation is None
+            and getattr(info, "parser", None) is None
+            and getattr(info, "click_type", None) is None
+            and not any(
+                getattr(info, flag, False) for flag in ("exists", "resolve_path", "allow_dash", "path_type")
+            )
+            and getattr(info, "file_okay", True)
+            and getattr(info, "dir_okay", True)
+        )
+        if not simple:
+            return original(descriptor)
+        return PlainParam(annotation=descriptor.annotation, parameter_info=info)
+
+    build._edgekit = True  # type: ignore[attr-defined]
+    typer_core.build_runtime_param = build
+
+
+_plain_coercion()
+
 app = typer.Typer(
     name="edgekit",
     help="Train the course's Keras models, export them to validated TFLite/ONNX, run and benchmark them.",

@@ -6,7 +6,8 @@ from typing import Annotated
 import typer
 
 from edgekit.cli.core import app, command, fail
-from edgekit.export.base import Quantization, exporter_names
+from edgekit.errors import ConfigError
+from edgekit.export.base import Quantization, exporter_names, get_exporter
 
 # the choices, from the registry (importing it loads the format modules, not their converters)
 FORMATS_HELP = f"Format: {', '.join(exporter_names())}, or all (every format and mode)."
@@ -24,8 +25,18 @@ def report_line(path: Path, size: int, report: dict) -> str:
         )
     if "top1_agreement" in report:
         parts.append(f"top-1 agreement {report['top1_agreement']:.4f}")
+    if "box_agreement" in report:
+        parts.append(
+            f"box agreement {report['box_agreement']:.3f} with Keras's {report['boxes_keras']} boxes "
+            f"(matched IoU {report['box_iou']:.3f})"
+        )
     parts.append(f"max abs diff {report['max_abs_diff']:.2e}")
-    what = "held-out samples" if report.get("labelled", True) else "generated inputs, no labels"
+    if report.get("labelled", True):
+        what = "held-out samples"
+    elif "generated" in report.get("data", ""):
+        what = "generated inputs, no labels"
+    else:
+        what = "samples of --data, no labels"
     parts.append(f"on {report['samples']} {what}")
     line = "  ".join(parts)
     kept = report.get("float_layers")
@@ -55,6 +66,18 @@ def warn_ops(path: Path) -> str:
     return report.summary() or report.note
 
 
+def _has_no_card(model: Path) -> bool:
+    """A model with no card of its own (it exports as a tensor model); a file that cannot be read
+    says so later, where planning the export checks it."""
+    from edgekit.errors import EdgekitError
+    from edgekit.export.model_files import existing_card
+
+    try:
+        return model.exists() and existing_card(model) is None
+    except EdgekitError:
+        return False
+
+
 @app.command()
 @command
 def export(
@@ -62,7 +85,10 @@ def export(
     to: Annotated[str, typer.Option("--to", help=FORMATS_HELP)] = "tflite",
     quantize: Annotated[str, typer.Option(help=MODES_HELP)] = "fp32",
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output file (default: beside the model).")
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Output file, or folder (any with --to all). Default: beside the model."
+        ),
     ] = None,
     data: Annotated[
         str | None,
@@ -146,8 +172,17 @@ def export(
     )
     if report is not None:
         check_writable(report, force=True)
+    if task is None and _has_no_card(model):
+        typer.secho(
+            f"{model.name} has no edgekit card: exporting it as a tensor model (arrays in, arrays out); "
+            "pass --task (e.g. classify-image) and --labels for an image classifier's pre/post-processing",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     entries: list[dict] = []
     if to != "all":
+        if out is not None and (out.is_dir() or not out.suffix):  # a folder: the default name in it
+            out = out / get_exporter(to).default_path(model, Quantization.parse(quantize)).name
         options = plan_export(model, to, quantize, out, **settings)
         try:
             result = export_model(model, options, unsafe=unsafe)
@@ -163,8 +198,10 @@ def export(
         typer.echo(report_line(result.path, result.size, result.report))
         typer.echo(f"  ops: {warn_ops(result.path)}")
         return
-    if out is not None:
-        raise typer.BadParameter("--out names one file; with --to all the files go beside the model")
+    if out is not None and out.suffix and not out.is_dir():
+        raise ConfigError(
+            f"--out {out} looks like a file name, but --to all writes many files: give a folder"
+        )
 
     def tell(outcome: Outcome) -> None:
         if outcome.skipped:
@@ -175,7 +212,7 @@ def export(
         else:
             fail(f"{outcome.options.out.name}: {outcome.error}")
 
-    outcomes = export_all(model, unsafe=unsafe, on_outcome=tell, **settings)
+    outcomes = export_all(model, unsafe=unsafe, on_outcome=tell, out_dir=out, **settings)
     if report is not None:
         write_report(report, model, [o.entry() for o in outcomes])
     tried = [o for o in outcomes if not o.skipped]

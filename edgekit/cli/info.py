@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import unicodedata
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -26,12 +26,13 @@ def info(
         typer.echo(card.to_json(indent=2))
         return
     typer.echo(printable(f"{model}  ({model.stat().st_size / 1024:.1f} KB)"))
+    tensors = _tensors(model)
     rows = [
         ("card", "inferred by edgekit (the file has none inside)" if inferred else "inside the file"),
         ("task", card.task),
         ("labels", ", ".join(card.labels[:20]) + (" ..." if len(card.labels) > 20 else "")),
-        ("input", f"{card.input.name} {list(card.input.shape)} {card.input.dtype} {card.input.layout}"),
-        ("output", f"{card.output.name} {list(card.output.shape)} {card.output.dtype}"),
+        ("input", _as_in_file(card.input, tensors, "tensor in")),
+        ("output", _as_in_file(card.output, tensors, "tensor out")),
         ("preprocess", ", ".join(f"{k}={_brief(v)}" for k, v in card.preprocess.items())),
         ("format", f"{card.format} {card.quantization}"),
         ("io quantization", str(card.io_quantization or "float input and output")),
@@ -50,7 +51,7 @@ def info(
         ("weights sha256", card.weights_sha256),
         ("created", f"{card.created} by edgekit {card.edgekit_version}"),
     ]
-    rows.extend(_tensor_rows(model))
+    rows.extend(_tensor_rows(tensors))
     from edgekit.runtime.ops import op_report
 
     ops = op_report(model)
@@ -80,9 +81,9 @@ def printable(text: str) -> str:
     )
 
 
-def _tensor_rows(model: Path) -> list[tuple[str, str]]:
-    """The file's tensors as its runtime sees them (dtype, shape, int8 scale/zero point); Keras
-    files are left out, opening them imports TensorFlow."""
+def _tensors(model: Path) -> list[tuple[str, Any]] | str:
+    """The file's tensors as its runtime sees them ("tensor in"/"tensor out", TensorInfo), or why
+    they cannot be read here; Keras files are left out, opening them imports TensorFlow."""
     from edgekit.errors import EdgekitError
     from edgekit.runtime.backends import open_model
 
@@ -90,11 +91,30 @@ def _tensor_rows(model: Path) -> list[tuple[str, str]]:
         return []
     try:
         with open_model(model) as session:
-            tensors = [("tensor in", t) for t in session.inputs] + [
-                ("tensor out", t) for t in session.outputs
-            ]
+            return [("tensor in", t) for t in session.inputs] + [("tensor out", t) for t in session.outputs]
     except EdgekitError as e:  # no interpreter installed here: the card is still worth showing
-        return [("tensors", str(e))]
+        return str(e)
+
+
+def _as_in_file(spec: Any, tensors: list[tuple[str, Any]] | str, kind: str) -> str:
+    """The card's input/output as the file holds it: an int8 file's input is `int8 [1,28,28,1]`,
+    not the float32 [None,28,28,1] of the Keras model the card was written from; the values it
+    stands for are said beside it."""
+    said = f"{spec.name} {list(spec.shape)} {spec.dtype} {spec.layout}".rstrip()
+    real = next((t for k, t in tensors if k == kind), None) if isinstance(tensors, list) else None
+    if real is None:
+        return said
+    shape = [d if d is not None else "?" for d in real.shape]
+    line = f"{spec.name} {shape} {real.dtype.name} {spec.layout}".rstrip()
+    if real.dtype.name != spec.dtype and real.quant:
+        line += f" ({spec.dtype} values, quantized: scale {real.quant[0]:.6g} zero point {real.quant[1]})"
+    return line
+
+
+def _tensor_rows(tensors: list[tuple[str, Any]] | str) -> list[tuple[str, str]]:
+    """One row per tensor of the file (dtype, shape, int8 scale/zero point)."""
+    if isinstance(tensors, str):
+        return [("tensors", tensors)]
     rows = []
     for kind, t in tensors:
         quant = f"  scale {t.quant[0]:.6g} zero point {t.quant[1]}" if t.quant else ""

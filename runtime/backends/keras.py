@@ -3,12 +3,14 @@ such a file is opened, so the runtime itself stays free of it."""
 
 from __future__ import annotations
 
+import shutil
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from edgekit.card import ModelCard
+from edgekit.card import MAX_CARD_BYTES, ModelCard
 from edgekit.deps import installed
 from edgekit.errors import ModelFileError, first_line
 from edgekit.runtime.backends import BACKENDS, Backend, Session, SessionOptions, TensorInfo
@@ -23,9 +25,57 @@ def card_path_for(model_path: Path) -> Path:
     return named if named.exists() else model_path.with_name("card.json")
 
 
+CARD_ENTRY = "edgekit_card.json"  # the card inside a .keras file (a zip); Keras ignores the entry
+
+
 def read_keras_card(path: Path) -> ModelCard | None:
+    """The card beside the model (it wins: a user may have edited it), else the one inside it."""
     card = card_path_for(Path(path))
-    return ModelCard.load(card) if card.exists() else None
+    if card.exists():
+        return ModelCard.load(card)
+    return embedded_keras_card(Path(path))
+
+
+def embedded_keras_card(path: Path) -> ModelCard | None:
+    """The card `embed_keras_card` put inside a .keras file, so that the one file is enough."""
+    if path.suffix.lower() != ".keras" or not path.is_file():
+        return None
+    try:
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo(CARD_ENTRY)
+            if info.file_size > MAX_CARD_BYTES:
+                raise ModelFileError(
+                    f"{path}'s {CARD_ENTRY} is {info.file_size / 2**20:.0f} MB: a model card holds at "
+                    f"most {MAX_CARD_BYTES // 2**20} MB"
+                )
+            text = z.read(info)
+    except KeyError:
+        return None  # a .keras file from elsewhere: no card
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ModelFileError(f"{path} is not a Keras model edgekit can load: {first_line(e)}") from None
+    return ModelCard.from_json(text, source=f"{path} ({CARD_ENTRY})")
+
+
+def embed_keras_card(path: Path, card: ModelCard) -> bool:
+    """Put `card` inside the .keras file at `path` (an entry of its zip, replacing an earlier one),
+    atomically: the card then travels with the file, as it does in .tflite and .onnx files. An .h5
+    file is left as it is (False): its card stays beside it."""
+    from edgekit.fileio import atomic_path
+
+    path = Path(path)
+    if path.suffix.lower() != ".keras" or not zipfile.is_zipfile(path):
+        return False
+    with (
+        atomic_path(path, keep_suffix=True) as tmp,  # the zip is closed before the rename
+        zipfile.ZipFile(path) as src,
+        zipfile.ZipFile(tmp, "w") as dst,
+    ):
+        for info in src.infolist():
+            if info.filename != CARD_ENTRY:
+                with src.open(info) as fin, dst.open(info, "w") as fout:
+                    shutil.copyfileobj(fin, fout, 1 << 20)
+        dst.writestr(CARD_ENTRY, card.to_json(indent=2), compress_type=zipfile.ZIP_DEFLATED)
+    return True
 
 
 def load_keras_model(path: Path, *, safe_mode: bool = True):

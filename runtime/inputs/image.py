@@ -18,7 +18,9 @@ class ImageInput(InputKind):
         """Decoded images -> normalised float32, through the runtime's own `prepare_image` (resize,
         colour, RGB order)."""
         spec = ImageSpec.from_dict(dict(preprocess))
-        if isinstance(raw, np.ndarray) and raw.ndim == 4 and raw.shape[1:] == (*spec.size, spec.channels):
+        model_size = (*spec.size, spec.channels)
+        same_size = isinstance(raw, np.ndarray) and raw.ndim == 4 and raw.shape[1:] == model_size
+        if same_size and not spec.mnist_like:
             # already at the model's size: the same result as prepare_image, without a loop
             return normalize(raw[..., ::-1] if spec.channels == 3 else raw, spec)
         return normalize(np.stack([prepare_image(np.asarray(item), spec) for item in raw]), spec)

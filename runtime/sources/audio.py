@@ -14,14 +14,16 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgekit.errors import DataError, MissingDependencyError, SourceError
-from edgekit.runtime.audio import AudioClip, frames, read_wav_data
 from edgekit.runtime.sources import SOURCES, Item, Source, SourceKind, SourceOptions
 from edgekit.runtime.sources.live import Backoff, LiveSource
+
+if TYPE_CHECKING:
+    from edgekit.runtime.audio import AudioClip
 
 WAV_SUFFIXES = (".wav", ".wave")
 WINDOW_S = 1.0  # the keyword models' clip
@@ -53,6 +55,9 @@ class WavFiles(Source):
         self.mixed = 0
 
     def __iter__(self) -> Iterator[Item]:
+        # imported here: the sources registry loads this module to match any --source, images too
+        from edgekit.runtime.audio import AudioClip, frames, read_wav_data
+
         index = 0
         for path in self.paths:
             try:
@@ -166,6 +171,8 @@ class MicCapture:
 
     def read(self) -> tuple[bool, AudioClip | None]:
         """The newest full window once a hop of new samples has come; (False, None) if none comes."""
+        from edgekit.runtime.audio import AudioClip
+
         with self._cond:
             due = max(self.window, self._handed + self.hop)
             if not self._cond.wait_for(lambda: self._closed or self._total >= due, self.timeout):

@@ -196,8 +196,10 @@ class TensorTask(Task):
         if len(arrays) != len(self.inputs):
             raise DataError(f"the model takes {len(self.inputs)} inputs, got {len(arrays)} arrays")
         feeds = []
-        for info, x in zip(self.inputs, arrays, strict=True):
+        for index, (info, x) in enumerate(zip(self.inputs, arrays, strict=True)):
             x = np.asarray(x)
+            if x.ndim == len(info.shape) - 1:  # one item without its batch dimension
+                x = x[None]
             if len(x.shape) != len(info.shape) or any(
                 s is not None and s != d for s, d in zip(info.shape, x.shape, strict=True)
             ):
@@ -205,11 +207,16 @@ class TensorTask(Task):
                 raise DataError(
                     f"input {info.name} is {shown}, got an array of shape {'x'.join(map(str, x.shape))}"
                 )
-            feeds.append(np.ascontiguousarray(x, dtype=info.dtype))
+            # float values -> int8 codes where the tensor is quantized; integer ids stay as they are
+            feeds.append(self.feed(x, index) if x.dtype.kind == "f" else np.ascontiguousarray(x, info.dtype))
         return feeds
 
     def postprocess(self, outputs: Sequence[np.ndarray]) -> list[TensorOutput]:
-        return [TensorOutput(o.name, np.asarray(v)) for o, v in zip(self.outputs, outputs, strict=False)]
+        # int8 outputs as the float values they stand for (the file's own scale and zero point)
+        return [
+            TensorOutput(info.name, np.asarray(self.output(outputs, i)))
+            for i, info in enumerate(self.outputs[: len(outputs)])
+        ]
 
     def blank_input(self) -> list[np.ndarray]:
         rng = np.random.default_rng(0)
