@@ -78,7 +78,7 @@ SOURCES: Registry[SourceKind] = Registry("source")
 
 
 def _load_all() -> None:
-    from edgekit.runtime.sources import audio, camera, files, stream, text  # noqa: F401
+    from edgekit.runtime.sources import audio, camera, files, picam, stream, text  # noqa: F401
 
 
 def source_kind(spec: str) -> SourceKind:
