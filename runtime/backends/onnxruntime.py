@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,6 +40,21 @@ def _ort():
     return ort
 
 
+_preloaded: list[bool] = []
+
+
+def preload_cuda(ort) -> None:
+    """Load the CUDA and cuDNN libraries that onnxruntime-gpu's `[cuda,cudnn]` extras put in
+    site-packages (nvidia-*), once, before the first CUDA session: the provider does not look there
+    by itself. `preload_dlls` exists from onnxruntime 1.21; an older build uses the system's."""
+    if _preloaded or not hasattr(ort, "preload_dlls"):
+        return
+    _preloaded.append(True)
+    # it prints its warnings on stdout, which belongs to --json results
+    with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(Exception):
+        ort.preload_dlls()
+
+
 def _session(path: Path, options: SessionOptions):
     ort = _ort()
     so = ort.SessionOptions()
@@ -48,6 +65,8 @@ def _session(path: Path, options: SessionOptions):
         raise UnsupportedError(f"unknown device {options.device!r}: use one of {', '.join(_PROVIDERS)}")
     available = set(ort.get_available_providers())
     providers = [p for p in _PROVIDERS[options.device] if p in available]
+    if providers[0] != "CPUExecutionProvider":
+        preload_cuda(ort)
     if options.device in ("cuda", "tensorrt") and providers == ["CPUExecutionProvider"]:
         raise UnsupportedError(
             f"--device {options.device} needs onnxruntime-gpu: run `pip install 'edgekit[gpu]'`"
