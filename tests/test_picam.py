@@ -200,8 +200,10 @@ def test_cli_run_on_picam_without_picamera2_exits_1_with_the_sentence(monkeypatc
     from edgekit.runtime.sources import picam
 
     monkeypatch.setitem(sys.modules, "picamera2", None)
-    model = "runtime/assets/face_detection_short_range.tflite"
-    result = CliRunner().invoke(app, ["run", model, "--source", "picam", "--json"])
+    from importlib.resources import files
+
+    model = files("edgekit.runtime.assets") / "face_detection_short_range.tflite"
+    result = CliRunner().invoke(app, ["run", str(model), "--source", "picam", "--json"])
     assert result.exit_code == 1
     assert picam.MISSING in " ".join(result.output.split())
     assert "Traceback" not in result.output
