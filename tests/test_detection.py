@@ -27,6 +27,8 @@ from edgekit.runtime.detection import (
     weighted_nms,
 )
 
+pytestmark = pytest.mark.runtime_only  # needs no TensorFlow: run on arm64 too
+
 LABELS = ["person", "car", "dog"]
 
 

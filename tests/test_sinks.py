@@ -20,6 +20,8 @@ from edgekit.runtime.predictor import Prediction
 from edgekit.runtime.sinks import RunStats, check_display, describe_summary, opencv_gui, overlay
 from edgekit.runtime.sources import Item, Source
 
+pytestmark = pytest.mark.runtime_only  # needs no TensorFlow: run on arm64 too
+
 FACE = Path(__file__).resolve().parents[1] / "runtime" / "assets" / "face_detection_short_range.tflite"
 runner = CliRunner()
 
