@@ -51,6 +51,7 @@ PY=$(host_python)
 # the tests, as a folder with no edgekit package in it: the installed wheel is what they import
 rm -rf "$CACHE/work/tests" && mkdir -p "$CACHE/work/tests"
 cp -r "$REPO/tests" "$REPO/pyproject.toml" "$CACHE/work/tests/"
+mkdir -p "$CACHE/work/tests/runtime" && cp -r "$REPO/runtime/assets" "$CACHE/work/tests/runtime/"  # files the tests open by path
 cp "$REPO/docker/parity.py" "$CACHE/work/"
 
 run_suite() {
