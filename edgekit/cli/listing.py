@@ -82,8 +82,10 @@ def doctor() -> None:
         except metadata.PackageNotFoundError:
             if dist.endswith(("-gpu", "-cpu", "-headless")):  # variants: shown only when installed
                 continue
+            if any(_has_dist(f"{dist}-{v}") for v in ("gpu", "cpu", "headless")):
+                continue  # the module comes from its variant, shown on its own line
             version = "installed" if installed(module) else "not installed"
-        typer.echo(f"{dist:<16}{version}")
+        typer.echo(f"{dist:<15} {version}")
     if installed("onnxruntime"):
         for line in _onnxruntime_report():
             typer.echo(line)
@@ -177,7 +179,7 @@ def _cuda_session_providers(ort) -> tuple[list[str], str]:
     from edgekit.runtime.deps import quiet_native_stderr
 
     model = files("edgekit.runtime.assets") / "face_detection_front_128x128_barracuda.onnx"
-    preload_cuda(ort)
+    notes = [n for n in preload_cuda(ort) if n.startswith("Failed to load")]
     try:
         with quiet_native_stderr():
             sess = ort.InferenceSession(
@@ -185,4 +187,7 @@ def _cuda_session_providers(ort) -> tuple[list[str], str]:
             )
     except Exception as e:
         return [], first_line(e)
-    return sess.get_providers(), ""
+    used = sess.get_providers()
+    if used[0] != "CUDAExecutionProvider" and notes:  # the first library missing says the most
+        return used, notes[0].split(":")[0].replace("Failed to load", "cannot load")
+    return used, ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import sys
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,19 +40,24 @@ def _ort():
     return ort
 
 
+_preload_notes: list[str] = []  # what preload_dlls said, once it has run (a library it did not find)
 _preloaded: list[bool] = []
 
 
-def preload_cuda(ort) -> None:
+def preload_cuda(ort) -> list[str]:
     """Load the CUDA and cuDNN libraries that onnxruntime-gpu's `[cuda,cudnn]` extras put in
     site-packages (nvidia-*), once, before the first CUDA session: the provider does not look there
-    by itself. `preload_dlls` exists from onnxruntime 1.21; an older build uses the system's."""
+    by itself. `preload_dlls` exists from onnxruntime 1.21; an older build uses the system's.
+    Returns what it printed about libraries it could not load (kept off stdout, which belongs to
+    --json results; the session reports the provider it really uses)."""
     if _preloaded or not hasattr(ort, "preload_dlls"):
-        return
+        return _preload_notes
     _preloaded.append(True)
-    # it prints its warnings on stdout, which belongs to --json results
-    with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(Exception):
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said), contextlib.suppress(Exception):
         ort.preload_dlls()
+    _preload_notes.extend(line for line in said.getvalue().splitlines() if line.strip())
+    return _preload_notes
 
 
 def _session(path: Path, options: SessionOptions):
