@@ -164,7 +164,7 @@ while [ "$1" != "--" ]; do
 done
 shift
 exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-  QEMU_CPU=cortex-a72 container=lxc PYTHONDONTWRITEBYTECODE=1 \
+  QEMU_CPU=cortex-a72 container=lxc \
   chroot ${EDGEKIT_USERSPEC:+--userspec=$EDGEKIT_USERSPEC} "$root" "$@"
 '
 

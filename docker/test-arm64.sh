@@ -62,11 +62,21 @@ run_suite() {
     log "arm64 $suite: Python $pyver; aarch64 wheels for it"
     download_aarch64_wheels "$pyver" "$CACHE/wheels/cp${pyver/./}-aarch64" "$WHEEL" "${TEST_EXTRAS[@]}"
     log "arm64 $suite: pip install the wheel (under qemu)"
-    local mounts=("$CACHE/work:/work:ro" "$CACHE/wheels/cp${pyver/./}-aarch64:/wheels:ro")
-    # a fresh venv each run: the install is what is tested
-    arm64_chroot "$root" "${mounts[@]}" -- sh -c "rm -rf $venv && python3 -m venv $venv &&
-        $venv/bin/pip install -q --no-index --find-links /wheels /work/wheel/$(basename "$WHEEL") ${TEST_EXTRAS[*]}" >&2 ||
-        die "pip install of the wheel failed on arm64 $suite"
+    local mounts=("$CACHE/work:/work:ro" "$CACHE/wheels/cp${pyver/./}-aarch64:/wheels:ro") key
+    # the venv is made again when the wheels it came from change; otherwise only edgekit's own wheel
+    # is reinstalled (pip under qemu is slow: --no-compile spares it compiling every module)
+    key=$(cd "$CACHE/wheels/cp${pyver/./}-aarch64" && ls | grep -v '^edgekit-' | sha256sum | cut -c1-16)
+    if [ "$(cat "$root$venv/.edgekit-key" 2>/dev/null)" = "$key" ]; then
+        log "arm64 $suite: pip install --force-reinstall --no-deps the wheel (under qemu; the venv's other packages are cached)"
+        arm64_chroot "$root" "${mounts[@]}" -- $venv/bin/pip install -q --no-compile --no-index --no-deps \
+            --force-reinstall "/work/wheel/$(basename "$WHEEL")" >&2 || die "pip install of the wheel failed on arm64 $suite"
+    else
+        log "arm64 $suite: pip install the wheel and the test tools into a new venv (under qemu)"
+        arm64_chroot "$root" "${mounts[@]}" -- sh -c "rm -rf $venv && python3 -m venv $venv &&
+            $venv/bin/pip install -q --no-compile --no-index --find-links /wheels \
+            /work/wheel/$(basename "$WHEEL") ${TEST_EXTRAS[*]} && echo $key > $venv/.edgekit-key" >&2 ||
+            die "pip install of the wheel failed on arm64 $suite"
+    fi
     log "arm64 $suite: doctor, runtime tests, bench, parity (under qemu)"
     local script
     script="cd /tmp && rm -rf edgekit-tests && cp -r /work/tests edgekit-tests && cd edgekit-tests
