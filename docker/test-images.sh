@@ -153,8 +153,13 @@ build() {  # build NAME DOCKERFILE BUILD-ARGS...
     shift 2
     log "docker build edgekit:$name ($file)"
     t=$(date +%s)
-    "${NICE[@]}" docker build -q --network host -f "$REPO/$file" "$@" -t "edgekit:$name" "$REPO" >/dev/null ||
-        die "docker build of edgekit:$name failed (run: docker build --network host -f $file $* $REPO)"
+    # certificates added on this machine (/usr/local/share/ca-certificates: a TLS proxy in front of
+    # PyPI) go to pip in the build stages; the images themselves do not keep them
+    local ca
+    ca=$(cat /usr/local/share/ca-certificates/*.crt 2>/dev/null || true)
+    "${NICE[@]}" docker build --network host -f "$REPO/$file" "$@" ${ca:+--build-arg "PIP_EXTRA_CA=$ca"} \
+        -t "edgekit:$name" "$REPO" >"$CACHE/results/build-$name.log" 2>&1 ||
+        { tail -15 "$CACHE/results/build-$name.log" >&2; die "docker build of edgekit:$name failed: see $CACHE/results/build-$name.log"; }
     log "edgekit:$name built in $(($(date +%s) - t)) s"
 }
 
