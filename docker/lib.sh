@@ -101,14 +101,25 @@ aarch64_platforms() {  # pip does not widen a --platform tag: name every glibc a
     for v in $(seq 17 36); do echo --platform "manylinux_2_${v}_aarch64"; done
 }
 
-download_aarch64_wheels() {  # download_aarch64_wheels PYVER DEST REQUIREMENT...: a wheelhouse for pip --no-index
-    local pyver=$1 dest=$2
+download_aarch64_wheels() {  # download_aarch64_wheels PYVER DEST WHEEL EXTRA...: a wheelhouse for pip --no-index
+    # done again only when the wheel's requirements or the extras change (pip download re-resolves
+    # against the index every time: minutes)
+    local pyver=$1 dest=$2 wheel=$3 key
     shift 2
+    key=$( (python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode())' "$wheel" |
+        grep '^Requires-Dist'; echo "$pyver ${*:2}") | sha256sum | cut -c1-16)
+    if [ "$(cat "$dest/.edgekit-key" 2>/dev/null)" = "$key" ]; then
+        cp "$wheel" "$dest/"
+        return
+    fi
     mkdir -p "$dest"
+    local rc=0
     # shellcheck disable=SC2046
     "${NICE[@]}" python3 -m pip download -q --only-binary=:all: $(aarch64_platforms) \
-        --python-version "$pyver" --implementation cp -d "$dest" "$@" 2>&1 | grep -v 'is ignored' >&2 || true
-    # pip download exits 0 on success; a missing wheel is reported above and fails the install later
+        --python-version "$pyver" --implementation cp -d "$dest" "$@" >"$dest.log" 2>&1 || rc=$?
+    grep -v 'is ignored' "$dest.log" >&2 || true
+    # a wheel pip could not find is reported above, and the install then fails naming it
+    if ((rc == 0)); then echo "$key" >"$dest/.edgekit-key"; fi
 }
 
 # -- an arm64 Debian root file system, and commands inside it -----------------------------------

@@ -36,8 +36,12 @@ report_missing || exit 1
 
 mkdir -p "$CACHE/work" "$CACHE/results"
 # what the runtime needs from Debian: Python and, for opencv-python (what `pip install edgekit`
-# brings), libGL and GLib
-PACKAGES=python3,python3-venv,ca-certificates,libgl1,libglib2.0-0
+# brings), libGL and GLib (renamed libglib2.0-0t64 in trixie, the 64-bit time_t transition)
+packages() {
+    local glib=libglib2.0-0
+    [ "$1" = bookworm ] || glib=libglib2.0-0t64
+    echo "python3,python3-venv,ca-certificates,libgl1,$glib"
+}
 TEST_EXTRAS=(pytest scikit-image onnx)  # the runtime tests' own needs; scikit-image: its photos
 
 log "x86: wheel of this checkout, quickstart models, reference outputs"
@@ -57,11 +61,10 @@ cp "$REPO/docker/parity.py" "$CACHE/work/"
 run_suite() {
     local suite=$1 root=$CACHE/rootfs/$1-arm64 pyver venv=/opt/edgekit-venv out
     out=$CACHE/results/arm64-$suite.txt
-    make_arm64_rootfs "$suite" "$root" "$PACKAGES"
+    make_arm64_rootfs "$suite" "$root" "$(packages "$suite")"
     pyver=$(arm64_chroot "$root" -- python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
     log "arm64 $suite: Python $pyver; aarch64 wheels for it"
     download_aarch64_wheels "$pyver" "$CACHE/wheels/cp${pyver/./}-aarch64" "$WHEEL" "${TEST_EXTRAS[@]}"
-    log "arm64 $suite: pip install the wheel (under qemu)"
     local mounts=("$CACHE/work:/work:ro" "$CACHE/wheels/cp${pyver/./}-aarch64:/wheels:ro") key
     # the venv is made again when the wheels it came from change; otherwise only edgekit's own wheel
     # is reinstalled (pip under qemu is slow: --no-compile spares it compiling every module)
