@@ -55,7 +55,8 @@ start_dockerd() {
     dockerd --host "$DOCKER_HOST" --data-root "$CACHE/docker" --exec-root /run/edgekit-dockerd \
         --pidfile /run/edgekit-dockerd.pid --bridge=none --iptables=false >"$CACHE/dockerd.log" 2>&1 &
     local pid=$!
-    CLEANUP+=("kill $pid; wait $pid 2>/dev/null")
+    # stopped at the end, and what it leaves mounted under its exec-root (the netns file) undone
+    CLEANUP+=("kill $pid; wait $pid 2>/dev/null; awk '\$2 ~ \"^/run/edgekit-dockerd/\" {print \$2}' /proc/mounts | xargs -r umount -l")
     for ((i = 0; i < 120; i++)); do
         docker version >/dev/null 2>&1 && return
         kill -0 "$pid" 2>/dev/null || { tail -5 "$CACHE/dockerd.log" >&2; die "dockerd did not start: see $CACHE/dockerd.log"; }
