@@ -207,6 +207,11 @@ make_arm64_rootfs() {  # make_arm64_rootfs SUITE DIR PACKAGES: an arm64 Debian, 
         dpkg-deb --fsys-tarfile "$deb" | tar -C "$dir" --keep-directory-symlink -xf - ||
             die "cannot unpack $deb into $dir"
     done
+    # what ca-certificates' own script would make: Debian's pip (trixie) reads this bundle
+    if [ -d "$dir/usr/share/ca-certificates" ]; then
+        mkdir -p "$dir/etc/ssl/certs"
+        cat "$dir"/usr/share/ca-certificates/*/*.crt >"$dir/etc/ssl/certs/ca-certificates.crt"
+    fi
     cp "$dir/usr/share/base-passwd/passwd.master" "$dir/etc/passwd"
     cp "$dir/usr/share/base-passwd/group.master" "$dir/etc/group"
     arm64_chroot "$dir" -- /sbin/ldconfig >>"$dir.log" 2>&1 || die "ldconfig under qemu failed in $dir: see $dir.log"
