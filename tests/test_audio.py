@@ -33,6 +33,8 @@ from edgekit.runtime.audio import (
 )
 from edgekit.runtime.audio import write_wav as write_wav_file
 
+pytestmark = pytest.mark.runtime_only  # needs no TensorFlow: run on arm64 too
+
 FULL_SCALE = {1: 128, 2: 2**15, 3: 2**23, 4: 2**31}
 
 

@@ -15,6 +15,8 @@ from edgekit.cli import app
 from edgekit.runtime.backends import open_model
 from edgekit.runtime.predictor import Predictor
 
+pytestmark = pytest.mark.runtime_only  # needs no TensorFlow: run on arm64 too
+
 ASSETS = files("edgekit.runtime") / "assets"
 ONNX = Path(str(ASSETS / "face_detection_front_128x128_barracuda.onnx"))
 TFLITE = Path(str(ASSETS / "face_detection_short_range.tflite"))

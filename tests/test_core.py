@@ -11,6 +11,8 @@ from edgekit.card import CARD_VERSION, ModelCard, TensorSpec
 from edgekit.errors import ModelFileError, UnknownNameError
 from edgekit.registry import Registry
 
+pytestmark = pytest.mark.runtime_only  # needs no TensorFlow: run on arm64 too
+
 
 def test_registry_suggests_the_closest_name():
     reg: Registry[int] = Registry("recipe")

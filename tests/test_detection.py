@@ -34,6 +34,8 @@ from edgekit.runtime.detection_formats.yolo import (
     detect_yolo_layout,
 )
 
+pytestmark = pytest.mark.runtime_only  # needs no TensorFlow: run on arm64 too
+
 LABELS = ("person", "car", "dog")
 
 

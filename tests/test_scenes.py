@@ -9,6 +9,8 @@ import pytest
 
 from edgekit.errors import ConfigError
 
+pytestmark = pytest.mark.runtime_only  # needs no TensorFlow: run on arm64 too
+
 
 @pytest.fixture(scope="module")
 def scenes_dir(tmp_path_factory) -> Path:

@@ -21,6 +21,8 @@ from edgekit.runtime.run_stats import RunStats, describe_summary
 from edgekit.runtime.sinks.window import check_display, opencv_gui, overlay
 from edgekit.runtime.sources import Item, Source
 
+pytestmark = pytest.mark.runtime_only  # needs no TensorFlow: run on arm64 too
+
 FACE = Path(__file__).resolve().parents[1] / "runtime" / "assets" / "face_detection_short_range.tflite"
 runner = CliRunner()
 

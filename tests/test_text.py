@@ -13,6 +13,8 @@ import pytest
 from edgekit.errors import ConfigError, DataError
 from edgekit.runtime.text import OOV_ID, PAD_ID, RULES, TextSpec, Tokenizer, split_words
 
+pytestmark = pytest.mark.runtime_only  # needs no TensorFlow: run on arm64 too
+
 CORPUS = [
     "The café was great! The coffee, the cake...",
     "",

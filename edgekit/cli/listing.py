@@ -97,6 +97,7 @@ def doctor() -> None:
     for dist, module in [
         ("numpy", "numpy"),
         ("opencv-python", "cv2"),
+        ("opencv-python-headless", "cv2"),
         ("onnxruntime", "onnxruntime"),
         ("onnxruntime-gpu", "onnxruntime"),
         ("ai-edge-litert", "ai_edge_litert"),
@@ -110,20 +111,114 @@ def doctor() -> None:
         try:
             version = metadata.version(dist)
         except metadata.PackageNotFoundError:
-            if dist.endswith(("-gpu", "-cpu")):  # variants: shown only when they are the one installed
+            if dist.endswith(("-gpu", "-cpu", "-headless")):  # variants: shown only when installed
                 continue
+            if any(_has_dist(f"{dist}-{v}") for v in ("gpu", "cpu", "headless")):
+                continue  # the module comes from its variant, shown on its own line
             version = "installed" if installed(module) else "not installed"
-        typer.echo(f"{dist:<16}{version}")
+        typer.echo(f"{dist:<15} {version}")
     if installed("onnxruntime"):
-        import onnxruntime as ort
-
-        typer.echo(f"onnxruntime providers: {', '.join(ort.get_available_providers())}")
+        for line in _onnxruntime_report():
+            typer.echo(line)
     from edgekit.runtime.sources.camera import list_cameras
+    from edgekit.runtime.sources.picam import list_picams
 
     for tool, why in [("espeak-ng", "synthesising the kws keyword data")]:
         where = shutil.which(tool)
         typer.echo(f"{tool:<16}{where or f'not found (for {why}: apt-get install {tool})'}")
     cams = list_cameras()
-    typer.echo(f"cameras         {', '.join(map(str, cams)) if cams else 'none found'}")
+    typer.echo(
+        f"cameras         {', '.join(map(str, cams)) if cams else 'none found'} (V4L2/OpenCV: --source N)"
+    )
+    picams = list_picams()
+    if picams is None:
+        on_pi = platform.machine() in ("aarch64", "armv7l", "armv6l")
+        hint = " (for a Pi camera: sudo apt install python3-picamera2)" if on_pi else ""
+        typer.echo(f"Pi cameras      Picamera2 not installed{hint}")
+    else:
+        typer.echo(
+            f"Pi cameras      {', '.join(picams) if picams else 'none found'} (Picamera2: --source picam:N)"
+        )
     if not installed("ai_edge_litert") and not installed("tflite_runtime"):
-        typer.echo("no TFLite interpreter: `pip install 'ai-edge-litert>=1.4,<2'` (Python 3.10-3.12)")
+        typer.echo(
+            "no TFLite interpreter: `pip install 'ai-edge-litert>=2.1,<3'` (CPython 3.10-3.13 on Linux x86-64 "
+            "and aarch64, macOS arm64, Windows); on 32-bit ARM `pip install 'edgekit[tflite-runtime]'`"
+        )
+
+
+def _onnxruntime_report() -> list[str]:
+    """Which onnxruntime build is installed, what CUDA it was built for, and whether its CUDA
+    provider loads here (a session on the shipped BlazeFace ONNX, which says what is used)."""
+    from importlib import metadata
+
+    import onnxruntime as ort
+
+    lines = [f"onnxruntime providers: {', '.join(ort.get_available_providers())}"]
+    names = [d for d in ("onnxruntime", "onnxruntime-gpu") if _has_dist(d)]
+    if len(names) > 1:  # both wheels write the same `onnxruntime` folder: whichever came last won
+        lines.append(
+            "onnxruntime and onnxruntime-gpu are both installed and share one module: run "
+            "`pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'onnxruntime-gpu[cuda,cudnn]'`"
+        )
+    cuda = getattr(ort, "cuda_version", "") or _build_info("cuda_version")
+    if not cuda:
+        return lines
+    needs = [r.split(";")[0].strip() for r in metadata.requires("onnxruntime-gpu") or [] if "extra ==" in r]
+    needs = [r for r in needs if r.startswith("nvidia-")]
+    lines.append(
+        f"onnxruntime CUDA build: CUDA {cuda}"
+        + (f"; its [cuda,cudnn] extras: {', '.join(needs)}" if needs else "")
+    )
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return lines
+    used, why = _cuda_session_providers(ort)
+    if used and used[0] == "CUDAExecutionProvider":
+        lines.append("CUDA provider   loaded")
+    else:
+        lines.append(
+            f"CUDA provider   did not load ({why or 'fell back to ' + ', '.join(used)}): it needs CUDA "
+            f"{cuda.split('.')[0]} and cuDNN 9 libraries and an NVIDIA driver: "
+            "`pip install 'onnxruntime-gpu[cuda,cudnn]'`, or a CUDA runtime base image of that version"
+        )
+    return lines
+
+
+def _has_dist(name: str) -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _build_info(name: str) -> str:
+    try:
+        from onnxruntime.capi import build_and_package_info as info
+    except ImportError:
+        return ""
+    return str(getattr(info, name, ""))
+
+
+def _cuda_session_providers(ort) -> tuple[list[str], str]:
+    """The providers a session asked for CUDA really uses, and the first line of any error."""
+    from importlib.resources import files
+
+    from edgekit.errors import first_line
+    from edgekit.runtime.backends.onnxruntime import preload_cuda
+    from edgekit.runtime.deps import quiet_native_stderr
+
+    model = files("edgekit.runtime.assets") / "face_detection_front_128x128_barracuda.onnx"
+    notes = [n for n in preload_cuda(ort) if n.startswith("Failed to load")]
+    try:
+        with quiet_native_stderr():
+            sess = ort.InferenceSession(
+                str(model), providers=["CUDAExecutionProvider", "CPUExecutionProvider"]
+            )
+    except Exception as e:
+        return [], first_line(e)
+    used = sess.get_providers()
+    if used[0] != "CUDAExecutionProvider" and notes:  # the first library missing says the most
+        return used, notes[0].split(":")[0].replace("Failed to load", "cannot load")
+    return used, ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,12 +40,34 @@ def _ort():
     return ort
 
 
+_preload_notes: list[str] = []  # what preload_dlls said, once it has run (a library it did not find)
+_preloaded: list[bool] = []
+
+
+def preload_cuda(ort) -> list[str]:
+    """Load the CUDA and cuDNN libraries that onnxruntime-gpu's `[cuda,cudnn]` extras put in
+    site-packages (nvidia-*), once, before the first CUDA session: the provider does not look there
+    by itself. `preload_dlls` exists from onnxruntime 1.21; an older build uses the system's.
+    Returns what it printed about libraries it could not load (kept off stdout, which belongs to
+    --json results; the session reports the provider it really uses)."""
+    if _preloaded or not hasattr(ort, "preload_dlls"):
+        return _preload_notes
+    _preloaded.append(True)
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said), contextlib.suppress(Exception):
+        ort.preload_dlls()
+    _preload_notes.extend(line for line in said.getvalue().splitlines() if line.strip())
+    return _preload_notes
+
+
 def _providers(ort, device: str, cuda_graph: bool = False) -> list:
     """The providers to ask for, in order, with the CUDA provider's CUDA-graph option when wanted."""
     if device not in _PROVIDERS:
         raise UnsupportedError(f"unknown device {device!r}: use one of {', '.join(_PROVIDERS)}")
     available = set(ort.get_available_providers())
     providers = [p for p in _PROVIDERS[device] if p in available]
+    if providers and providers[0] != "CPUExecutionProvider":
+        preload_cuda(ort)
     if device in ("cuda", "tensorrt") and providers == ["CPUExecutionProvider"]:
         raise UnsupportedError(f"--device {device} needs onnxruntime-gpu: run `pip install 'edgekit[gpu]'`")
     if cuda_graph:

@@ -97,7 +97,7 @@ def _make(name: str, module: str, install: str, note: str = "") -> Backend:
     )
 
 
-_make("litert", "ai_edge_litert.interpreter", "pip install 'ai-edge-litert>=1.4,<2'")
+_make("litert", "ai_edge_litert.interpreter", "pip install 'ai-edge-litert>=2.1,<3'")
 _make(
     "tflite-runtime",
     "tflite_runtime.interpreter",

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The runtime on arm64, with the Pi's own Pythons: Debian bookworm's 3.11 and trixie's 3.13.
+#
+#   docker/test-arm64.sh [--check] [--cache DIR] [--suite bookworm|trixie]...
+#
+# For each suite: an arm64 Debian root file system (debootstrap, run under qemu-user-static with a
+# binfmt_misc registration private to a user namespace), the wheel built from this checkout installed
+# with `pip install` from aarch64 wheels downloaded for that Python, then inside it
+#   - `edgekit doctor`,
+#   - the runtime test subset (`pytest -m runtime_only`: the tests that need no TensorFlow),
+#   - `edgekit bench --runs 20` on the quickstart's int8 TFLite and ONNX files and the shipped BlazeFace,
+#   - outputs compared with the x86 outputs of the same files (docker/parity.py), within each mode's bar.
+# Downloads, root file systems and results are kept under the cache folder
+# (default ~/.cache/edgekit-docker, or EDGEKIT_DOCKER_CACHE): a second run reuses them.
+# --check only checks the prerequisites. Needs root, user namespaces, debootstrap, qemu-user-static,
+# the Debian archive and the Python package index.
+source "$(dirname "$0")/lib.sh"
+
+SUITES=()
+CHECK=0
+while (($#)); do
+    case $1 in
+    --check) CHECK=1 ;;
+    --cache) CACHE=$(realpath -m "$2"); shift ;;
+    --suite) SUITES+=("$2"); shift ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
+    esac
+    shift
+done
+((${#SUITES[@]})) || SUITES=(bookworm trixie)
+
+check_common
+report_missing || exit 1
+((CHECK)) && exit 0
+
+mkdir -p "$CACHE/work" "$CACHE/results"
+# what the runtime needs from Debian: Python and, for opencv-python (what `pip install edgekit`
+# brings), libGL and GLib (renamed libglib2.0-0t64 in trixie, the 64-bit time_t transition)
+packages() {
+    local glib=libglib2.0-0
+    [ "$1" = bookworm ] || glib=libglib2.0-0t64
+    echo "python3,python3-venv,ca-certificates,libgl1,$glib"
+}
+TEST_EXTRAS=(pytest scikit-image onnx)  # the runtime tests' own needs; scikit-image: its photos
+
+log "x86: wheel of this checkout, quickstart models, reference outputs"
+WHEEL=$(build_wheel "$CACHE/work/wheel")
+QS=$(quickstart_models)
+MODELS=("$QS/model_int8.tflite" "$QS/model_int8.onnx" "$QS/model.tflite" "$QS/model.onnx"
+    "$REPO/runtime/assets/face_detection_short_range.tflite")
+rm -rf "$CACHE/work/models" && mkdir -p "$CACHE/work/models" && cp "${MODELS[@]}" "$CACHE/work/models/"
+PY=$(host_python)
+(cd "$CACHE/work" && "${NICE[@]}" "$PY" "$REPO/docker/parity.py" save ref-x86.npz models/*) >&2
+# the tests, as a folder with no edgekit package in it: the installed wheel is what they import
+rm -rf "$CACHE/work/tests" && mkdir -p "$CACHE/work/tests"
+cp -r "$REPO/tests" "$REPO/pyproject.toml" "$CACHE/work/tests/"
+mkdir -p "$CACHE/work/tests/runtime" && cp -r "$REPO/runtime/assets" "$CACHE/work/tests/runtime/"  # files the tests open by path
+cp "$REPO/docker/parity.py" "$CACHE/work/"
+
+run_suite() {
+    local suite=$1 root=$CACHE/rootfs/$1-arm64 pyver venv=/opt/edgekit-venv out
+    out=$CACHE/results/arm64-$suite.txt
+    make_arm64_rootfs "$suite" "$root" "$(packages "$suite")"
+    pyver=$(arm64_chroot "$root" -- python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    log "arm64 $suite: Python $pyver; aarch64 wheels for it"
+    download_aarch64_wheels "$pyver" "$CACHE/wheels/cp${pyver/./}-aarch64" "$WHEEL" "${TEST_EXTRAS[@]}"
+    local mounts=("$CACHE/work:/work:ro" "$CACHE/wheels/cp${pyver/./}-aarch64:/wheels:ro") key
+    # the venv is made again when the wheels it came from change; otherwise only edgekit's own wheel
+    # is reinstalled (pip under qemu is slow: --no-compile spares it compiling every module)
+    key=$(cd "$CACHE/wheels/cp${pyver/./}-aarch64" && ls | grep -v '^edgekit-' | sha256sum | cut -c1-16)
+    if [ "$(cat "$root$venv/.edgekit-key" 2>/dev/null)" = "$key" ]; then
+        log "arm64 $suite: pip install --force-reinstall --no-deps the wheel (under qemu; the venv's other packages are cached)"
+        arm64_chroot "$root" "${mounts[@]}" -- $venv/bin/pip install -q --no-compile --no-index --no-deps \
+            --force-reinstall "/work/wheel/$(basename "$WHEEL")" >&2 || die "pip install of the wheel failed on arm64 $suite"
+    else
+        log "arm64 $suite: pip install the wheel and the test tools into a new venv (under qemu)"
+        arm64_chroot "$root" "${mounts[@]}" -- sh -c "rm -rf $venv && python3 -m venv $venv &&
+            $venv/bin/pip install -q --no-compile --no-index --find-links /wheels \
+            /work/wheel/$(basename "$WHEEL") ${TEST_EXTRAS[*]} && echo $key > $venv/.edgekit-key" >&2 ||
+            die "pip install of the wheel failed on arm64 $suite"
+    fi
+    log "arm64 $suite: doctor, runtime tests, bench, parity (under qemu)"
+    local script
+    script="cd /tmp && rm -rf edgekit-tests && cp -r /work/tests edgekit-tests && cd edgekit-tests
+echo '== uname'; uname -m; grep -m1 Model /proc/cpuinfo
+echo '== edgekit'; $venv/bin/python -c 'import edgekit, sys; print(edgekit.__file__, sys.version.split()[0])'
+echo '== doctor'; $venv/bin/edgekit doctor
+echo '== pytest -m runtime_only'; $venv/bin/pytest -q -p no:cacheprovider -m runtime_only -o addopts= tests 2>&1 | tail -25
+echo '== bench'; $venv/bin/edgekit bench /work/models/model_int8.tflite /work/models/model_int8.onnx /work/models/face_detection_short_range.tflite --runs 20
+echo '== parity'; cd /work && $venv/bin/python /work/parity.py check /work/ref-x86.npz models/*"
+    arm64_chroot "$root" "${mounts[@]}" -- sh -c "$script" >"$out" 2>&1 || true
+    log "arm64 $suite: done, results in $out"
+    cat "$out"
+}
+
+for suite in "${SUITES[@]}"; do run_suite "$suite"; done
+log "all done"
+for suite in "${SUITES[@]}"; do
+    f=$CACHE/results/arm64-$suite.txt
+    printf '%-9s %s | %s\n' "$suite" "$(grep -E '^[0-9]+ (passed|failed)|passed|failed' "$f" | tail -1)" \
+        "$(grep '^parity:' "$f" || echo 'parity: no result')"
+done

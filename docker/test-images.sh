@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# Build the images and run edgekit inside them.
+#
+#   docker/test-images.sh [--check] [--cache DIR] [--gpu] [--base-from-registry]
+#
+# CPU (docker/Dockerfile.cpu) and Pi (docker/Dockerfile.pi, arm64) are built and exercised:
+# `edgekit doctor`, `edgekit info` and `edgekit run` on the quickstart's exported models and on the
+# shipped BlazeFace, and in the CPU image also a short train -> export -> bench. The image sizes are
+# printed at the end. The Pi image cannot be started by this machine's Docker (x86, and no binfmt_misc
+# registration on the host is made): its file system is exported and run under qemu-user-static in
+# a user namespace, the same way as docker/test-arm64.sh.
+# GPU (docker/Dockerfile.gpu): built and run with --gpu (its CUDA/cuDNN wheels are about 1.5 GB to
+# download); without it the Dockerfile is only checked for syntax. Either way the script says which.
+#
+# Bases: python:3.11-slim-bookworm when a registry answers (or --base-from-registry), otherwise local
+# bases made with debootstrap and `docker import` (edgekit-base:bookworm-amd64, -arm64).
+# A Docker daemon already running is used (DOCKER_HOST); otherwise one is started for the run, with
+# its data under the cache folder (so a second run reuses layers), and stopped at the end.
+# --check only checks the prerequisites.
+source "$(dirname "$0")/lib.sh"
+
+CHECK=0
+GPU=0
+REGISTRY=auto
+while (($#)); do
+    case $1 in
+    --check) CHECK=1 ;;
+    --cache) CACHE=$(realpath -m "$2"); shift ;;
+    --gpu) GPU=1 ;;
+    --base-from-registry) REGISTRY=yes ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
+    esac
+    shift
+done
+
+check_common
+need 'command -v docker' "no docker client: apt-get install docker.io"
+need 'docker version --format "{{.Server.Version}}" || command -v dockerd' \
+    "no Docker daemon running and no dockerd to start one: apt-get install docker.io"
+report_missing || exit 1
+((CHECK)) && exit 0
+
+mkdir -p "$CACHE/work" "$CACHE/results"
+SIZES=$CACHE/results/image-sizes.txt
+
+# -- a Docker daemon --------------------------------------------------------------------------
+
+start_dockerd() {
+    local sock=$CACHE/docker.sock i
+    export DOCKER_HOST=unix://$sock
+    log "starting dockerd (data in $CACHE/docker, socket $sock)"
+    mkdir -p "$CACHE/docker"
+    # no bridge and no iptables: builds use the host's network, containers run with --network none
+    dockerd --host "$DOCKER_HOST" --data-root "$CACHE/docker" --exec-root /run/edgekit-dockerd \
+        --pidfile /run/edgekit-dockerd.pid --bridge=none --iptables=false >"$CACHE/dockerd.log" 2>&1 &
+    local pid=$!
+    # stopped at the end, and what it leaves mounted under its exec-root (the netns file) undone
+    CLEANUP+=("kill $pid; wait $pid 2>/dev/null; awk '\$2 ~ \"^/run/edgekit-dockerd/\" {print \$2}' /proc/mounts | xargs -r umount -l")
+    for ((i = 0; i < 120; i++)); do
+        docker version >/dev/null 2>&1 && return
+        kill -0 "$pid" 2>/dev/null || { tail -5 "$CACHE/dockerd.log" >&2; die "dockerd did not start: see $CACHE/dockerd.log"; }
+        sleep 0.5
+    done
+    die "dockerd did not answer within 60 s: see $CACHE/dockerd.log"
+}
+docker version >/dev/null 2>&1 || start_dockerd
+
+# -- base images ------------------------------------------------------------------------------
+
+import_rootfs() {  # import_rootfs DIR TAG PLATFORM: a root file system as an image, once per content
+    local dir=$1 tag=$2 platform=$3 stamp
+    stamp=$(cat "$dir/.edgekit-ready")
+    if [ "$(docker image inspect -f '{{index .Config.Labels "edgekit.rootfs"}}' "$tag" 2>/dev/null)" = "$stamp" ]; then
+        return
+    fi
+    log "docker import $dir as $tag"
+    tar -C "$dir" --exclude=./.edgekit-ready --exclude=./.cpuinfo -c . |
+        docker import --platform "$platform" -c "LABEL edgekit.rootfs=$stamp" -c 'CMD ["/bin/bash"]' - "$tag" >/dev/null
+}
+
+if [ "$REGISTRY" = auto ]; then
+    REGISTRY=no
+    timeout 30 docker pull -q python:3.11-slim-bookworm >/dev/null 2>&1 && REGISTRY=yes
+fi
+if [ "$REGISTRY" = yes ]; then
+    log "bases: python:3.11-slim-bookworm from the registry"
+    BASE_AMD64=python:3.11-slim-bookworm
+    BASE_ARM64=python:3.11-slim-bookworm
+    docker pull -q --platform linux/arm64 "$BASE_ARM64" >/dev/null
+else
+    log "bases: no registry answers; local bases made with debootstrap"
+    dir=$CACHE/rootfs/bookworm-amd64
+    if ! [ -f "$dir/.edgekit-ready" ]; then
+        log "amd64 bookworm root file system: debootstrap into $dir"
+        rm -rf "$dir" && mkdir -p "$dir" "$CACHE/debs/bookworm-amd64"
+        "${NICE[@]}" debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+            --cache-dir="$CACHE/debs/bookworm-amd64" bookworm "$dir" "$MIRROR" >"$dir.log" 2>&1 ||
+            { tail -5 "$dir.log" >&2; die "debootstrap of the amd64 base failed: see $dir.log"; }
+        rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/archives/*.deb "$dir"/usr/share/doc/* \
+            "$dir"/usr/share/man/* "$dir"/usr/share/locale/*
+        echo "python3,python3-venv,ca-certificates" >"$dir/.edgekit-ready"
+    fi
+    import_rootfs "$dir" edgekit-base:bookworm-amd64 linux/amd64
+    # the Pi's base: Python alone (the image's last stage only copies files into it)
+    make_arm64_rootfs bookworm "$CACHE/rootfs/pi-base-arm64" python3
+    import_rootfs "$CACHE/rootfs/pi-base-arm64" edgekit-base:bookworm-arm64 linux/arm64
+    BASE_AMD64=edgekit-base:bookworm-amd64
+    BASE_ARM64=edgekit-base:bookworm-arm64
+fi
+
+# -- inputs: the quickstart's models, digits and a picture ------------------------------------
+
+QS=$(quickstart_models)
+PY=$(host_python)
+IN=$CACHE/work/inputs
+rm -rf "$IN" && mkdir -p "$IN/models" "$IN/digits"
+cp "$QS"/model*.tflite "$QS"/model*.onnx "$REPO/runtime/assets/face_detection_short_range.tflite" "$IN/models/"
+"$PY" - "$IN" <<'PYEOF'
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgekit.models.datasets import load_dataset
+
+out = Path(sys.argv[1])
+data = load_dataset("mnist", "shipped")
+for i in range(8):
+    cv2.imwrite(str(out / "digits" / f"digit_{i}_label_{int(data.heldout.y[i * 100])}.png"), data.heldout.x[i * 100])
+try:  # a real photo with a face when scikit-image is installed, else a drawn one
+    from skimage.data import astronaut
+
+    img = np.ascontiguousarray(astronaut()[..., ::-1])
+except ImportError:
+    img = np.full((256, 256, 3), 90, np.uint8)
+    cv2.ellipse(img, (128, 120), (60, 80), 0, 0, 360, (120, 160, 220), -1)
+cv2.imwrite(str(out / "face.png"), img)
+PYEOF
+chmod -R a+rX "$IN"
+
+# what runs inside each image, on /in (the inputs, read-only)
+EXERCISE='set -e
+echo "== doctor"; edgekit doctor
+echo "== info"; edgekit info /in/models/model_int8.tflite | head -12
+echo "== run int8 TFLite on digits"; edgekit run /in/models/model_int8.tflite --source /in/digits --json | tail -3
+echo "== run int8 ONNX on digits"; edgekit run /in/models/model_int8.onnx --source /in/digits --json | tail -3
+echo "== run BlazeFace (shipped)"; edgekit run /in/models/face_detection_short_range.tflite --source /in/face.png --json | tail -2
+echo "== bench"; edgekit bench /in/models/model_int8.tflite /in/models/model_int8.onnx --runs 50'
+
+build() {  # build NAME DOCKERFILE BUILD-ARGS...
+    local name=$1 file=$2 t
+    shift 2
+    log "docker build edgekit:$name ($file)"
+    t=$(date +%s)
+    # certificates added on this machine (/usr/local/share/ca-certificates: a TLS proxy in front of
+    # PyPI) go to pip in the build stages; the images themselves do not keep them
+    local ca
+    ca=$(cat /usr/local/share/ca-certificates/*.crt 2>/dev/null || true)
+    "${NICE[@]}" docker build --network host -f "$REPO/$file" "$@" ${ca:+--build-arg "PIP_EXTRA_CA=$ca"} \
+        -t "edgekit:$name" "$REPO" >"$CACHE/results/build-$name.log" 2>&1 ||
+        { tail -15 "$CACHE/results/build-$name.log" >&2; die "docker build of edgekit:$name failed: see $CACHE/results/build-$name.log"; }
+    log "edgekit:$name built in $(($(date +%s) - t)) s"
+}
+
+# -- CPU ---------------------------------------------------------------------------------------
+
+build cpu docker/Dockerfile.cpu --build-arg BASE="$BASE_AMD64"
+log "edgekit:cpu: doctor, info, run, bench, and train -> export -> run"
+docker run --rm --network none -v "$IN:/in:ro" edgekit:cpu sh -c "$EXERCISE
+echo '== train, export, run inside the image'
+edgekit train mnist-cnn --epochs 1 --out /tmp/r >/dev/null 2>&1
+edgekit export /tmp/r/model.keras --to tflite --quantize int8 2>&1 | tail -2
+edgekit run /tmp/r/model_int8.tflite --source /in/digits --json | tail -1" 2>&1 | tee "$CACHE/results/image-cpu.txt"
+
+# -- Pi (arm64) --------------------------------------------------------------------------------
+
+build pi docker/Dockerfile.pi --build-arg BASE="$BASE_ARM64" --build-arg BUILD_BASE="$BASE_AMD64"
+log "edgekit:pi: its file system under qemu (arm64): doctor, info, run, bench"
+PI_ROOT=$CACHE/work/pi-image
+rm -rf "$PI_ROOT" && mkdir -p "$PI_ROOT"
+cid=$(docker create edgekit:pi)
+docker export "$cid" | tar -C "$PI_ROOT" -xf -
+docker rm "$cid" >/dev/null
+mapfile -t PI_ENV < <(docker image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' edgekit:pi | grep .)
+EDGEKIT_USERSPEC=1000:1000 arm64_chroot "$PI_ROOT" "$IN:/in:ro" -- env "${PI_ENV[@]}" HOME=/tmp sh -c "cd /tmp && uname -m && $EXERCISE" 2>&1 | tee "$CACHE/results/image-pi.txt"
+
+# -- GPU ---------------------------------------------------------------------------------------
+
+if ((GPU)); then
+    build gpu docker/Dockerfile.gpu --build-arg BASE="$BASE_AMD64"
+    docker run --rm --network none edgekit:gpu edgekit doctor 2>&1 | tee "$CACHE/results/image-gpu.txt"
+    GPU_NOTE="built; doctor ran without a GPU (see $CACHE/results/image-gpu.txt)"
+else
+    "$PY" - "$REPO/docker/Dockerfile.gpu" <<'PYEOF'
+import re, subprocess, sys
+
+# the instructions a Dockerfile may use, each RUN body through `sh -n`, and every stage's FROM resolvable
+text = open(sys.argv[1]).read().replace("\\\n", " ")
+known = {"FROM", "ARG", "RUN", "COPY", "ENV", "WORKDIR", "USER", "CMD", "ENTRYPOINT", "LABEL", "EXPOSE"}
+args = set()
+for n, line in enumerate(l.strip() for l in text.splitlines()):
+    if not line or line.startswith("#"):
+        continue
+    word, _, rest = line.partition(" ")
+    if word.upper() not in known:
+        sys.exit(f"Dockerfile.gpu: unknown instruction {word!r}")
+    if word == "ARG":
+        args.add(rest.split("=")[0])
+    if word == "FROM" and re.search(r"\$\{?(\w+)", rest) and re.search(r"\$\{?(\w+)", rest).group(1) not in args:
+        sys.exit(f"Dockerfile.gpu: FROM uses an undeclared ARG: {rest}")
+    if word == "RUN" and subprocess.run(["sh", "-n", "-c", rest]).returncode:
+        sys.exit(f"Dockerfile.gpu: RUN is not valid sh: {rest}")
+print("Dockerfile.gpu: syntax checked (instructions, ARGs, RUN bodies with sh -n)")
+PYEOF
+    GPU_NOTE="not built (needs --gpu: about 1.5 GB of CUDA wheels); syntax checked only"
+fi
+
+# -- sizes -------------------------------------------------------------------------------------
+
+{
+    docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^edgekit(-base)?:' | sort
+    echo "edgekit:gpu: $GPU_NOTE"
+} | tee "$SIZES"
+log "all done"

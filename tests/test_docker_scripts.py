@@ -1,0 +1,81 @@
+"""docker/test-images.sh and docker/test-arm64.sh: they parse, and their prerequisites check runs,
+says what is missing in one line each, and does nothing else (no cache folder made)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ["docker/test-images.sh", "docker/test-arm64.sh"]
+
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+
+
+def _run(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(ROOT / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.parametrize("script", [*SCRIPTS, "docker/lib.sh", "docker/edgekit.sh"])
+def test_scripts_parse(script):
+    proc = subprocess.run(["bash", "-n", str(ROOT / script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_check_reports_prerequisites_and_does_nothing_else(script, tmp_path):
+    cache = tmp_path / "cache"
+    proc = _run(script, "--check", "--cache", str(cache))
+    lines = proc.stderr.strip().splitlines()
+    if proc.returncode == 0:
+        assert lines == [f"prerequisites: all present (cache: {cache})"]
+    else:
+        assert proc.returncode == 1
+        assert lines and all(line.startswith("missing: ") for line in lines), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not cache.exists()
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_check_names_an_unreachable_package_archive(script, tmp_path):
+    proc = _run(
+        script, "--check", "--cache", str(tmp_path / "c"), env={"DEBIAN_MIRROR": "http://127.0.0.1:9/debian"}
+    )
+    assert proc.returncode == 1
+    assert "missing: no package archive: http://127.0.0.1:9/debian/dists/bookworm/Release" in proc.stderr
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_an_unknown_argument_is_one_sentence(script):
+    proc = _run(script, "--frobnicate")
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: unknown argument --frobnicate (see --help)"
+
+
+def test_requirements_swap_opencv_and_onnxruntime_for_the_images():
+    def reqs(*args: str) -> list[str]:
+        out = subprocess.run(
+            ["python3", str(ROOT / "docker/requirements.py"), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return [r.split(";")[0].strip() for r in out.splitlines()]
+
+    base = reqs()
+    assert "opencv-python>=4.10,<5" in base and "onnxruntime>=1.17" in base
+    pi = reqs("--headless")
+    assert "opencv-python-headless>=4.10,<5" in pi and not any(r.startswith("tensorflow") for r in pi)
+    gpu = reqs("--headless", "--gpu")
+    assert "onnxruntime-gpu[cuda,cudnn]>=1.21" in gpu and not any(r.startswith("onnxruntime>") for r in gpu)
+    assert any(r.startswith("tensorflow-cpu") for r in reqs("--extra", "train"))
