@@ -54,6 +54,8 @@ class Registry(Generic[T]):
             if not isinstance(own, str) or not own:
                 raise TypeError(f"a {self.kind} entry needs a name: {entry!r}")
             name = own
+        elif not isinstance(name, str):
+            raise TypeError(f"a {self.kind} name must be a string, not {name!r}: add(entry, name)")
         elif isinstance(own, str) and own and own != name:
             raise ValueError(f"{self.kind} {own!r} registered under another name, {name!r}")
         if name in self._entries:

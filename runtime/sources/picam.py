@@ -119,7 +119,6 @@ class PiCamera(LiveSource):
 
 
 SOURCES.add(
-    "picam",
     SourceKind(
         "picam",
         "picam (or picam:N) for a Raspberry Pi camera, through Picamera2",
