@@ -220,13 +220,16 @@ def test_an_export_killed_midway_leaves_the_earlier_file_untouched(artifacts, tr
 
 def test_int8_input_quantization_is_exact_for_pixels(artifacts):
     from edgekit.runtime.predictor import Predictor
+    from edgekit.runtime.preprocess import normalize
 
     with Predictor(artifacts[("tflite", "int8")]) as p:
         scale, zero = p.session.inputs[0].quant
         pixels = np.arange(256, dtype=np.uint8).reshape(16, 16)
         spec = p.task.spec
-        feeds = p.task.preprocess(np.pad(pixels, ((6, 6), (6, 6))))
+        # the normalised pixels, as the task hands them to the model (after MNIST's centring)
+        x = normalize(np.pad(pixels, ((6, 6), (6, 6)))[None, ..., None], spec)
+        codes = p.task.feed(x)
         # x = p / 255 quantized with scale 1/255, zero point -128: every pixel keeps its own code
-        assert feeds[0].dtype == np.int8 and spec.size == (28, 28)
+        assert codes.dtype == np.int8 and spec.size == (28, 28)
         assert scale == pytest.approx(1 / 255) and zero == -128
-        assert np.array_equal(feeds[0][0, 6:22, 6:22, 0].astype(int) + 128, pixels.astype(int))
+        assert np.array_equal(codes[0, 6:22, 6:22, 0].astype(int) + 128, pixels.astype(int))

@@ -434,8 +434,9 @@ def test_card_carries_the_mfcc_settings_and_the_fitted_normalisation(kws_model, 
     assert (spec.sample_rate, spec.clip_seconds, spec.mfcc) == (16000, 1.0, MfccParams())
     assert list(card.input.shape) == [None, 98, 13, 1]
     assert card.postprocess["keywords"] == {"smooth": 3, "threshold": 0.7, "refractory": 1.0}
-    # the normalisation is the training clips' own statistics (the held-out ones take no part)
-    train = load_dataset("speech-commands", str(kws_data)).train
+    # the normalisation is the statistics of the clips training fits on (the validation and held-out
+    # parts take no part)
+    train = load_dataset("speech-commands", str(kws_data)).fit
     raw = clip_mfcc(train.x, spec).astype(np.float64)
     np.testing.assert_allclose(spec.mean, raw.mean(axis=(0, 1)), rtol=1e-9)
     np.testing.assert_allclose(spec.std, raw.std(axis=(0, 1)), rtol=1e-9)

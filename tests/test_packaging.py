@@ -33,8 +33,8 @@ def test_wheel_carries_the_data_files_and_assets(wheel):
     whl, _ = wheel
     names = set(zipfile.ZipFile(whl).namelist())
     for path in [
-        "edgekit/models/data/mnist_5k.csv.gz",
-        "edgekit/models/data/text_corpus.csv",
+        "edgekit/runtime/datasets/data/mnist_5k.csv.gz",
+        "edgekit/runtime/datasets/data/text_corpus.csv",
         "edgekit/runtime/assets/face_detection_short_range.tflite",
         "edgekit/runtime/assets/face_detection_full_range.tflite",
         "edgekit/runtime/assets/face_detection_front_128x128_barracuda.onnx",
@@ -43,6 +43,16 @@ def test_wheel_carries_the_data_files_and_assets(wheel):
         "edgekit/cli/__init__.py",
     ]:
         assert path in names, f"{path} is missing from {whl.name}"
+    # every module of the source tree, so a registry package missing from pyproject's list shows here
+    # (an editable install would hide it)
+    folders = {"edgekit": "edgekit", "runtime": "edgekit/runtime", "models": "edgekit/models", "export": "edgekit/export"}
+    missing = [
+        f"{installed}/{py.relative_to(ROOT / folder).as_posix()}"
+        for folder, installed in folders.items()
+        for py in (ROOT / folder).rglob("*.py")
+        if f"{installed}/{py.relative_to(ROOT / folder).as_posix()}" not in names
+    ]
+    assert missing == [], f"modules missing from {whl.name}: {missing}"
     for shipped in (ROOT / "runtime" / "assets").iterdir():
         assert f"edgekit/runtime/assets/{shipped.name}" in names
 
@@ -77,7 +87,7 @@ sys.path.insert(0, {str(target)!r})
 import edgekit
 assert edgekit.__file__.startswith({str(target)!r}), edgekit.__file__
 from importlib.resources import files
-from edgekit.models.datasets import load_dataset
+from edgekit.runtime.datasets import load_dataset
 from edgekit.runtime.predictor import Predictor
 assert (files("edgekit.runtime.assets") / "face_detection_short_range.tflite").is_file()
 data = load_dataset("mnist", "shipped")

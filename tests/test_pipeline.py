@@ -144,7 +144,20 @@ def check_window(tmp_path: Path) -> None:
     assert proc.stdout.split() == ["visible", "1.0", "stopped", "False"]
 
 
+def check_npz(tmp_path: Path) -> None:
+    from edgekit.runtime.tasks.tensor import TensorOutput
+
+    sink = SINKS.get("npz").open(SinkContext(None, box), tmp_path / "out.npz")
+    with sink:
+        for i in range(2):
+            out = TensorOutput("y", np.full((1, 3), i, np.float32))
+            sink.write(frames_items(2)[i], Prediction([out], {}, time.perf_counter()))
+    saved = np.load(tmp_path / "out.npz")
+    assert sorted(saved) == ["0/y", "1/y"] and saved["1/y"].tolist() == [[1.0, 1.0, 1.0]]
+
+
 CHECKS = {
+    "npz": check_npz,
     "text": check_text,
     "json": check_json,
     "image": check_image,
