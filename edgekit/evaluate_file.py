@@ -22,10 +22,16 @@ def card_dataset(card: Any, model: Path | None, data: str | None) -> tuple[str, 
     from edgekit.runtime.datasets import DATASETS
     from edgekit.runtime.datasets.text import keras_datasets_folder
 
+    from edgekit.runtime.tasks import get_task
+
     label = Path(model).name if model is not None else "the model"
     name = card.dataset.get("name")
+    if not name and data and get_task(card.task).dataset:
+        # a model from elsewhere (an Ultralytics or MediaPipe file): its task's loader reads --data
+        return str(get_task(card.task).dataset), data
     if not isinstance(name, str) or not name:
-        raise DataError(f"{label}'s card names no dataset: pass --data and a model card with one")
+        hint = "pass --data" if get_task(card.task).dataset else "pass --data and a model card with one"
+        raise DataError(f"{label}'s card names no dataset: {hint}")
     if name not in DATASETS.names():
         raise DataError(f"{label}'s card names dataset {name[:40]!r}, which edgekit does not know")
     if data:

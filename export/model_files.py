@@ -214,13 +214,22 @@ def card_for(
     valid = {classes, 2} if classes == 1 else {classes}  # one sigmoid unit: two labels
     if classes and len(names) not in valid:
         raise ConfigError(f"--labels names {len(names)} classes but {path.name} outputs {classes} scores")
-    return ModelCard(
+    return keras_model_card(
+        model,
         task=hints.task,
         labels=names,
         input=TensorSpec("input", shape, str(tensor.dtype or "float32"), "NHWC" if len(shape) == 4 else "NC"),
         output=TensorSpec("scores", out_shape, "float32", "NC" if len(out_shape) == 2 else ""),
         preprocess=spec.to_dict(),
         postprocess={"activation": activation},
+    )
+
+
+
+def keras_model_card(model: Any, **fields: Any) -> ModelCard:
+    """The card of a Keras model that came with none: `fields` describe its task and tensors; it
+    has no recipe, dataset or training metrics, and its weights' hash is taken here."""
+    return ModelCard(
         recipe="",
         hparams={},
         dataset={},
@@ -229,8 +238,8 @@ def card_for(
         quantization="fp32",
         weights_sha256=sha256_arrays([np.asarray(w) for w in model.get_weights()]),
         created=now_iso(),
+        **fields,
     )
-
 
 def _value_range(model: Any, dtype: str) -> tuple[float, float]:
     """The values generated inputs take: token ids below the first Embedding's vocabulary for an
@@ -252,7 +261,8 @@ def tensor_card_for(model: Any) -> ModelCard:
     shape = tuple(tensor.shape)
     dtype = str(tensor.dtype or "float32")
     out = model.outputs[0]
-    return ModelCard(
+    return keras_model_card(
+        model,
         task="tensor",
         labels=(),
         input=TensorSpec("input", shape, dtype, ""),
@@ -262,14 +272,6 @@ def tensor_card_for(model: Any) -> ModelCard:
             "sample": {"shape": list(shape[1:]), "dtype": dtype, "range": list(_value_range(model, dtype))},
         },
         postprocess={},
-        recipe="",
-        hparams={},
-        dataset={},
-        metrics={},
-        format="keras",
-        quantization="fp32",
-        weights_sha256=sha256_arrays([np.asarray(w) for w in model.get_weights()]),
-        created=now_iso(),
     )
 
 

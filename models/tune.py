@@ -17,7 +17,7 @@ import math
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -322,23 +322,8 @@ def tune(config: TuneConfig) -> TuneResult:
             f"best: {shown}  {config.objective} {score:.4f}; training it on the whole training split",
             file=sys.stderr,
         )
-    final = train(
-        TrainConfig(
-            config.recipe,
-            config.out_dir,
-            data=config.data,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            limit=config.limit,
-            seed=config.seed,
-            force=True,
-            quiet=config.quiet,
-            hparams=best,
-            dataset=dataset,
-            refit=True,
-            search=record,
-        )
-    )
+    # the search's own settings, now on the whole training split with the best hyper-parameters
+    final = train(replace(base, quiet=config.quiet, hparams=best, refit=True, search=record))
     return TuneResult(best, score, trials, seconds, final)
 
 

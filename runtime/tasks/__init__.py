@@ -35,6 +35,9 @@ class Task:
 
     name: ClassVar[str] = ""
     accepts: ClassVar[str] = "image"  # the kind of raw input: image, text, audio
+    # the dataset loader that reads `--data` for a model whose card names no dataset of its own (a
+    # model from elsewhere: `edgekit evaluate yolov8n.onnx --data labelled/`); None: no such loader
+    dataset: ClassVar[str | None] = None
     classifies: ClassVar[bool] = False  # one class per input: top-1 agreement, confusion matrices
 
     @classmethod

@@ -126,6 +126,7 @@ class ClassifyAudio(Classifier):
     """classify-audio: the card's MFCCs in; top-k labels for a clip, keyword events for a stream."""
 
     name = "classify-audio"
+    dataset = "speech-commands"
     accepts = "audio"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -31,6 +31,7 @@ class Detect(Task):
 
     name = "detect"
     accepts = "image"
+    dataset = "yolo"
 
     @classmethod
     def metrics(

@@ -139,6 +139,7 @@ class Segment(Task):
     one frame at a time per task, as the Predictor runs it."""
 
     name = "segment"
+    dataset = "masks"
     accepts = "image"
 
     @classmethod

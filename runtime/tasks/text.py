@@ -16,6 +16,7 @@ from edgekit.runtime.text import TextSpec
 @TASKS.register()
 class ClassifyText(Classifier):
     name = "classify-text"
+    dataset = "text-csv"
     accepts = "text"
 
     # scores -> labels is the image classifier's, unchanged (softmax, logits, one sigmoid unit)

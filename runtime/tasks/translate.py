@@ -92,6 +92,7 @@ def token_accuracy(card: Any, outputs: Sequence[np.ndarray], y: Any) -> dict[str
 @TASKS.register()
 class Translate(ClassifyText):
     name = "translate"
+    dataset = "parallel-csv"
     accepts = "text"
     # one class per position, not per input: no confusion matrix, no top-1 agreement on the whole output
     classifies = False
