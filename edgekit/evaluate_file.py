@@ -21,7 +21,6 @@ def card_dataset(card: Any, model: Path | None, data: str | None) -> tuple[str, 
     model's own folder; never a path elsewhere (`/etc/passwd`, `/`), unless the user passes --data."""
     from edgekit.runtime.datasets import DATASETS
     from edgekit.runtime.datasets.text import keras_datasets_folder
-
     from edgekit.runtime.tasks import get_task
 
     label = Path(model).name if model is not None else "the model"
