@@ -90,9 +90,13 @@ def mnist_style(gray: np.ndarray, spec: ImageSpec) -> np.ndarray:
 
     g = gray.reshape(gray.shape[0], gray.shape[1]).astype(np.uint8)
     h, w = spec.size
-    if spec.polarity and np.median(np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])) > 127:
+    inverted = bool(spec.polarity) and np.median(np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])) > 127
+    if inverted:
         g = 255 - g  # dark strokes on light paper -> light strokes on a dark ground
-    if not spec.crop:
+    if not spec.crop or (g.shape == (h, w) and not inverted):
+        # light strokes on a dark ground at the model's size are in MNIST's form already (cropped,
+        # centred): left as they are, so the training digits pass through untouched (cleaning them
+        # cost 0.7 points of held-out accuracy) and only camera frames pay for the work below
         return g
     # the ground: an opening wider than any stroke (a third of the frame) keeps only it; worked out
     # on a copy at most 128 pixels on its short side, since a wide kernel on a full frame is slow
