@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import sys
-import time
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -47,21 +46,6 @@ def this_checkout() -> None:
     edgekit.__path__.append(str(ROOT))
 
 
-def interleaved(calls: dict[str, Callable[[], object]], runs: int, warmup: int) -> dict[str, list[float]]:
-    """Seconds of each call, timed one call at a time, the sides taking turns at going first."""
-    names = list(calls)
-    for _ in range(warmup):
-        for name in names:
-            calls[name]()
-    times: dict[str, list[float]] = {name: [] for name in names}
-    clock = time.perf_counter
-    for i in range(runs):
-        k = i % len(names)
-        for name in names[k:] + names[:k]:
-            t0 = clock()
-            calls[name]()
-            times[name].append(clock() - t0)
-    return times
 
 
 def p50_ms(samples: list[float]) -> float:
@@ -117,6 +101,7 @@ def bench_yolo(path: Path, image: np.ndarray, conf: float, imgsz: int, runs: int
 
     from edgekit.runtime.predictor import Predictor
     from edgekit.runtime.tasks import TaskOptions
+    from edgekit.runtime.timing import interleaved
 
     peer = YOLO(str(path), task="detect")
     with Predictor(path, options=TaskOptions(conf=conf)) as ours:
@@ -204,6 +189,7 @@ def bench_blazeface(image: np.ndarray, runs: int, warmup: int) -> dict:
     from mediapipe.tasks.python import BaseOptions, vision
 
     from edgekit.runtime.predictor import Predictor
+    from edgekit.runtime.timing import interleaved
 
     plain = BLAZEFACE.read_bytes()
     tagged = with_normalisation(plain)

@@ -27,7 +27,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,22 +76,10 @@ def raw_call(path: Path, feeds: list[np.ndarray], threads: int) -> Callable[[], 
 
 
 def interleaved(calls: dict[str, Callable[[], object]], runs: int, warmup: int) -> dict[str, float]:
-    """p50 in µs of each call, timed one call at a time, the variants taking turns (rotating which
-    goes first) so that drift and neighbours' load fall on all of them alike."""
-    names = list(calls)
-    for _ in range(warmup):
-        for name in names:
-            calls[name]()
-    times: dict[str, list[float]] = {name: [] for name in names}
-    clock = time.perf_counter
-    for i in range(runs):
-        k = i % len(names)
-        for name in names[k:] + names[:k]:
-            fn = calls[name]
-            t0 = clock()
-            fn()
-            times[name].append(clock() - t0)
-    return {name: float(np.median(t)) * 1e6 for name, t in times.items()}
+    """p50 in µs of each call, the calls interleaved (`edgekit.runtime.timing.interleaved`)."""
+    from edgekit.runtime.timing import interleaved as timed
+
+    return {name: float(np.median(t)) * 1e6 for name, t in timed(calls, runs, warmup).items()}
 
 
 def measure(path: Path, image: np.ndarray, runs: int, warmup: int, threads: int) -> dict[str, object]:

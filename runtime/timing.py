@@ -195,3 +195,22 @@ def timed(fn: Callable[[], object]) -> tuple[object, float]:
     t0 = time.perf_counter()
     result = fn()
     return result, time.perf_counter() - t0
+
+
+def interleaved(calls: dict[str, Callable[[], object]], runs: int, warmup: int) -> dict[str, list[float]]:
+    """Seconds of each call, timed one call at a time, the calls taking turns at going first (the
+    order rotates every round), so that drift and neighbours' load fall on all of them alike."""
+    names = list(calls)
+    for _ in range(warmup):
+        for name in names:
+            calls[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    clock = time.perf_counter
+    for i in range(runs):
+        k = i % len(names)
+        for name in names[k:] + names[:k]:
+            fn = calls[name]
+            t0 = clock()
+            fn()
+            times[name].append(clock() - t0)
+    return times
