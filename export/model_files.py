@@ -72,11 +72,9 @@ def load_saved_model(path: Path, *, safe_mode: bool = True) -> Any:
 
 
 MODEL_KINDS.add(
-        ModelKind("keras", lambda p: p.suffix.lower() == ".keras", load_keras_model, read_model_config),
+    ModelKind("keras", lambda p: p.suffix.lower() == ".keras", load_keras_model, read_model_config),
 )
-MODEL_KINDS.add(
-    ModelKind("h5", lambda p: p.suffix.lower() == ".h5", load_keras_model, read_model_config)
-)
+MODEL_KINDS.add(ModelKind("h5", lambda p: p.suffix.lower() == ".h5", load_keras_model, read_model_config))
 MODEL_KINDS.add(ModelKind("savedmodel", _is_saved_model, load_saved_model, lambda p: None))
 
 
@@ -225,7 +223,6 @@ def card_for(
     )
 
 
-
 def keras_model_card(model: Any, **fields: Any) -> ModelCard:
     """The card of a Keras model that came with none: `fields` describe its task and tensors; it
     has no recipe, dataset or training metrics, and its weights' hash is taken here."""
@@ -240,6 +237,7 @@ def keras_model_card(model: Any, **fields: Any) -> ModelCard:
         created=now_iso(),
         **fields,
     )
+
 
 def _value_range(model: Any, dtype: str) -> tuple[float, float]:
     """The values generated inputs take: token ids below the first Embedding's vocabulary for an

@@ -161,7 +161,8 @@ def compare_onnx(
     pairs = {  # activation -> its dequantized copy
         quantized_by[n.input[0]]: n.output[0]
         for n in qdq.graph.node
-        if n.op_type == "DequantizeLinear" and n.input[0] in quantized_by
+        if n.op_type == "DequantizeLinear"
+        and n.input[0] in quantized_by
         and quantized_by[n.input[0]] not in weights
     }
     pairs = {t: dq for t, dq in pairs.items() if t != graph_input.name}
@@ -173,8 +174,10 @@ def compare_onnx(
     with quiet_native_stderr():
         session = ort.InferenceSession(qdq.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
-    runs = [dict(zip(names, session.run(None, {graph_input.name: samples[i : i + 1]}), strict=True))
-            for i in range(len(samples))]
+    runs = [
+        dict(zip(names, session.run(None, {graph_input.name: samples[i : i + 1]}), strict=True))
+        for i in range(len(samples))
+    ]
     writer = {o: n for n in pre.graph.node for o in n.output}
     losses = []
     for tensor, dq in pairs.items():
@@ -239,7 +242,7 @@ def convert_onnx(model: Any, card: ModelCard, options: ExportOptions, calib: np.
 
 
 EXPORTERS.add(
-        Exporter(
+    Exporter(
         format="onnx",
         suffix=".onnx",
         modes=(Quantization.FP32, Quantization.FP16, Quantization.DYNAMIC, Quantization.INT8),

@@ -177,7 +177,7 @@ def compare_tflite(
 
 
 EXPORTERS.add(
-        Exporter(
+    Exporter(
         format="tflite",
         suffix=".tflite",
         modes=(Quantization.FP32, Quantization.FP16, Quantization.DYNAMIC, Quantization.INT8),

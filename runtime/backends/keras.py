@@ -122,7 +122,7 @@ class KerasSession(Session):
 
 
 BACKENDS.add(
-        Backend(
+    Backend(
         name="keras",
         suffixes=(".keras", ".h5"),
         module="keras",

@@ -138,8 +138,10 @@ class OnnxSession(Session):
         gpu = self.providers[0] in _GPU_PROVIDERS
         asked = _PROVIDERS.get(options.device, [])
         available = set(_ort().get_available_providers())
-        if "TensorrtExecutionProvider" in asked and "TensorrtExecutionProvider" in available and (
-            "TensorrtExecutionProvider" not in self.providers
+        if (
+            "TensorrtExecutionProvider" in asked
+            and "TensorrtExecutionProvider" in available
+            and ("TensorrtExecutionProvider" not in self.providers)
         ):
             self.notes.append(
                 "the TensorRT provider is installed but did not load (is libnvinfer there?): "
@@ -284,7 +286,7 @@ def profile_onnx(path: Path, feeds: Sequence[np.ndarray], options: SessionOption
 
 
 BACKENDS.add(
-        Backend(
+    Backend(
         name="onnxruntime",
         suffixes=(".onnx",),
         module="onnxruntime",

@@ -115,7 +115,7 @@ def _cv_message(e: Exception) -> str:
 
 
 BACKENDS.add(
-        Backend(
+    Backend(
         name="opencv-dnn",
         suffixes=(CFG_SUFFIX, WEIGHTS_SUFFIX),
         module="cv2",

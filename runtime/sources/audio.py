@@ -248,7 +248,7 @@ class Microphone(LiveSource):
 
 
 SOURCES.add(
-        SourceKind(
+    SourceKind(
         "wav",
         "a .wav file (a long recording is read as 1 s windows every 0.25 s)",
         is_wav,
@@ -257,7 +257,7 @@ SOURCES.add(
     ),
 )
 SOURCES.add(
-        SourceKind(
+    SourceKind(
         "wavs",
         "a folder of .wav files (recursive) or a glob such as 'clips/*.wav'",
         is_wav_collection,
@@ -266,7 +266,7 @@ SOURCES.add(
     ),
 )
 SOURCES.add(
-        SourceKind(
+    SourceKind(
         "mic",
         "mic (or mic:N) for the microphone, through sounddevice",
         lambda s: s == "mic" or s.startswith("mic:"),

@@ -86,7 +86,7 @@ class Camera(LiveSource):
 
 
 SOURCES.add(
-        SourceKind(
+    SourceKind(
         "camera",
         "a camera index such as 0",
         lambda s: s.isdigit(),

@@ -132,7 +132,7 @@ class Stream(LiveSource):
 
 
 SOURCES.add(
-        SourceKind(
+    SourceKind(
         "stream",
         "an RTSP or HTTP(S) stream URL such as rtsp://camera.local/stream",
         is_stream_url,

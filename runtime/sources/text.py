@@ -98,7 +98,7 @@ def _open_stdin(spec: str) -> Source:
 
 
 SOURCES.add(
-        SourceKind(
+    SourceKind(
         "text",
         'a text to classify (--text "..." or text://...)',
         lambda s: s.startswith(TEXT_SCHEME),
@@ -107,7 +107,7 @@ SOURCES.add(
     ),
 )
 SOURCES.add(
-        SourceKind(
+    SourceKind(
         "text-file",
         "a .txt file, one text per line",
         lambda s: "://" not in s and Path(s).suffix.lower() in TEXT_SUFFIXES and not set("*?[") & set(s),
@@ -116,5 +116,5 @@ SOURCES.add(
     ),
 )
 SOURCES.add(
-        SourceKind("stdin", "- for lines of text on stdin", lambda s: s == "-", _open_stdin, produces="text"),
+    SourceKind("stdin", "- for lines of text on stdin", lambda s: s == "-", _open_stdin, produces="text"),
 )

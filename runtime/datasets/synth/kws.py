@@ -306,7 +306,7 @@ def make_kws(folder: Path, count: int | None, seed: int) -> str:
 
 
 GENERATORS.add(
-        Generator(
+    Generator(
         "kws",
         "spoken keywords (the Speech Commands words, _silence_, _unknown_) from espeak-ng voices with noise",
         make_kws,

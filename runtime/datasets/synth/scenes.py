@@ -333,7 +333,7 @@ def write_scenes(folder: Path, count: int | None = None, seed: int = 0, spec: Sc
 
 
 GENERATORS.add(
-        Generator(
+    Generator(
         name="scenes",
         description="MNIST digits and shapes pasted on procedural textures, YOLO boxes and masks",
         make=lambda folder, count, seed: write_scenes(folder, count, seed),

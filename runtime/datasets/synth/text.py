@@ -373,7 +373,7 @@ def make_text(folder: Path, count: int | None, seed: int) -> str:
 
 
 GENERATORS.add(
-        Generator(
+    Generator(
         name="text",
         description="short sentences in four topics (food, sport, tech, weather), some non-ASCII",
         make=make_text,
