@@ -104,9 +104,18 @@ def soak(model: Path, frames: list[np.ndarray], seconds: float) -> dict:
     summary = pipeline.run(callback=record)
     rss["end"] = rss_mb()
     own = len(minutes) * Reservoir().values.nbytes / 2**20  # 32 KB a minute of the soak's own
-    full = [m for m in sorted(minutes) if (m + 1) * 60 <= seconds] or sorted(minutes)
+    # whole minutes only, and the first one after the warm-up (loading, caches, the first frames)
+    full = [m for m in sorted(minutes) if (m + 1) * 60 <= seconds and m * 60 >= WARMUP_S] or sorted(minutes)
     first, last = minutes[full[0]], minutes[full[-1]]
     p99 = (first.percentile(99) * 1e3, last.percentile(99) * 1e3)
+    per_minute = [
+        {
+            "minute": m,
+            "p50_ms": round(minutes[m].percentile(50) * 1e3, 3),
+            "p99_ms": round(minutes[m].percentile(99) * 1e3, 3),
+        }
+        for m in sorted(minutes)
+    ]
     return {
         "model": str(model),
         "seconds": round(seconds, 1),
@@ -118,6 +127,7 @@ def soak(model: Path, frames: list[np.ndarray], seconds: float) -> dict:
         "p99_ms_first_minute": round(p99[0], 3),
         "p99_ms_last_minute": round(p99[1], 3),
         "p99_ratio": round(p99[1] / p99[0], 3),
+        "per_minute": per_minute,
         "summary": summary.to_dict(),
         "load_average": os.getloadavg(),
     }
