@@ -42,7 +42,7 @@ def test_rows_missing_on_one_host_are_shown(results):
     assert "missing" in tflite_line
     r = invoke("compare", *results, "--markdown", "--baseline", "net.onnx")
     assert r.exit_code == 0, r.output
-    assert r.stdout.startswith("| row |") and "(1x)" in r.stdout
+    assert r.stdout.startswith("| row |") and "(1.00x)" in r.stdout
 
 
 def test_the_chart_is_a_png_of_the_expected_size(results, tmp_path):
