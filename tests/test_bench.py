@@ -25,9 +25,9 @@ from edgekit.bench_table import (
     verdict,
 )
 from edgekit.cli import app
-from edgekit.errors import ConfigError, DataError, UnknownNameError
-from edgekit.runtime.backends import BACKENDS
-from edgekit.runtime.backends.tflite import module_file_present
+from edgekit.errors import ConfigError, DataError, UnknownNameError, UnsupportedError
+from edgekit.runtime.backends import BACKENDS, SessionOptions
+from edgekit.runtime.backends.tflite import module_file_present, tflite_backend
 from edgekit.runtime.timing import (
     StopRule,
     mann_whitney,
@@ -282,3 +282,12 @@ def test_all_backends_are_the_ones_that_run_here(nets):
     rows = bench_models([tflite], ["all"], threads=[1], runs=10)
     assert [r.backend for r in rows] == planned
     assert all(r.error is None and r.device == "cpu" for r in rows), [r.error for r in rows]
+
+
+def test_a_module_with_no_interpreter_is_said_so_not_blamed_on_the_file(nets):
+    pytest.importorskip("tensorflow")
+    # what edgekit loaded before: TensorFlow 2.21's tensorflow.lite package, which has no Interpreter
+    old = tflite_backend("tf-lite-old", "tensorflow.lite", "pip install 'edgekit[train]'")
+    with pytest.raises(UnsupportedError, match="tensorflow.lite has no Interpreter; use the litert") as e:
+        old.open(nets[0]["tflite"], SessionOptions())
+    assert "damaged" not in str(e.value)

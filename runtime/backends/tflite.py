@@ -100,7 +100,9 @@ def module_file_present(module: str) -> bool:
     return False
 
 
-def _make(name: str, module: str, install: str, note: str = "") -> Backend:
+def tflite_backend(name: str, module: str, install: str, note: str = "") -> Backend:
+    """A backend on the `Interpreter` of `module` (registered below; a test makes one of its own)."""
+
     def open_(path: Path, options: SessionOptions) -> Session:
         lib = require(module, install)
         if not hasattr(lib, "Interpreter"):  # said before the file is probed: the file is not to blame
@@ -109,33 +111,35 @@ def _make(name: str, module: str, install: str, note: str = "") -> Backend:
             )
         return TFLiteSession(path, options, module, name)
 
-    return BACKENDS.add(
-        Backend(
-            name=name,
-            suffixes=(".tflite",),
-            module=module.split(".")[0],
-            install=install,
-            open=open_,
-            read_card=read_tflite_card,
-            note=note,
-            extra_check=lambda: module_file_present(module),
-        ),
+    return Backend(
+        name=name,
+        suffixes=(".tflite",),
+        module=module.split(".")[0],
+        install=install,
+        open=open_,
+        read_card=read_tflite_card,
+        note=note,
+        extra_check=lambda: module_file_present(module),
     )
 
 
-_make("litert", "ai_edge_litert.interpreter", "pip install 'ai-edge-litert>=2.1,<3'")
-_make(
-    "tflite-runtime",
-    "tflite_runtime.interpreter",
-    "pip install tflite-runtime 'numpy<2'",
-    note="the last wheel is 2.14 and needs numpy < 2",
+BACKENDS.add(tflite_backend("litert", "ai_edge_litert.interpreter", "pip install 'ai-edge-litert>=2.1,<3'"))
+BACKENDS.add(
+    tflite_backend(
+        "tflite-runtime",
+        "tflite_runtime.interpreter",
+        "pip install tflite-runtime 'numpy<2'",
+        note="the last wheel is 2.14 and needs numpy < 2",
+    )
 )
 # TensorFlow's own copy (deprecated in 2.20, still there in 2.21): `tf.lite.Interpreter` is this module's
-_make(
-    "tf-lite",
-    "tensorflow.lite.python.interpreter",
-    "pip install 'edgekit[train]'",
-    note="only when TensorFlow is installed",
+BACKENDS.add(
+    tflite_backend(
+        "tf-lite",
+        "tensorflow.lite.python.interpreter",
+        "pip install 'edgekit[train]'",
+        note="only when TensorFlow is installed",
+    )
 )
 
 
