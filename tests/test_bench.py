@@ -291,3 +291,27 @@ def test_a_module_with_no_interpreter_is_said_so_not_blamed_on_the_file(nets):
     with pytest.raises(UnsupportedError, match="tensorflow.lite has no Interpreter; use the litert") as e:
         old.open(nets[0]["tflite"], SessionOptions())
     assert "damaged" not in str(e.value)
+
+
+def test_the_gpu_check_parses_and_its_cpu_parts_run(nets, tmp_path):
+    """bench/gpu_check.sh runs on a GPU machine only; here: it parses, and its Python part makes the
+    batch variants of a batch-1 file and times the three modes on the CPU, saying what ran."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(["bash", "-n", str(root / "bench" / "gpu_check.sh")], check=True)
+    script = str(root / "bench" / "gpu_modes.py")
+    subprocess.run(
+        [sys.executable, script, "variants", nets[0]["onnx"], tmp_path, "--batch", "3"], check=True
+    )
+    stem = nets[0]["onnx"].stem
+    fixed, dynamic = tmp_path / f"{stem}_b3.onnx", tmp_path / f"{stem}_dyn.onnx"
+    out = tmp_path / "modes.json"
+    args = ["time", fixed, dynamic, "--batch", "3", "--device", "cpu", "--runs", "20", "--warmup", "2"]
+    subprocess.run([sys.executable, script, *map(str, args), "--out", str(out)], check=True)
+    doc = json.loads(out.read_text())
+    assert set(doc["modes"]) == {"plain", "binding", "graph"} and doc["batch"] == 3
+    for mode in doc["modes"].values():
+        assert mode["p50_ms"] > 0 and mode["max_abs_diff_vs_plain"] < 1e-5
+        assert mode["ran"]["providers"][0] == "CPUExecutionProvider" and not mode["ran"]["io_binding"]
