@@ -82,7 +82,7 @@ start=$SECONDS
 printf 'step\trc\tseconds\n' > "$OUT/steps.tsv"
 
 # step NAME SECONDS COMMAND...: run it under its own limit (timeout ends its child processes too),
-# record how it ended, go on whatever happened
+# record how it ended; the script goes on (no set -e) unless the caller stops on the code
 step() {
   local name=$1 limit=$2; shift 2
   local t0=$SECONDS
@@ -91,7 +91,7 @@ step() {
   local rc=$?
   printf '%s\t%s\t%s\n' "$name" "$rc" "$((SECONDS - t0))" >> "$OUT/steps.tsv"
   [ "$rc" = 0 ] || echo "!! $name ended with code $rc"
-  return 0
+  return "$rc"
 }
 
 if [ "$mode" = gpu ]; then
@@ -115,7 +115,8 @@ if [ "$mode" = gpu ]; then
     PYTHONPATH=/tmp/site "$PY" -c 'import typer, flatbuffers' 2>/dev/null \
       || "$PY" -m pip install -q --no-index --find-links /tmp/gpu/wheels --target /tmp/site-extra typer flatbuffers
   }
-  step install 80 bash -c "$(declare -f install); PY=$PY; install"
+  # without onnxruntime-gpu nothing here is worth the device time (the CPU build would run instead)
+  step install 80 bash -c "$(declare -f install); PY=$PY; install" || { cat "$OUT/steps.tsv"; exit 1; }
   export PYTHONPATH=/tmp/site:/tmp/site-edgekit:/tmp/site-extra
   step nvidia-smi 15 bash -c "nvidia-smi > '$OUT/nvidia-smi.txt'"
   step providers 30 "$PY" -c 'import onnxruntime as o; o.preload_dlls(); print(o.__version__, o.__file__, o.get_available_providers())'
