@@ -804,7 +804,9 @@ def verdict(rows: Sequence[BenchRow], host: dict[str, Any] | None = None) -> lis
     if busy:
         lines.append(
             f"warning: {len(busy)} row(s) ran while the machine was busy (load average above "
-            f"{hostinfo.BUSY_LOAD:g} per core): their times may be high"
+            f"{hostinfo.BUSY_LOAD:g} per core): their times may be high, and the p-values count a "
+            "change of load between rows as a difference (the same file twice, at a load of 9.5 on 2 "
+            "cores, differed by 9-29% with p < 0.001)"
         )
     noisy = [r for r in ok if not r.stable and r.runs and r.extra.get("seconds")]
     if noisy:
