@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from edgekit.fileio import write_text
 from edgekit.runtime import hostinfo
 from edgekit.runtime.predictor import Predictor
 from edgekit.runtime.scoring import evaluate
-from edgekit.runtime.timing import StopRule, measure
+from edgekit.runtime.timing import SIGNIFICANCE, StopRule, mann_whitney, measure
 
 SCHEMA = "edgekit-bench"
 SCHEMA_VERSION = 2  # 1: the rows of edgekit <= 0.x before per-row processes (no schema fields)
@@ -72,6 +73,9 @@ class BenchRow:
     busy: bool = False
     bar_points: float | None = None  # the card's allowed metric drop (points) against its reference
     error: str | None = None  # why this row could not be measured (the others go on)
+    # two-sided Mann-Whitney p of this row's per-run times against the baseline row's (None: no
+    # baseline, or this row is it); above SIGNIFICANCE the two are not told apart
+    p_vs_baseline: float | None = None
 
     @property
     def name(self) -> str:
@@ -112,13 +116,38 @@ def _defaults() -> dict[str, Any]:
     }
 
 
-def failed_row(model: Path, backend: str, device: str, threads: int | None, batch: int, why: str) -> BenchRow:
-    """A row that could not be measured, carrying its reason."""
+def failed_row(
+    model: Path, backend: str | None, device: str, threads: int | None, batch: int, why: str
+) -> BenchRow:
+    """A row that could not be measured, carrying its reason, named by the backend and device it
+    asked for (`auto` resolved as a measured row's would be, so it lines up with them and with the
+    same row on another host)."""
+    backend, device = asked_for(model, backend, device)
     return BenchRow(
         **{**_defaults(), "model": str(model), "backend": backend, "device": device, "threads": threads},
         batch=batch,
         error=why,
     )
+
+
+def asked_for(model: Path, backend: str | None, device: str) -> tuple[str, str]:
+    """(backend, device) a row asks for: no backend is the one the file's suffix picks here; the
+    `auto` device is the first the backend tries here (TFLite, Keras and OpenCV run on the CPU)."""
+    from edgekit.runtime.backends import select_backend
+
+    if backend is None:
+        try:
+            backend = select_backend(Path(model)).name
+        except EdgekitError:  # no installed backend opens it: the row says so in its reason
+            return "auto", device
+    if device == "auto":
+        if backend == "onnxruntime":
+            from edgekit.runtime.backends.onnxruntime import first_device
+
+            device = first_device(device)
+        else:
+            device = "cpu"
+    return backend, device
 
 
 def heldout_for(card: Any, data: str | None, limit: int | None, model: Path | None = None):
@@ -386,9 +415,7 @@ def run_in_child(spec: RowSpec, timeout: float) -> BenchRow:
         )
     except subprocess.TimeoutExpired:
         why = f"did not finish in {timeout:.0f} s"
-        return failed_row(
-            Path(spec.model), spec.backend or "auto", spec.device, spec.threads, spec.batch, why
-        )
+        return failed_row(Path(spec.model), spec.backend, spec.device, spec.threads, spec.batch, why)
     last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
     try:
         doc = json.loads(last)
@@ -400,7 +427,7 @@ def run_in_child(spec: RowSpec, timeout: float) -> BenchRow:
     if not why:
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
         why = f"the process ended with code {proc.returncode}" + (f": {lines[-1]}" if lines else "")
-    return failed_row(Path(spec.model), spec.backend or "auto", spec.device, spec.threads, spec.batch, why)
+    return failed_row(Path(spec.model), spec.backend, spec.device, spec.threads, spec.batch, why)
 
 
 def bench_models(
@@ -419,10 +446,16 @@ def bench_models(
     profile: bool = False,
     progress: Progress | None = None,
     in_process: bool = False,
+    seed: int | None = 0,
 ) -> list[BenchRow]:
     """Plan the rows and measure each in its own child process (`in_process` for the quickstart's
-    few rows). The held-out metric is measured once per file, backend and device, and copied to
-    that file's other rows (threads and batch do not change it)."""
+    few rows), in an order shuffled with `seed` (None: as planned), returned in the planned order.
+    The held-out metric is measured once per file, backend and device, and copied to that file's
+    other rows (threads and batch do not change it).
+
+    A random order spreads a drift of the machine (clocks, a neighbour's load, the page cache) over
+    all rows instead of loading it on the last ones, as `benchmark_model` does with its option sets
+    (pyperf measured ~40% less run-to-run variance from interleaving)."""
     if runs is not None and runs < 1:
         raise ConfigError("--runs must be at least 1")
     if max_time <= 0:
@@ -435,9 +468,13 @@ def bench_models(
         raise ConfigError("--threads must be at least 1")
     names = [b or "auto" for b in backends]
     plan = plan_rows(paths, names, devices, threads, batches)
-    rows: list[BenchRow] = []
+    order = list(range(len(plan)))
+    if seed is not None:
+        random.Random(seed).shuffle(order)
+    rows: dict[int, BenchRow] = {}
     evaluated: dict[tuple[str, str | None, str], BenchRow] = {}
-    for i, (path, backend, device, t, b) in enumerate(plan):
+    for done, i in enumerate(order, 1):
+        path, backend, device, t, b = plan[i]
         key = (str(path), backend, device)
         spec = RowSpec(
             str(path),
@@ -458,19 +495,21 @@ def bench_models(
             try:
                 row = measure_row(spec)
             except EdgekitError as e:
-                row = failed_row(path, backend or "auto", device, t, b, str(e))
+                row = failed_row(path, backend, device, t, b, str(e))
         else:
             row = run_in_child(spec, timeout=300 + 4 * max_time + (runs or 0) * 0.5)
         if row.error is None and spec.evaluate:
             evaluated[key] = row
-        elif row.error is None and key in evaluated:
-            src = evaluated[key]
+        row.extra["run_order"] = done  # when it ran, 1-based: the table keeps the planned order
+        rows[i] = row
+        if progress:
+            progress(done, len(plan), row)
+    for i, (path, backend, device, _, _) in enumerate(plan):
+        row, src = rows[i], evaluated.get((str(path), backend, device))
+        if row.error is None and src is not None and src is not row:
             row.metric, row.metric_value, row.accuracy = src.metric, src.metric_value, src.accuracy
             row.accuracy_samples = src.accuracy_samples
-        rows.append(row)
-        if progress:
-            progress(i + 1, len(plan), row)
-    return rows
+    return [rows[i] for i in range(len(plan))]
 
 
 def progress_printer(stream: Any = None) -> Progress:
@@ -526,9 +565,41 @@ def find_row(rows: Sequence[BenchRow], spec: str) -> BenchRow:
 
 
 def default_baseline(rows: Sequence[BenchRow]) -> BenchRow | None:
-    """Keras's own `model(x)` where it was measured: the speed-up a user of Keras gets."""
-    keras = [r for r in rows if r.backend == "keras" and r.error is None and r.batch == 1]
-    return keras[0] if keras else None
+    """Keras's own `model(x)` where it was measured (the speed-up a user of Keras gets), else the
+    first measured row, as `edgekit compare` takes it."""
+    ok = [r for r in rows if r.error is None]
+    keras = [r for r in ok if r.backend == "keras" and r.batch == 1]
+    return (keras or ok or [None])[0]
+
+
+def p_against(row: BenchRow, baseline: BenchRow | None) -> float | None:
+    """Two-sided Mann-Whitney p of `row`'s per-run times against `baseline`'s (None where either has
+    no samples, or `row` is the baseline): the chance of a difference this large between two rows
+    that are as fast as each other."""
+    if baseline is None or row is baseline or row.error or baseline.error:
+        return None
+    a, b = row.extra.get("samples_ms") or [], baseline.extra.get("samples_ms") or []
+    if not a or not b:
+        return None
+    return mann_whitney(a, b)[1]
+
+
+def mark_against(rows: Sequence[BenchRow], baseline: BenchRow | None) -> None:
+    """Record each row's p-value against the baseline in the row (for the result file and CSV)."""
+    for r in rows:
+        r.p_vs_baseline = p_against(r, baseline)
+
+
+def _p_cell(p: float | None) -> str:
+    return "?" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def speedup_cell(row: BenchRow, baseline: BenchRow, p: float | None) -> str:
+    """`1.52x`, or `≈1.02x` when the Mann-Whitney test cannot tell the two apart at 5%."""
+    if row.p50_ms <= 0:
+        return "?"
+    same = p is not None and p >= SIGNIFICANCE
+    return f"{'≈' if same else ''}{baseline.p50_ms / row.p50_ms:.2f}x"
 
 
 def _metric(r: BenchRow) -> str:
@@ -556,7 +627,7 @@ def table(rows: Sequence[BenchRow], baseline: BenchRow | None = None) -> str:
         "metric",
     ]
     if baseline:
-        head.append("speed-up")
+        head += ["speed-up", "p"]
     lines = [head]
     for r in rows:
         thr = "-" if r.threads is None else str(r.threads)
@@ -583,9 +654,17 @@ def table(rows: Sequence[BenchRow], baseline: BenchRow | None = None) -> str:
             _metric(r) + (" !" if r.busy else ""),
         ]
         if baseline:
-            cells.append(f"{baseline.p50_ms / r.p50_ms:.2f}x" if r.p50_ms > 0 else "?")
+            p = p_against(r, baseline)
+            cells.append(speedup_cell(r, baseline, p))
+            cells.append("base" if r is baseline else _p_cell(p))
         lines.append(cells)
-    return format_columns(lines)
+    note = (
+        f"\nspeed-up: {baseline.name}'s p50 / the row's; p: Mann-Whitney U on the per-run times "
+        f"against it, ≈ where p >= {SIGNIFICANCE:g} (no difference shown at 5%)"
+        if baseline
+        else ""
+    )
+    return format_columns(lines) + note
 
 
 def format_columns(lines: list[list[str]]) -> str:
@@ -725,7 +804,9 @@ def verdict(rows: Sequence[BenchRow], host: dict[str, Any] | None = None) -> lis
     if busy:
         lines.append(
             f"warning: {len(busy)} row(s) ran while the machine was busy (load average above "
-            f"{hostinfo.BUSY_LOAD:g} per core): their times may be high"
+            f"{hostinfo.BUSY_LOAD:g} per core): their times may be high, and the p-values count a "
+            "change of load between rows as a difference (the same file twice, at a load of 9.5 on 2 "
+            "cores, differed by 9-29% with p < 0.001)"
         )
     noisy = [r for r in ok if not r.stable and r.runs and r.extra.get("seconds")]
     if noisy:

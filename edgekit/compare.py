@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.bench_table import BenchResult, BenchRow, format_columns, load_result
+from edgekit.bench_table import BenchResult, BenchRow, format_columns, load_result, p_against, speedup_cell
 from edgekit.errors import ConfigError
 
 DPI = 100
+SAME = " (≈: a Mann-Whitney U test on the per-run times does not tell the row from it at 5%)"
 WIDE_SPREAD = 20.0  # slowest / fastest p50 above this: a log axis
 
 
@@ -26,10 +27,12 @@ class Comparison:
         r = self.cells.get((host, key))
         return r if r is not None and r.error is None else None
 
+    def base_row(self) -> BenchRow | None:
+        """The baseline as measured on the first host."""
+        return None if self.baseline is None else self.row(self.hosts[0], self.baseline)
+
     def base_p50(self) -> float | None:
-        if self.baseline is None:
-            return None
-        r = self.row(self.hosts[0], self.baseline)
+        r = self.base_row()
         return r.p50_ms if r else None
 
 
@@ -76,8 +79,8 @@ def _cell(c: Comparison, host: str, key: str) -> str:
     r = c.cells[(host, key)]
     if r.error:
         return "failed"
-    base = c.base_p50()
-    ratio = f" ({base / r.p50_ms:.3g}x)" if base and r.p50_ms > 0 else ""
+    base = c.base_row()
+    ratio = f" ({speedup_cell(r, base, p_against(r, base))})" if base and r.p50_ms > 0 else ""
     return f"{r.p50_ms:.4g}{ratio}"
 
 
@@ -100,7 +103,7 @@ def rows_for(c: Comparison) -> list[list[str]]:
 
 
 def text_table(c: Comparison) -> str:
-    note = f"speed-up against {c.baseline} on {c.hosts[0]} in brackets" if c.base_p50() else ""
+    note = f"speed-up against {c.baseline} on {c.hosts[0]} in brackets{SAME}" if c.base_p50() else ""
     return format_columns(rows_for(c)) + (f"\n\n{note}" if note else "")
 
 
@@ -109,7 +112,7 @@ def markdown(c: Comparison) -> str:
     out = ["| " + " | ".join(lines[0]) + " |", "|" + "---|" * len(lines[0])]
     out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in lines[1:]]
     if c.base_p50():
-        out.append(f"\nSpeed-up against `{c.baseline}` on {c.hosts[0]} in brackets.")
+        out.append(f"\nSpeed-up against `{c.baseline}` on {c.hosts[0]} in brackets{SAME}.")
     return "\n".join(out)
 
 

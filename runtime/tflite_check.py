@@ -296,7 +296,9 @@ def probe_tflite(path: Path, module: str, digest: str) -> None:
     """Raise ModelFileError if loading `path` with `module` crashes, hangs, runs out of memory or
     fails in a child process; the verdict is cached by `digest` (the file's SHA-256)."""
     verdicts = cache_dir() / "tflite-probe"
-    record = verdicts / f"{digest}-{module.split('.')[0]}.json"
+    # keyed by the whole module: a verdict made with a module that could not load any file (edgekit
+    # <= 0.1 tried `tensorflow.lite`, which has no Interpreter) is not this module's
+    record = verdicts / f"{digest}-{module}.json"
     try:
         verdict = json.loads(record.read_text())
     except (OSError, ValueError):

@@ -3,7 +3,10 @@ trips, memory per row, and bad input said in one sentence."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,13 +18,26 @@ from edgekit.bench_table import (
     bench_models,
     from_csv,
     load_result,
+    plan_rows,
     save_json,
+    table,
     to_csv,
     verdict,
 )
 from edgekit.cli import app
-from edgekit.errors import ConfigError, DataError, UnknownNameError
-from edgekit.runtime.timing import StopRule, measure, median_ci, median_ci_ranks, percentiles, summarize
+from edgekit.errors import ConfigError, DataError, UnknownNameError, UnsupportedError
+from edgekit.runtime.backends import BACKENDS, SessionOptions
+from edgekit.runtime.backends.tflite import module_file_present, tflite_backend
+from edgekit.runtime.timing import (
+    StopRule,
+    mann_whitney,
+    measure,
+    median_ci,
+    median_ci_ranks,
+    percentiles,
+    rank,
+    summarize,
+)
 
 runner = CliRunner()
 
@@ -180,3 +196,122 @@ def test_verdict_says_why_int8_is_slower():
     assert "fastest: m.onnx" in text and "smallest: m_int8.onnx" in text
     assert "0.25x the size of m.onnx but 2.50x slower" in text
     assert "ConvInteger takes 80%" in text and "no VNNI" in text
+
+
+def test_mann_whitney_on_hand_computed_cases():
+    # [1, 2] against [3, 4]: U = 0 (every a below every b), mean 2, variance 2*2*5/12, so with the
+    # continuity correction z = (4 - 2 - 0.5) / sqrt(5/3) and p = erfc(z / sqrt 2) = 0.24528
+    u, p = mann_whitney([1, 2], [3, 4])
+    assert u == 0 and p == pytest.approx(0.2452781168, abs=1e-9)
+    # ties: [1, 2, 2] against [2, 3] ranks 1, 3, 3 | 3, 5 (three 2s share rank 3), U = 7 - 6 = 1;
+    # tie term (3^3 - 3) / (5 * 4) = 1.2, variance 3*2/12 * (6 - 1.2) = 2.4, z = (5 - 3 - 0.5) / sqrt(2.4)
+    ranks, groups = rank(np.array([1.0, 2, 2, 2, 3]))
+    assert ranks.tolist() == [1, 3, 3, 3, 5] and groups.tolist() == [1, 3, 1]
+    u, p = mann_whitney([1, 2, 2], [2, 3])
+    assert u == 1 and p == pytest.approx(math.erfc(1.5 / math.sqrt(2.4) / math.sqrt(2)), abs=1e-12)
+    assert mann_whitney([5, 5, 5], [5, 5]) == (3.0, 1.0)  # all tied: nothing to tell apart
+    assert mann_whitney([], [1.0]) == (0.0, 1.0)
+
+
+def test_mann_whitney_agrees_with_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(7)
+    for n1, n2, decimals, shift in [(9, 12, 1, 0.0), (200, 150, 2, 0.05), (3000, 2500, 3, 0.01)]:
+        a = np.round(rng.lognormal(0.0, 0.3, n1), decimals)  # rounded: ties, as timer ticks make
+        b = np.round(rng.lognormal(shift, 0.3, n2), decimals)
+        want = stats.mannwhitneyu(a, b, method="asymptotic")
+        u, p = mann_whitney(a, b)
+        assert u == pytest.approx(float(want.statistic)) and p == pytest.approx(float(want.pvalue), rel=1e-9)
+
+
+def _timed_row(model: str, samples: list[float]) -> BenchRow:
+    ms = np.asarray(samples)
+    return BenchRow(
+        model=model, backend="onnxruntime", device="cpu", format="onnx", quantization="fp32",
+        size_bytes=1000, load_ms=1, first_ms=1, p50_ms=float(np.median(ms)),
+        p90_ms=float(np.percentile(ms, 90)), p99_ms=float(np.percentile(ms, 99)), mean_ms=float(ms.mean()),
+        runs=len(ms), threads=1, accuracy=None, accuracy_samples=0, extra={"samples_ms": list(samples)},
+    )  # fmt: skip
+
+
+def test_the_table_marks_differences_the_test_cannot_tell_apart():
+    rng = np.random.default_rng(3)
+    base = _timed_row("a.onnx", rng.lognormal(0.0, 0.1, 400).tolist())
+    same = _timed_row("b.onnx", rng.lognormal(0.0, 0.1, 400).tolist())  # the same distribution
+    faster = _timed_row("c.onnx", rng.lognormal(-0.3, 0.1, 400).tolist())
+    lines = table([base, same, faster], base).splitlines()
+    row = {line.split()[0]: line for line in lines[1:4]}
+    assert row["a.onnx"].split()[-2:] == ["1.00x", "base"]
+    assert "≈" in row["b.onnx"] and float(row["b.onnx"].split()[-1]) >= 0.05
+    assert "≈" not in row["c.onnx"] and row["c.onnx"].split()[-1] == "<0.001"
+    assert "Mann-Whitney" in lines[-1]
+
+
+def test_rows_run_in_a_seeded_random_order_and_are_shown_in_the_users(nets, tmp_path):
+    small = nets[0]
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"not a model")
+    paths = [small["onnx"], bad]
+    plan = plan_rows(paths, ["auto"], ["auto"], [1, 2], [1])
+    rows = bench_models(paths, ["auto"], threads=[1, 2], runs=10, seed=1)
+    assert [(Path(r.model), r.threads) for r in rows] == [(p, t) for p, _, _, t, _ in plan]
+    order = [r.extra["run_order"] for r in rows]
+    assert sorted(order) == [1, 2, 3, 4] and order != [1, 2, 3, 4]
+    again = bench_models(paths, ["auto"], threads=[1, 2], runs=10, seed=1)
+    assert [r.extra["run_order"] for r in again] == order  # the seed fixes the order
+    # a failed row is named as a measured one: the backend and device it asked for, not "auto"
+    ok, failed = rows[0], rows[2]
+    assert ok.error is None and failed.error and "broken.onnx" in failed.error
+    assert (failed.backend, failed.device) == (ok.backend, ok.device) == ("onnxruntime", "cpu")
+    assert failed.name == ok.name.replace(small["onnx"].name, "broken.onnx")
+
+
+def test_all_backends_are_the_ones_that_run_here(nets):
+    tflite = nets[0]["tflite"]
+    usable = [name for name, b in BACKENDS.items() if ".tflite" in b.suffixes and b.available()]
+    planned = [backend for _, backend, *_ in plan_rows([tflite], ["all"], ["auto"], [1], [1])]
+    assert planned == usable and "litert" in planned
+    # TensorFlow 2.21's tensorflow.lite package has no Interpreter: the backend looks for the module
+    # that has it, by file, without importing TensorFlow
+    assert module_file_present("ai_edge_litert.interpreter")
+    assert not module_file_present("ai_edge_litert.no_such_module") and not module_file_present(
+        "no_such_pkg.x"
+    )
+    tf = importlib.util.find_spec("tensorflow") is not None
+    assert ("tf-lite" in planned) == tf
+    rows = bench_models([tflite], ["all"], threads=[1], runs=10)
+    assert [r.backend for r in rows] == planned
+    assert all(r.error is None and r.device == "cpu" for r in rows), [r.error for r in rows]
+
+
+def test_a_module_with_no_interpreter_is_said_so_not_blamed_on_the_file(nets):
+    pytest.importorskip("tensorflow")
+    # what edgekit loaded before: TensorFlow 2.21's tensorflow.lite package, which has no Interpreter
+    old = tflite_backend("tf-lite-old", "tensorflow.lite", "pip install 'edgekit[train]'")
+    with pytest.raises(UnsupportedError, match="tensorflow.lite has no Interpreter; use the litert") as e:
+        old.open(nets[0]["tflite"], SessionOptions())
+    assert "damaged" not in str(e.value)
+
+
+def test_the_gpu_check_parses_and_its_cpu_parts_run(nets, tmp_path):
+    """bench/gpu_check.sh runs on a GPU machine only; here: it parses, and its Python part makes the
+    batch variants of a batch-1 file and times the three modes on the CPU, saying what ran."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(["bash", "-n", str(root / "bench" / "gpu_check.sh")], check=True)
+    script = str(root / "bench" / "gpu_modes.py")
+    subprocess.run(
+        [sys.executable, script, "variants", nets[0]["onnx"], tmp_path, "--batch", "3"], check=True
+    )
+    stem = nets[0]["onnx"].stem
+    fixed, dynamic = tmp_path / f"{stem}_b3.onnx", tmp_path / f"{stem}_dyn.onnx"
+    out = tmp_path / "modes.json"
+    args = ["time", fixed, dynamic, "--batch", "3", "--device", "cpu", "--runs", "20", "--warmup", "2"]
+    subprocess.run([sys.executable, script, *map(str, args), "--out", str(out)], check=True)
+    doc = json.loads(out.read_text())
+    assert set(doc["modes"]) == {"plain", "binding", "graph"} and doc["batch"] == 3
+    for mode in doc["modes"].values():
+        assert mode["p50_ms"] > 0 and mode["max_abs_diff_vs_plain"] < 1e-5
+        assert mode["ran"]["providers"][0] == "CPUExecutionProvider" and not mode["ran"]["io_binding"]

@@ -42,7 +42,7 @@ def test_rows_missing_on_one_host_are_shown(results):
     assert "missing" in tflite_line
     r = invoke("compare", *results, "--markdown", "--baseline", "net.onnx")
     assert r.exit_code == 0, r.output
-    assert r.stdout.startswith("| row |") and "(1x)" in r.stdout
+    assert r.stdout.startswith("| row |") and "(1.00x)" in r.stdout
 
 
 def test_the_chart_is_a_png_of_the_expected_size(results, tmp_path):
@@ -82,3 +82,16 @@ def test_cuda_io_binding_agrees_with_the_cpu(tmp_path):
             assert np.allclose(got, want, atol=1e-4)
         y = x * 2  # new values through the same bound buffer
         assert np.allclose(gpu.run([y])[0], cpu.run([y])[0], atol=1e-4)
+
+
+def test_a_row_the_test_cannot_tell_from_the_baseline_is_marked(results, tmp_path):
+    from edgekit.bench_table import load_result
+
+    a = load_result(results[0])
+    # the same per-run times under another host's name: p = 1, shown as ≈; the other file differs
+    twin = save_json(a.rows, tmp_path / "twin.json", host={"hostname": "host-c", "cpu": {}})
+    r = invoke("compare", results[0], twin, "--baseline", "net.onnx")
+    assert r.exit_code == 0, r.output
+    onnx_line = next(line for line in r.stdout.splitlines() if line.startswith("net.onnx"))
+    assert "(1.00x)" in onnx_line and "(≈1.00x)" in onnx_line
+    assert "Mann-Whitney" in r.stdout

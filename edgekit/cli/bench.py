@@ -64,16 +64,21 @@ def bench(
     ] = None,
     no_save: Annotated[bool, typer.Option("--no-save", help="Do not save the result file.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the random order the rows run in (the table keeps yours).")
+    ] = 0,
 ) -> None:
     """Latency (p50/p90/p99 with the median's interval), load and first-inference time, throughput,
     peak memory, size and the task's metric, one row per file x backend x device x threads x batch,
-    each in its own process; a verdict for this host under the table."""
+    each in its own process, in a random order; each row against the baseline with a Mann-Whitney
+    test; a verdict for this host under the table."""
     from edgekit.bench_table import (
         bench_models,
         default_baseline,
         default_result_path,
         find_row,
         machine,
+        mark_against,
         progress_printer,
         result_doc,
         table,
@@ -101,9 +106,11 @@ def bench(
         shapes=parse_shapes(shape),
         profile=profile,
         progress=progress_printer(),
+        seed=seed,
     )
     base = find_row(rows, baseline) if baseline else default_baseline(rows)
-    doc = result_doc(rows, host, baseline=base.name if base else None, verdict=verdict(rows, host))
+    mark_against(rows, base)
+    doc = result_doc(rows, host, baseline=base.name if base else None, seed=seed, verdict=verdict(rows, host))
     if json_out:
         typer.echo(json.dumps(doc, indent=1))
     else:

@@ -11,7 +11,7 @@ import numpy as np
 
 from edgekit.card import CARD_KEY, ModelCard
 from edgekit.deps import require
-from edgekit.errors import ModelFileError, UnsupportedError, first_line
+from edgekit.errors import MissingDependencyError, ModelFileError, UnsupportedError, first_line
 from edgekit.runtime.backends import BACKENDS, Backend, Session, SessionOptions, TensorInfo
 
 INSTALL = "pip install onnxruntime"
@@ -91,6 +91,24 @@ def _session(path: Path, options: SessionOptions, *, cuda_graph: bool = False, p
         raise ModelFileError(f"{path} is not a valid ONNX model: {first_line(e)}") from None
 
 
+def device_name(provider: str) -> str:
+    """The device a provider runs on, as rows name it: CUDAExecutionProvider -> cuda."""
+    return provider.replace("ExecutionProvider", "").lower()
+
+
+def first_device(device: str) -> str:
+    """The device a session opened for `device` tries first here: `auto` is TensorRT or CUDA where
+    onnxruntime lists them, else the CPU; a named device is itself."""
+    if device != "auto":
+        return device
+    try:
+        available = set(_ort().get_available_providers())
+    except MissingDependencyError:
+        return "cpu"
+    tried = [p for p in _PROVIDERS["auto"] if p in available]
+    return device_name(tried[0]) if tried else "cpu"
+
+
 def _card_from_session(sess, path: Path) -> ModelCard | None:
     meta = sess.get_modelmeta().custom_metadata_map
     return ModelCard.from_json(meta[CARD_KEY], source=f"card in {path}") if CARD_KEY in meta else None
@@ -165,7 +183,7 @@ class OnnxSession(Session):
         self.outputs = [_info(a) for a in sess.get_outputs()]
         self._names = [i.name for i in self.inputs]
         self._out_names = [o.name for o in self.outputs]
-        self.device = self.providers[0].replace("ExecutionProvider", "").lower()
+        self.device = device_name(self.providers[0])
         self.io_binding = gpu
         # one bound set of buffers per session: shared by threads only on the plain CPU path
         self.concurrent = not gpu

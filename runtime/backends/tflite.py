@@ -4,14 +4,15 @@ to be installed. All three share the `Interpreter` API, so one session class ser
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from edgekit.card import CARD_KEY, ModelCard
-from edgekit.deps import installed, quiet_native_stderr, require
-from edgekit.errors import ModelFileError
+from edgekit.deps import quiet_native_stderr, require
+from edgekit.errors import ModelFileError, UnsupportedError
 from edgekit.runtime.backends import BACKENDS, Backend, Session, SessionOptions, TensorInfo
 from edgekit.runtime.metadata import read_tflite_metadata
 from edgekit.runtime.tflite_check import file_digest, probe_tflite, verify_tflite
@@ -78,33 +79,68 @@ class TFLiteSession(Session):
         self._it = None
 
 
-def _make(name: str, module: str, install: str, note: str = "") -> Backend:
+def module_file_present(module: str) -> bool:
+    """Whether `module` (a.b.c) is a file inside its installed package, found without importing the
+    package (importing TensorFlow takes seconds). Checked by file because a package may be installed
+    without the module a backend needs: TensorFlow 2.21's `tensorflow.lite` package is nearly empty,
+    and its interpreter (what `tf.lite.Interpreter` is) lives in `tensorflow.lite.python.interpreter`."""
+    top, *rest = module.split(".")
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    if spec is None or not rest:
+        return spec is not None
+    for root in spec.submodule_search_locations or []:
+        base = Path(root, *rest)
+        if base.with_suffix(".py").is_file() or (base / "__init__.py").is_file():
+            return True
+        if any(base.parent.glob(f"{base.name}.*.so")):
+            return True
+    return False
+
+
+def tflite_backend(name: str, module: str, install: str, note: str = "") -> Backend:
+    """A backend on the `Interpreter` of `module` (registered below; a test makes one of its own)."""
+
     def open_(path: Path, options: SessionOptions) -> Session:
-        require(module.split(".")[0], install)
+        lib = require(module, install)
+        if not hasattr(lib, "Interpreter"):  # said before the file is probed: the file is not to blame
+            raise UnsupportedError(
+                f"backend {name} cannot run here: {module} has no Interpreter; use the litert backend"
+            )
         return TFLiteSession(path, options, module, name)
 
-    return BACKENDS.add(
-        Backend(
-            name=name,
-            suffixes=(".tflite",),
-            module=module.split(".")[0],
-            install=install,
-            open=open_,
-            read_card=read_tflite_card,
-            note=note,
-            extra_check=lambda: installed(module),
-        ),
+    return Backend(
+        name=name,
+        suffixes=(".tflite",),
+        module=module.split(".")[0],
+        install=install,
+        open=open_,
+        read_card=read_tflite_card,
+        note=note,
+        extra_check=lambda: module_file_present(module),
     )
 
 
-_make("litert", "ai_edge_litert.interpreter", "pip install 'ai-edge-litert>=2.1,<3'")
-_make(
-    "tflite-runtime",
-    "tflite_runtime.interpreter",
-    "pip install tflite-runtime 'numpy<2'",
-    note="the last wheel is 2.14 and needs numpy < 2",
+BACKENDS.add(tflite_backend("litert", "ai_edge_litert.interpreter", "pip install 'ai-edge-litert>=2.1,<3'"))
+BACKENDS.add(
+    tflite_backend(
+        "tflite-runtime",
+        "tflite_runtime.interpreter",
+        "pip install tflite-runtime 'numpy<2'",
+        note="the last wheel is 2.14 and needs numpy < 2",
+    )
 )
-_make("tf-lite", "tensorflow.lite", "pip install 'edgekit[train]'", note="only when TensorFlow is installed")
+# TensorFlow's own copy (deprecated in 2.20, still there in 2.21): `tf.lite.Interpreter` is this module's
+BACKENDS.add(
+    tflite_backend(
+        "tf-lite",
+        "tensorflow.lite.python.interpreter",
+        "pip install 'edgekit[train]'",
+        note="only when TensorFlow is installed",
+    )
+)
 
 
 def resize_inputs(session: Session, shapes: Sequence[Sequence[int]]) -> None:
