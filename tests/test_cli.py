@@ -181,3 +181,21 @@ def test_list_and_doctor():
         assert word in r.stdout
     r = invoke("doctor")
     assert r.exit_code == 0 and "onnxruntime providers" in r.stdout
+
+
+def test_info_shows_per_class_scores_one_short_line_per_class(artifacts):
+    model = artifacts[("tflite", "int8")]
+    card = json.loads(invoke("info", model, "--json").stdout)
+    heldout, parity = card["metrics"]["heldout_per_class"], card["parity"]["per_class"]
+    assert len(heldout) == len(parity) == 10 and set(heldout["3"]) >= {"precision", "recall", "f1"}
+    r = invoke("info", model)
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert not any("per_class=" in line or "'precision'" in line for line in lines)  # no dict on one line
+    for title, table in (("metrics heldout_per_class:", heldout), ("parity per_class:", parity)):
+        at = lines.index(f"  {title}")
+        head, *rows = (line.split() for line in lines[at + 1 : at + 12])
+        assert head == ["class", *next(iter(table.values()))]
+        assert [row[0] for row in rows] == list(table)
+        recall = head.index("recall")
+        assert all(float(row[recall]) == round(table[row[0]]["recall"], 4) for row in rows)
