@@ -86,8 +86,6 @@ def mnist_style(gray: np.ndarray, spec: ImageSpec) -> np.ndarray:
     the strokes cropped, scaled to fit a 20x20 box (the frame 28x28: the same proportion) and
     centred by their centre of mass. A digit already in that form (MNIST's own) comes back nearly
     unchanged, so training and the device see one function."""
-    import cv2
-
     g = gray.reshape(gray.shape[0], gray.shape[1])
     if g.dtype != np.uint8:
         g = g.astype(np.uint8)
@@ -102,6 +100,8 @@ def mnist_style(gray: np.ndarray, spec: ImageSpec) -> np.ndarray:
         # through untouched (cleaning them cost 0.7 points of held-out accuracy) and only camera
         # frames pay for the work below
         return g
+    import cv2
+
     # the ground: an opening wider than any stroke (a third of the frame) keeps only it; worked out
     # on a copy at most 128 pixels on its short side, since a wide kernel on a full frame is slow
     shrink = min(1.0, 128 / min(g.shape))
