@@ -169,9 +169,7 @@ class RunStats:
                 "p50": round(p50 * 1e3, 3) if p50 is not None else None,
                 "p99": round(p99 * 1e3, 3) if p99 is not None else None,
             },
-            stages_ms_p50={
-                k: round(v.percentile(50) * 1e3, 4) for k, v in self.stages.items() if v.seen
-            },
+            stages_ms_p50={k: round(v.percentile(50) * 1e3, 4) for k, v in self.stages.items() if v.seen},
             error=getattr(source, "error", None) or None,
             failed=self.failed,
             failures=tuple(self.failure_reasons),
