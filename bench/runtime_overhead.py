@@ -10,7 +10,9 @@ process, interleaved call by call (so machine load falls on every variant alike)
 - predictor:  edgekit's Predictor on a raw 28x28 image (preprocess, inference, postprocess),
               paired with raw: what a user pays over the bare invoke, pre/post-processing included;
 - by hand:    the same three stages called in a row with no Predictor around them, paired with
-              the Predictor: the Predictor's own cost (timing, the result object);
+              the Predictor: the Predictor's own cost (taking a worker, timing, the finite check,
+              the result object), with a second by-hand call on another interpreter as its control
+              (how far apart two identical calls come out here);
 - preprocess, postprocess: the task's two stages alone, to show where the rest goes.
 
 Models come from --models DIR (model_int8.tflite and model.onnx); with none there, a tiny
@@ -90,10 +92,11 @@ def measure(path: Path, image: np.ndarray, runs: int, warmup: int, threads: int)
     def opened() -> Predictor:
         return Predictor(path, threads=threads)
 
-    with opened() as a, opened() as b, opened() as c, opened() as d:
+    with opened() as a, opened() as b, opened() as c, opened() as d, opened() as e:
         feeds = a.task.preprocess(image)
         outputs = a.session.run(feeds)
         pre, run, post = c.task.preprocess, c.session.run, c.task.postprocess
+        pre_e, run_e, post_e = e.task.preprocess, e.session.run, e.task.postprocess
         # a second raw interpreter is the control: how far apart two identical calls come out here
         inference = interleaved(
             {
@@ -108,7 +111,13 @@ def measure(path: Path, image: np.ndarray, runs: int, warmup: int, threads: int)
             {"raw": raw_call(path, feeds, threads), "predictor": lambda: b(image)}, runs, warmup
         )
         own = interleaved(
-            {"by_hand": lambda: post(run(pre(image))), "predictor": lambda: d(image)}, runs, warmup
+            {
+                "by_hand": lambda: post(run(pre(image))),
+                "predictor": lambda: d(image),
+                "by_hand_again": lambda: post_e(run_e(pre_e(image))),
+            },
+            runs,
+            warmup,
         )
         stages = interleaved(
             {
@@ -144,6 +153,7 @@ def measure(path: Path, image: np.ndarray, runs: int, warmup: int, threads: int)
         "predictor_overhead_pct": pct(pipeline["predictor"], pipeline["raw"]),
         # the Predictor against its own three stages called by hand: timing, the result object
         "predictor_own_us": round(own["predictor"] - own["by_hand"], 2),
+        "predictor_own_control_us": round(own["by_hand_again"] - own["by_hand"], 2),  # noise floor
     }
 
 
@@ -168,7 +178,7 @@ def main() -> None:
 
     print(f"p50 in µs, {args.runs} interleaved runs per pair, {args.threads} thread(s)")
     head = ("model", "raw", "session", "+%", "control %", "raw", "predictor", "+%", "by hand", "own µs")
-    head += ("pre", "post")
+    head += ("ctl µs", "pre", "post")
     print("  ".join(f"{h:>10}" for h in head))
     for r in rows:
         p = r["p50_us"]
@@ -178,6 +188,7 @@ def main() -> None:
         cells += (
             p["own"]["by_hand"],
             r["predictor_own_us"],
+            r["predictor_own_control_us"],
             p["stages"]["preprocess"],
             p["stages"]["postprocess"],
         )

@@ -50,8 +50,10 @@ class Predictor:
     where the backend's are not thread-safe, as TFLite's are not: one interpreter shared by four
     threads raised "There is at least 1 reference to internal data" and handed one thread another's
     result). Up to `workers` calls run at once; more wait for a free worker. Workers after the
-    first are opened only when calls overlap, so a single-threaded program pays nothing. A task
-    that keeps state between inputs (keyword spotting over a stream) should be fed by one thread.
+    first are opened only when calls overlap, so a single-threaded program pays nothing: a call
+    takes the first worker with one non-blocking lock, and only a call that finds it busy goes
+    through the pool's condition. A task that keeps state between inputs (keyword spotting over a
+    stream) should be fed by one thread.
     """
 
     def __init__(
@@ -89,9 +91,12 @@ class Predictor:
             self.session.close()
             raise
         self.workers = workers
-        self._all = [_Worker(self.session, self.task)]
-        self._idle = [self._all[0]]
+        self._first = _Worker(self.session, self.task)
+        self._first_lock = threading.Lock()  # held while a call uses the first worker
+        self._all = [self._first]
+        self._idle: list[_Worker] = []  # free workers after the first
         self._opening = 0
+        self._waiting = 0  # calls waiting in the pool for a worker
         self._cond = threading.Condition()
 
     def _task(self, session: Session) -> Task:
@@ -100,14 +105,24 @@ class Predictor:
     # -- workers -------------------------------------------------------------------------------
 
     def _take(self) -> _Worker:
+        if self._first_lock.acquire(blocking=False):  # one thread, or no overlap: no pool at all
+            return self._first
         with self._cond:
-            while not self._idle:
-                if len(self._all) + self._opening < self.workers:
-                    self._opening += 1  # open one more below
-                    break
-                self._cond.wait()
-            if self._idle:
-                return self._idle.pop()
+            self._waiting += 1
+            try:
+                while True:
+                    # counted as waiting before this try: a `_give` of the first worker that
+                    # comes after it notifies, one that came before left the lock free
+                    if self._first_lock.acquire(blocking=False):
+                        return self._first
+                    if self._idle:
+                        return self._idle.pop()
+                    if len(self._all) + self._opening < self.workers:
+                        self._opening += 1  # open one more below
+                        break
+                    self._cond.wait()
+            finally:
+                self._waiting -= 1
         try:  # opened outside the lock: the other workers go on meanwhile
             session = self.session
             if not session.concurrent:
@@ -124,8 +139,13 @@ class Predictor:
         return worker
 
     def _give(self, worker: _Worker) -> None:
+        if worker is self._first:
+            self._first_lock.release()
+            if not self._waiting:
+                return
         with self._cond:
-            self._idle.append(worker)
+            if worker is not self._first:
+                self._idle.append(worker)
             self._cond.notify()
 
     # -- calls ---------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -181,3 +182,96 @@ def test_list_and_doctor():
         assert word in r.stdout
     r = invoke("doctor")
     assert r.exit_code == 0 and "onnxruntime providers" in r.stdout
+
+
+def test_info_shows_per_class_scores_one_short_line_per_class(artifacts):
+    model = artifacts[("tflite", "int8")]
+    card = json.loads(invoke("info", model, "--json").stdout)
+    heldout, parity = card["metrics"]["heldout_per_class"], card["parity"]["per_class"]
+    assert len(heldout) == len(parity) == 10 and set(heldout["3"]) >= {"precision", "recall", "f1"}
+    r = invoke("info", model)
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert not any("per_class=" in line or "'precision'" in line for line in lines)  # no dict on one line
+    for title, table in (("metrics heldout_per_class:", heldout), ("parity per_class:", parity)):
+        at = lines.index(f"  {title}")
+        head, *rows = (line.split() for line in lines[at + 1 : at + 12])
+        assert head == ["class", *next(iter(table.values()))]
+        assert [row[0] for row in rows] == list(table)
+        recall = head.index("recall")
+        assert all(float(row[recall]) == round(table[row[0]]["recall"], 4) for row in rows)
+
+
+def _command_paths() -> list[tuple[str, ...]]:
+    """Every command and subcommand the app registers (`data make`, `import darknet` included)."""
+    import typer.main
+
+    def walk(group, path=()):
+        for name, sub in sorted(getattr(group, "commands", {}).items()):
+            yield (*path, name)
+            yield from walk(sub, (*path, name))
+
+    return list(walk(typer.main.get_command(app)))
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=" ".join)
+def test_every_command_has_help(path):
+    r = invoke(*path, "--help")
+    assert r.exit_code == 0, r.output
+    assert f"Usage: edgekit {' '.join(path)} " in r.stdout
+
+
+def test_top_level_help_lists_every_command_from_a_fresh_start():
+    """`edgekit --help` as a user runs it (commands registered lazily, by what is invoked) lists
+    every command with its summary; `edgekit run --help` imports no other command's module."""
+    import subprocess
+    import sys
+
+    top = {path[0] for path in _command_paths()}
+    proc = subprocess.run([sys.executable, "-m", "edgekit.cli", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    listed = {line.strip("│ ").split(" ")[0] for line in proc.stdout.splitlines()}  # typer draws boxes
+    assert top <= listed, top - listed
+    assert "Show the model card inside a file" in proc.stdout  # a command's own help line
+
+    from conftest import run_python
+
+    proc = run_python(
+        "import sys\nfrom edgekit.cli import main\nsys.argv = ['edgekit', 'run', '--help']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+        "others = sorted(m for m in sys.modules if m.startswith('edgekit.cli.') and m not in "
+        "('edgekit.cli.core', 'edgekit.cli.run'))\nprint('EXIT', code, others)"
+    )
+    assert "Usage: " in proc.stdout and "--source" in proc.stdout, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "EXIT 0 []", proc.stdout[-500:]
+
+
+def test_run_imports_only_what_running_an_image_model_needs(tmp_path):
+    """Start-up: `edgekit run` on a BlazeFace file and one photo imports no other command, no audio
+    or text task, none of typer's rich/pydantic helpers and no numpy.random/numpy.ma (30 ms of a
+    start when the run statistics used them)."""
+    import cv2
+    import numpy as np
+    from conftest import run_python
+
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.full((240, 320, 3), 90, np.uint8))
+    model = Path(__file__).parents[1] / "runtime" / "assets" / "face_detection_short_range.tflite"
+    proc = run_python(
+        "import sys\nfrom edgekit.cli import main\n"
+        f"sys.argv = ['edgekit', 'run', {str(model)!r}, '--source', {str(photo)!r}]\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    print('EXIT', e.code)\n"
+        "print('MODULES', ' '.join(sorted(sys.modules)))"
+    )
+    loaded = set(proc.stdout.splitlines()[-1].split()[1:])
+    assert "edgekit.cli.run" in loaded and "edgekit.runtime.tasks.detect" in loaded, proc.stderr
+    unwanted = {"rich", "pydantic", "numpy.random", "numpy.ma", "tensorflow", "onnxruntime"}
+    unwanted |= {
+        m for m in loaded if m.startswith("edgekit.cli.") and m not in ("edgekit.cli.core", "edgekit.cli.run")
+    }
+    unwanted |= {
+        "edgekit.runtime.tasks.audio",
+        "edgekit.runtime.tasks.text",
+        "edgekit.runtime.tasks.classify",
+    }
+    assert not loaded & unwanted, sorted(loaded & unwanted)

@@ -78,3 +78,28 @@ def test_workers_are_opened_only_when_calls_overlap():
         for x in _inputs(3):
             predictor(x)
         assert len(predictor._all) == 1
+
+
+def test_one_worker_serves_threads_that_wait_for_it():
+    """With one worker every call but one waits; each is woken when the first worker comes back
+    (it is taken with a lock of its own, outside the pool), and none waits for ever."""
+    from edgekit.runtime.predictor import Predictor
+
+    inputs = _inputs(6)
+    with Predictor(MODELS["tflite"], workers=1) as predictor:
+        expected = [_key(predictor(x)) for x in inputs]
+        results: list[bool] = []
+
+        def work(t: int) -> None:
+            for k in range(40):
+                i = (t + k) % len(inputs)
+                results.append(_key(predictor(inputs[i])) == expected[i])
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(3)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(timeout=120)
+        assert not any(th.is_alive() for th in threads), "a call waited for ever for the free worker"
+        assert len(results) == 120 and all(results)
+        assert len(predictor._all) == 1

@@ -38,13 +38,14 @@ def info(
         ("io quantization", str(card.io_quantization or "float input and output")),
         ("recipe", f"{card.recipe} {card.hparams}"),
         ("dataset", f"{card.dataset.get('description', card.dataset.get('name', ''))}"),
-        ("metrics", ", ".join(f"{k}={v}" for k, v in card.metrics.items())),
+        ("metrics", ", ".join(f"{k}={v}" for k, v in card.metrics.items() if not _per_class(v))),
         (
             "parity",
             ", ".join(
                 f"{k}={v}"
                 for k, v in card.parity.items()
                 if k not in ("bar", "failures", "metrics", "metrics_keras", "checked", "data")
+                and not _per_class(v)
             )
             or "-",
         ),
@@ -61,6 +62,40 @@ def info(
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         typer.echo(f"  {k.ljust(width)}  {printable(v)}")
+    for where, scores in (("metrics", card.metrics), ("parity", card.parity)):
+        for key, table in scores.items():
+            if _per_class(table):
+                typer.echo(f"  {where} {key}:")
+                for line in per_class_table(table):
+                    typer.echo(f"    {printable(line)}")
+
+
+def _per_class(value: object) -> bool:
+    """Whether a card value is a per-class table: {class: {score: value}}."""
+    return isinstance(value, dict) and bool(value) and all(isinstance(v, dict) for v in value.values())
+
+
+def per_class_table(table: dict[str, dict[str, Any]], most: int = 30) -> list[str]:
+    """Per-class scores as a table, one short line per class (at most `most`; `--json` has all)."""
+    columns = list(dict.fromkeys(k for scores in table.values() for k in scores))
+
+    def cell(v: object) -> str:
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    cells = [["class", *columns]]
+    cells += [
+        [str(c), *(cell(scores.get(k, "")) for k in columns)] for c, scores in list(table.items())[:most]
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns) + 1)]
+    lines = [
+        "  ".join(
+            v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in cells
+    ]
+    if len(table) > most:
+        lines.append(f"... and {len(table) - most} more classes (--json shows them all)")
+    return lines
 
 
 def _inferred_card(model: Path):
@@ -76,9 +111,7 @@ def _inferred_card(model: Path):
 def printable(text: str) -> str:
     """`text` with control characters escaped (`\\x1b`, `\\n`): a card comes from elsewhere, and a
     label holding a terminal escape code must not rewrite the user's screen or forge a line."""
-    return "".join(
-        c if c == " " or unicodedata.category(c)[0] not in "CZ" else ascii(c)[1:-1] for c in text
-    )
+    return "".join(c if c == " " or unicodedata.category(c)[0] not in "CZ" else ascii(c)[1:-1] for c in text)
 
 
 def _tensors(model: Path) -> list[tuple[str, Any]] | str:

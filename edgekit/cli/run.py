@@ -99,7 +99,6 @@ def run(
     and, at the end, a summary (frames in, processed, dropped, throughput, latency)."""
     from edgekit.card import ModelCard
     from edgekit.errors import SourceError
-    from edgekit.runtime.darknet import read_labels
     from edgekit.runtime.pipeline import Pipeline, RunOptions
     from edgekit.runtime.predictor import Predictor
     from edgekit.runtime.sources import SourceOptions
@@ -139,7 +138,11 @@ def run(
         from edgekit.runtime.inferred_cards import anchors_card
 
         given = anchors_card(model, anchors)
-    names = read_labels(labels) if labels else None
+    names = None
+    if labels:
+        from edgekit.runtime.darknet import read_labels
+
+        names = read_labels(labels)
     predictor = Predictor(
         model,
         backend=backend,

@@ -15,6 +15,7 @@ Adding a format is adding one module here."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -22,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from edgekit.card import ModelCard
-from edgekit.errors import ModelFileError
+from edgekit.errors import ModelFileError, UnknownNameError
 from edgekit.registry import Registry
 from edgekit.runtime.backends import TensorInfo
 from edgekit.runtime.detection import Detection, LetterboxInfo, letterbox_info
@@ -118,11 +119,12 @@ FORMATS: Registry[DetectionFormat] = Registry("detection format", package=__name
 def detection_format(card: ModelCard) -> DetectionFormat:
     """The format the card's `postprocess["format"]` names; one sentence naming the known ones if none."""
     fmt = card.postprocess.get("format")
-    if fmt not in FORMATS:
-        raise ModelFileError(
-            f"model card field postprocess.format is {fmt!r}: use one of {', '.join(sorted(FORMATS.names()))}"
-        )
-    return FORMATS.get(fmt)
+    if isinstance(fmt, str):  # by the module its name says first: BlazeFace imports no YOLO decoder
+        with contextlib.suppress(UnknownNameError):
+            return FORMATS.get(fmt)
+    raise ModelFileError(
+        f"model card field postprocess.format is {fmt!r}: use one of {', '.join(sorted(FORMATS.names()))}"
+    )
 
 
 def output_shapes(outputs: Sequence[TensorInfo]) -> str:
