@@ -228,6 +228,14 @@ class SsdSettings(DetectionSettings):
         p = min(max(self.conf, 1e-7), 1 - 1e-7)
         return float(np.log(p / (1 - p)))
 
+    @cached_property
+    def anchor_affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per anchor, (N, 1, 2) each, made once: the scale that turns raw x, y offsets (input
+        pixels) into fractions of the input at the anchor's size, and the anchor's centre."""
+        anchors = self.anchors
+        h, w = self.hw
+        return (anchors[:, None, 2:4] / np.array((w, h), np.float32)), anchors[:, None, :2].copy()
+
     @property
     def hw(self) -> tuple[int, int]:
         """The anchors' input (height, width)."""
@@ -247,26 +255,25 @@ def decode_ssd(
     anchor, scores are the sigmoid of logits clipped to +-100, overlapping boxes are merged
     by weighted NMS. Boxes are in original-image pixels when `info` is given, else input pixels.
     """
-    anchors = settings.anchors
     h, w = settings.hw
-    logits = np.asarray(classificators, dtype=np.float32).reshape(len(anchors))
+    logits = np.asarray(classificators, dtype=np.float32).reshape(-1)
     # threshold the logits first (sigmoid is monotonic): only the few anchors above it are decoded
     chosen = np.flatnonzero(logits >= settings.logit_threshold)
     if not chosen.size:
         return []
-    anchors = anchors[chosen]
+    scale, centre = settings.anchor_affine
     raw = np.asarray(regressors, dtype=np.float32).reshape(len(logits), -1, 2)[chosen]
+    points = raw * scale[chosen]
+    points[:, :1] += centre[chosen]  # row 1 is the box size, which no anchor position moves
+    points[:, 2:] += centre[chosen]
     # MediaPipe clips logits to +-100; float64 for the few chosen so exp(100) cannot overflow
     scores = (1 / (1 + np.exp(-logits[chosen].astype(np.float64).clip(-100, 100)))).astype(np.float32)
-    points = raw / np.array((w, h), np.float32) * anchors[:, None, 2:4]
-    points[:, 0] += anchors[:, :2]  # row 1 is the box size, which no anchor position moves
-    points[:, 2:] += anchors[:, None, :2]
-    centre, size = points[:, 0], points[:, 1]
-    boxes = np.hstack([centre - size / 2, centre + size / 2])
-    mask = (size > 0).all(axis=1)
-    boxes, scores, kps = weighted_nms(
-        boxes[mask], scores[mask], settings.iou, points[mask, 2:], settings.max_det
-    )
+    centre, half = points[:, 0], points[:, 1] / 2
+    boxes = np.hstack([centre - half, centre + half])
+    mask = (half > 0).all(axis=1)
+    if not mask.all():
+        boxes, scores, points = boxes[mask], scores[mask], points[mask]
+    boxes, scores, kps = weighted_nms(boxes, scores, settings.iou, points[:, 2:], settings.max_det)
     # fractions of the input -> input pixels -> the frame's pixels: one scale and shift per axis
     gain, shift = np.array((w, h), np.float32), np.zeros(2, np.float32)
     if info is not None:
@@ -343,12 +350,13 @@ class SsdFormat(DetectionFormat):
 
         regressors, scores, infos = find(channels), find(1), list(outputs)
 
+        def read(raw: Sequence[np.ndarray], indices: list[int]) -> np.ndarray:
+            if len(indices) == 1:  # one output: its own array, no anchor-sized copy per frame
+                return from_tensor(raw[indices[0]], infos[indices[0]])
+            return np.concatenate([from_tensor(raw[i], infos[i]) for i in indices], axis=-2)
+
         def decode(raw: Sequence[np.ndarray], info: LetterboxInfo | None) -> list[Detection]:
-            reg, cls = (
-                np.concatenate([from_tensor(raw[i], infos[i]) for i in indices], axis=-2)
-                for indices in (regressors, scores)
-            )
-            return decode_ssd(reg, cls, settings, info)
+            return decode_ssd(read(raw, regressors), read(raw, scores), settings, info)
 
         return decode
 
