@@ -166,3 +166,17 @@ def test_rotated_nms_is_fast_nms_over_probiou():
     threshold = (ious[0, 1] + ious[0, 2]) / 2
     assert ious[1, 2] > threshold > ious[0, 2]
     assert rotated_nms(boxes, np.array([0.9, 0.8, 0.7]), threshold).tolist() == [0]
+
+
+def test_info_says_the_names_came_from_the_files_metadata():
+    from typer.testing import CliRunner
+
+    from edgekit.cli import app
+
+    result = CliRunner().invoke(app, ["info", str(FIXTURES / "yolov8_pose.onnx")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = {k: v.strip() for k, _, v in (x.strip().partition("  ") for x in result.stdout.splitlines()) if v}
+    assert rows["labels"] == "cat, dog, kite" and rows["labels from"] == "file metadata (names)"
+    assert rows["kpt_shape from"] == "file metadata (kpt_shape)"
+    assert rows["input size from"].endswith("file metadata (imgsz)")
+    assert rows["thresholds from"].startswith("defaults (Ultralytics predict")

@@ -29,6 +29,7 @@ def info(
     tensors = _tensors(model)
     rows = [
         ("card", "inferred by edgekit (the file has none inside)" if inferred else "inside the file"),
+        *_inferred_from(card),
         ("task", card.task),
         ("labels", ", ".join(card.labels[:20]) + (" ..." if len(card.labels) > 20 else "")),
         ("input", _as_in_file(card.input, tensors, "tensor in")),
@@ -73,12 +74,19 @@ def _inferred_card(model: Path):
         return infer_card(model, session) or tensor_card(model, session)
 
 
+def _inferred_from(card) -> list[tuple[str, str]]:
+    """Where each field of an inferred card came from (file metadata, tensor shapes, a known
+    configuration, defaults), as the inference recorded it in `postprocess.inferred_from`."""
+    sources = card.postprocess.get("inferred_from")
+    if not isinstance(sources, dict):
+        return []
+    return [(f"{field} from", str(source)) for field, source in sources.items()]
+
+
 def printable(text: str) -> str:
     """`text` with control characters escaped (`\\x1b`, `\\n`): a card comes from elsewhere, and a
     label holding a terminal escape code must not rewrite the user's screen or forge a line."""
-    return "".join(
-        c if c == " " or unicodedata.category(c)[0] not in "CZ" else ascii(c)[1:-1] for c in text
-    )
+    return "".join(c if c == " " or unicodedata.category(c)[0] not in "CZ" else ascii(c)[1:-1] for c in text)
 
 
 def _tensors(model: Path) -> list[tuple[str, Any]] | str:
