@@ -41,6 +41,29 @@ MODELS = [
 ]
 
 
+# random weights shrink the picture layer by layer (PyTorch's default init, batch norm with unit
+# running variance): by the OBB head every anchor of a level saw the same features to 1e-10, so its
+# scores tied exactly and which box Fast-NMS kept was the sort's tie order. These fixtures get their
+# batch-norm statistics from the fixture image first, so every layer sees features of unit spread.
+SPREAD_FEATURES = {"yolov8_obb"}
+
+
+def spread_features(net, image: np.ndarray) -> None:
+    """Set every batch norm's running mean and variance to those of `image` (BGR, already at the
+    input size) passing through `net`, so no layer's features fade to a constant."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(image[..., ::-1])).permute(2, 0, 1)[None].float() / 255
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # a plain average: one pass gives this image's statistics
+    net.train()
+    with torch.no_grad():
+        net(x)
+    net.eval()
+
+
 def tiny_yaml(package_yaml: str, tmp: Path, names: list[str]) -> Path:
     """The package's yaml at width 1/16 with its classes named in it: files of a few hundred KB."""
     import yaml
@@ -128,6 +151,9 @@ def main() -> None:
                 # a classifier's random logits are all near 0: spread them so top-5 has an order
                 head.linear.weight.data *= 20
                 head.linear.bias.data.normal_(0.0, 1.0)
+            if name in SPREAD_FEATURES:
+                assert image.shape[:2] == (imgsz, imgsz)  # as predict feeds it: no letterbox
+                spread_features(model.model, image)
             model.model.names = dict(enumerate(names))
             with contextlib.chdir(tmp):  # the exporter writes into the working directory
                 exported = model.export(format="onnx", imgsz=imgsz, simplify=False, **export_args)

@@ -110,17 +110,14 @@ def test_pose_keypoints_match_ultralytics_within_a_pixel():
     assert (pairs & near & same_vis).any(axis=1).all()
 
 
-@pytest.mark.xfail(
-    reason="the tiny random OBB head scores every anchor of a level exactly alike (its last features are "
-    "constant), so which boxes Fast-NMS keeps is torch.argsort's tie order; edgekit keeps 13 of 15 alike",
-    strict=False,
-)
 def test_obb_rotated_boxes_match_ultralytics_after_rotated_nms():
     from edgekit.runtime.detection import OrientedDetection
 
     found, want, card = _predict("yolov8_obb")
     assert card.postprocess["format"] == "yolov8-obb"
-    assert len(want["boxes"]) >= 5 and len(found) == len(want["boxes"])
+    # no tied scores: which of two tied boxes Fast-NMS keeps would be the sort's tie order
+    assert len(set(want["scores"])) == len(want["scores"])
+    assert len(want["boxes"]) >= 20 and len(found) == len(want["boxes"])
     assert all(isinstance(d, OrientedDetection) for d in found)
     theirs, ours = np.array(want["boxes"]), np.array([d.xywhr for d in found])  # xywhr
     # matched by centre, size and angle within a pixel / a hundredth of a radian, class and score
