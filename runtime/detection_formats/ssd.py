@@ -152,12 +152,24 @@ class SsdSpec:
         return self.options.anchors()
 
 
-def _square(size: int, strides: tuple[int, ...], interpolated: float = 1.0) -> SsdAnchorOptions:
-    return SsdAnchorOptions(size, size, strides, interpolated_scale_aspect_ratio=interpolated)
+def _square(
+    size: int, strides: tuple[int, ...], interpolated: float = 1.0, min_scale: float = 0.1484375
+) -> SsdAnchorOptions:
+    return SsdAnchorOptions(
+        size, size, strides, min_scale=min_scale, interpolated_scale_aspect_ratio=interpolated
+    )
 
 
-# MediaPipe's graphs: face_detection_short_range.pbtxt, face_detection_full_range.pbtxt,
-# face_detection_back (256, strides 16,32,32,32), palm_detection_full/lite (192), pose_detection (224)
+# MediaPipe's graphs, checked against google-ai-edge/mediapipe (each SsdAnchorsCalculator and
+# TensorsToDetectionsCalculator: options, num_boxes, num_coords, min_score_thresh; all XYWH, i.e.
+# reverse_output_order, and WEIGHTED NMS at 0.3): modules/face_detection/face_detection_short_range
+# and _full_range.pbtxt, modules/palm_detection/palm_detection_cpu.pbtxt and
+# modules/pose_detection/pose_detection_cpu.pbtxt at 85c0cdc (2026); the models they replaced from
+# the history: back-camera face 256 (graphs/face_detection/face_detection_back_*.pbtxt, a9b643e,
+# 2021-05; from 8b57bf8, 2021-06, face_detection_back.tflite is 192 px with the full-range
+# anchors and is matched as full range), palm 256 (graphs/hand_tracking/subgraphs/
+# hand_detection_cpu.pbtxt, a2a63e3, 2019-09), palm 128 (2b58cce, 2020-12) and pose 128 (350fbb2,
+# 2021-02). min_scale does not move fixed-size anchors; it is kept as the graph has it.
 BLAZEFACE_SHORT_RANGE = SsdSpec(
     "face_detection_short_range", _square(128, (8, 16, 16, 16)), 6, ("face",),
     asset="face_detection_short_range.tflite",
@@ -166,12 +178,18 @@ BLAZEFACE_FULL_RANGE = SsdSpec(
     "face_detection_full_range", _square(192, (4,), 0.0), 6, ("face",), 0.6,
     asset="face_detection_full_range.tflite",
 )  # fmt: skip
-BLAZEFACE_BACK = SsdSpec("face_detection_back", _square(256, (16, 32, 32, 32)), 6, ("face",))
+BLAZEFACE_BACK = SsdSpec(
+    "face_detection_back", _square(256, (16, 32, 32, 32), min_scale=0.15625), 6, ("face",), 0.65
+)
 PALM_DETECTION = SsdSpec("palm_detection", _square(192, (8, 16, 16, 16)), 7, ("palm",))
-PALM_DETECTION_256 = SsdSpec("palm_detection_256", _square(256, (8, 16, 32, 32, 32)), 7, ("palm",))
+PALM_DETECTION_256 = SsdSpec(
+    "palm_detection_256", _square(256, (8, 16, 32, 32, 32), min_scale=0.1171875), 7, ("palm",)
+)
+PALM_DETECTION_128 = SsdSpec("palm_detection_128", _square(128, (8, 16, 16, 16)), 7, ("palm",))
 POSE_DETECTION = SsdSpec("pose_detection", _square(224, (8, 16, 32, 32, 32)), 4, ("person",))
+POSE_DETECTION_128 = SsdSpec("pose_detection_128", _square(128, (8, 16, 16, 16)), 4, ("person",))
 KNOWN_SSD = (BLAZEFACE_SHORT_RANGE, BLAZEFACE_FULL_RANGE, BLAZEFACE_BACK, PALM_DETECTION, PALM_DETECTION_256,
-             POSE_DETECTION)  # fmt: skip
+             PALM_DETECTION_128, POSE_DETECTION, POSE_DETECTION_128)  # fmt: skip
 
 
 def ssd_anchors(
