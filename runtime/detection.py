@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -223,20 +224,23 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.45, max_
     return np.asarray(keep, dtype=np.int64).reshape(-1)[:max_det]
 
 
-def iou_matrix(boxes: np.ndarray) -> np.ndarray:
-    """The IoU of every pair of (N, 4) x1, y1, x2, y2 boxes, (N, N) float32; 0 where the union is empty."""
-    lt = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    rb = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    inter = (rb - lt).clip(0).prod(axis=2)
-    area = (boxes[:, 2:] - boxes[:, :2]).clip(0).prod(axis=1)
-    union = area[:, None] + area[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+def overlapping(boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """(N, N) bool: whether the IoU of each pair of (N, 4) x1, y1, x2, y2 boxes exceeds the threshold.
+
+    Compared as intersection > threshold x union, with no division: an empty union (two empty
+    boxes) overlaps nothing, and a handful of boxes costs a dozen array operations."""
+    a, b = boxes[:, None], boxes[None]
+    wh = (np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2])).clip(0)
+    inter = wh[..., 0] * wh[..., 1]
+    size = (boxes[:, 2:] - boxes[:, :2]).clip(0)
+    area = size[:, 0] * size[:, 1]
+    return inter > iou_threshold * (area[:, None] + area[None] - inter)
 
 
 def _nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_det: int) -> np.ndarray:
     """The same greedy NMS without OpenCV: one IoU matrix, then a pass over the sorted boxes."""
     order = np.argsort(-scores, kind="stable")
-    over = iou_matrix(boxes[order].astype(np.float32)) > iou_threshold
+    over = overlapping(boxes[order].astype(np.float32), iou_threshold)
     suppressed = np.zeros(len(order), dtype=bool)
     keep = []
     for i in range(len(order)):  # only boxes that survive do work; the rest is a flag test
@@ -295,7 +299,7 @@ def weighted_nms(
     scores = np.asarray(scores, dtype=np.float32).reshape(-1)
     order = np.argsort(-scores, kind="stable")
     boxes, scores = boxes[order], scores[order]
-    near = iou_matrix(boxes) > iou_threshold
+    near = overlapping(boxes, iou_threshold)
     # a zero-area box has IoU 0 with itself but still belongs to its own cluster
     np.fill_diagonal(near, True)
     left = np.ones(len(boxes), dtype=bool)
@@ -310,7 +314,7 @@ def weighted_nms(
     merged_kps = None
     if keypoints is not None:
         kps = np.asarray(keypoints, dtype=np.float32)[order]
-        flat = kps.reshape(len(kps), int(np.prod(kps.shape[1:])))
+        flat = kps.reshape(len(kps), math.prod(kps.shape[1:]))  # -1 cannot size an empty array
         merged_kps = (weights @ flat).reshape(len(tops), *kps.shape[1:])
     return weights @ boxes, scores[tops], merged_kps
 

@@ -284,8 +284,9 @@ def decode_ssd(
     points = raw * scale[chosen]
     points[:, :1] += centre[chosen]  # row 1 is the box size, which no anchor position moves
     points[:, 2:] += centre[chosen]
-    # MediaPipe clips logits to +-100; float64 for the few chosen so exp(100) cannot overflow
-    scores = (1 / (1 + np.exp(-logits[chosen].astype(np.float64).clip(-100, 100)))).astype(np.float32)
+    # MediaPipe clips logits to +-100 before the sigmoid; the chosen are above the threshold's logit
+    # (at least -16.1) and a large one gives 1.0 either way, so float32 cannot overflow here
+    scores = 1 / (1 + np.exp(-logits[chosen]))
     centre, half = points[:, 0], points[:, 1] / 2
     boxes = np.hstack([centre - half, centre + half])
     mask = (half > 0).all(axis=1)
