@@ -46,8 +46,6 @@ def this_checkout() -> None:
     edgekit.__path__.append(str(ROOT))
 
 
-
-
 def p50_ms(samples: list[float]) -> float:
     return float(np.median(samples)) * 1e3
 
@@ -271,7 +269,13 @@ def main() -> None:
     args = parser.parse_args()
     this_checkout()
     image, image_name = test_image()
-    report: dict = {"cpu": cpu(), "image": image_name, "runs": args.runs, "python": platform.python_version()}
+    report: dict = {
+        "cpu": cpu(),
+        "image": image_name,
+        "runs": args.runs,
+        "python": platform.python_version(),
+        "load_average_before": os.getloadavg(),  # 1, 5, 15 minutes: other work on the machine skews every figure
+    }
     if args.only in (None, "yolo"):
         path = yolo_file(args.work, args.imgsz)
         report["yolov8n"] = [
@@ -296,9 +300,13 @@ def main() -> None:
             f"(goal <= {GOALS['blazeface_post_of_inference']:.0%}); faces {r['faces']}; "
             f"raw outputs identical with metadata: {r['raw_outputs_identical_with_metadata']}"
         )
+    report["load_average_after"] = os.getloadavg()
     report["goals"] = GOALS
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
+    print(
+        f"load average {report['load_average_before'][0]:.1f} before, {report['load_average_after'][0]:.1f} after"
+    )
     print(f"wrote {args.out}")
 
 

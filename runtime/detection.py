@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -223,19 +224,26 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.45, max_
     return np.asarray(keep, dtype=np.int64).reshape(-1)[:max_det]
 
 
+def overlapping(boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """(N, N) bool: whether the IoU of each pair of (N, 4) x1, y1, x2, y2 boxes exceeds the threshold.
+
+    Compared as intersection > threshold x union, with no division: an empty union (two empty
+    boxes) overlaps nothing, and a handful of boxes costs a dozen array operations."""
+    a, b = boxes[:, None], boxes[None]
+    wh = (np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2])).clip(0)
+    inter = wh[..., 0] * wh[..., 1]
+    size = (boxes[:, 2:] - boxes[:, :2]).clip(0)
+    area = size[:, 0] * size[:, 1]
+    return inter > iou_threshold * (area[:, None] + area[None] - inter)
+
+
 def _nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_det: int) -> np.ndarray:
     """The same greedy NMS without OpenCV: one IoU matrix, then a pass over the sorted boxes."""
     order = np.argsort(-scores, kind="stable")
-    b = boxes[order].astype(np.float32)
-    lt = np.maximum(b[:, None, :2], b[None, :, :2])
-    rb = np.minimum(b[:, None, 2:], b[None, :, 2:])
-    inter = np.prod((rb - lt).clip(0), axis=2)
-    area = np.prod((b[:, 2:] - b[:, :2]).clip(0), axis=1)
-    union = area[:, None] + area[None, :] - inter
-    over = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0) > iou_threshold
-    suppressed = np.zeros(len(b), dtype=bool)
+    over = overlapping(boxes[order].astype(np.float32), iou_threshold)
+    suppressed = np.zeros(len(order), dtype=bool)
     keep = []
-    for i in range(len(b)):  # only boxes that survive do work; the rest is a flag test
+    for i in range(len(order)):  # only boxes that survive do work; the rest is a flag test
         if suppressed[i]:
             continue
         keep.append(i)
@@ -284,34 +292,31 @@ def weighted_nms(
     The best box gathers every remaining box whose IoU with it exceeds the threshold; the
     result keeps the best box's score. Returns (boxes, scores, keypoints or None).
 
-    The IoU of every pair is computed once, so the loop runs once per cluster (a face or two) with
-    no per-box work: the candidates are the few anchors above the score threshold."""
+    The IoU of every pair is computed once; the loop per cluster only picks its members (two
+    boolean operations), and every cluster is blended at once by one (clusters x boxes) matrix of
+    weights, so the cost barely grows with the number of faces."""
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     scores = np.asarray(scores, dtype=np.float32).reshape(-1)
     order = np.argsort(-scores, kind="stable")
     boxes, scores = boxes[order], scores[order]
-    kps = None if keypoints is None else np.asarray(keypoints, dtype=np.float32)[order]
-    lt = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    rb = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    inter = (rb - lt).clip(0).prod(axis=2)
-    area = (boxes[:, 2:] - boxes[:, :2]).clip(0).prod(axis=1)
-    union = area[:, None] + area[None, :] - inter
-    near = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0) > iou_threshold
+    near = overlapping(boxes, iou_threshold)
     # a zero-area box has IoU 0 with itself but still belongs to its own cluster
     np.fill_diagonal(near, True)
     left = np.ones(len(boxes), dtype=bool)
-    out_boxes, out_scores, out_kps = [], [], []
-    while len(out_boxes) < max_det and left.any():
+    tops, members = [], []
+    while len(tops) < max_det and left.any():
         top = int(left.argmax())  # the best remaining box: the rows are sorted by score
-        cluster = near[top] & left
-        left &= ~cluster
-        weights = scores[cluster] / scores[cluster].sum()
-        out_boxes.append(weights @ boxes[cluster])
-        out_scores.append(scores[top])
-        if kps is not None:
-            out_kps.append(weights @ kps[cluster].reshape(len(weights), -1))
-    merged_kps = None if kps is None else np.array(out_kps, np.float32).reshape(len(out_kps), *kps.shape[1:])
-    return np.array(out_boxes, np.float32).reshape(-1, 4), np.array(out_scores, np.float32), merged_kps
+        members.append(near[top] & left)
+        left &= ~members[-1]
+        tops.append(top)
+    weights = np.array(members, dtype=np.float32).reshape(len(tops), len(boxes)) * scores
+    weights /= weights.sum(axis=1, keepdims=True)
+    merged_kps = None
+    if keypoints is not None:
+        kps = np.asarray(keypoints, dtype=np.float32)[order]
+        flat = kps.reshape(len(kps), math.prod(kps.shape[1:]))  # -1 cannot size an empty array
+        merged_kps = (weights @ flat).reshape(len(tops), *kps.shape[1:])
+    return weights @ boxes, scores[tops], merged_kps
 
 
 _PALETTE = ((56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207),

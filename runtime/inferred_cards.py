@@ -88,7 +88,8 @@ def _blazeface_card(
             and channels == 4 + 2 * ssd.keypoints
             and (len(outputs) == 2 or len(options.layers()) == 2)
         ):
-            return ssd_card(path, inputs[0], outputs, options, ssd.keypoints, ssd.labels, ssd.name,
+            matched = f"MediaPipe's {ssd.name} configuration (matched by the {h}x{w} input and {n} anchors)"
+            return ssd_card(path, inputs[0], outputs, options, ssd.keypoints, matched, ssd.labels, ssd.name,
                             ssd.score_threshold, ssd.iou_threshold)  # fmt: skip
     raise ModelFileError(
         f"{path.name} looks like a MediaPipe SSD detector ({n} anchors, {h}x{w} input) but matches no known "
@@ -102,12 +103,15 @@ def ssd_card(
     outputs: Sequence[TensorInfo],
     options: SsdAnchorOptions,
     keypoints: int,
+    anchors_from: str,
     labels: tuple[str, ...] = ("object",),
     name: str = "ssd",
     score_threshold: float = 0.5,
     iou_threshold: float = 0.3,
 ) -> ModelCard:
-    """The card of a MediaPipe SSD detector with these anchors."""
+    """The card of a MediaPipe SSD detector with these anchors (`anchors_from` says where they came
+    from; a known configuration also names its labels and thresholds, else MediaPipe's defaults)."""
+    graph = f"MediaPipe's {name} graph" if name != "ssd" else "defaults"
     # MediaPipe's graph: letterbox with black, then pixels to [-1, 1]
     size = (options.input_size_height, options.input_size_width)
     pixels = ImageSpec(size, 3, 1 / 127.5, -1.0, "letterbox", pad=0)
@@ -125,8 +129,11 @@ def ssd_card(
             "iou_threshold": iou_threshold,
             "keypoints": keypoints,
             "inferred_from": {
-                "anchors": f"built-in configuration {name}" if name != "ssd" else "--anchors file",
-                "keypoints": "tensor shapes",
+                "task": "tensor shapes (MediaPipe SSD outputs (1, N, 4+2k) and (1, N, 1))",
+                "anchors": anchors_from,
+                "keypoints": f"tensor shapes ({keypoints} from the regressors' width)",
+                "labels": f"{graph}: {', '.join(labels)}",
+                "thresholds": f"{graph}: score {score_threshold}, IoU {iou_threshold}",
                 "preprocess": "defaults (MediaPipe: letterbox with black, [-1, 1])",
             },
         },
@@ -157,7 +164,9 @@ def anchors_card(path: str | Path, anchors: str | Path) -> ModelCard:
             raise ModelFileError(
                 f"the anchors file {anchors} gives {len(options.anchors())} anchors; {path.name} has {n}"
             )
-        return ssd_card(path, session.inputs[0], session.outputs, options, (channels - 4) // 2)
+        return ssd_card(
+            path, session.inputs[0], session.outputs, options, (channels - 4) // 2, f"--anchors {anchors}"
+        )
 
 
 def _yolo_card(path: Path, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> ModelCard | None:
@@ -203,6 +212,16 @@ def _yolo_card(path: Path, inputs: Sequence[TensorInfo], outputs: Sequence[Tenso
             "conf": 0.25,
             "iou": 0.45,
             "normalized": path.suffix.lower() == ".tflite",
+            "inferred_from": {
+                "task": "tensor shapes (no metadata in the file)",
+                "format": f"tensor shapes ({layout}: {c} channels per box)",
+                "input size": "tensor shapes" if h and w else f"default ({_YOLO_INPUT})",
+                "labels": f"default (COCO's names for {nc} classes)"
+                if nc == len(COCO_CLASSES)
+                else f"class numbers ({nc} classes in the head, no names in the file)",
+                "thresholds": "defaults (conf 0.25, iou 0.45)",
+                "preprocess": "defaults (Ultralytics: letterbox with 114, RGB / 255)",
+            },
         },
         recipe="ultralytics:yolo",
         format=path.suffix.lstrip(".").lower(),

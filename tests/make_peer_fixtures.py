@@ -4,7 +4,9 @@ download), exported to ONNX, with Ultralytics' own `predict` results stored as J
 Run in a virtualenv that has Ultralytics (never edgekit's own):
     python3 -m venv /tmp/peers
     /tmp/peers/bin/pip install ultralytics onnx onnxruntime opencv-python-headless
-    YOLO_OFFLINE=1 /tmp/peers/bin/python tests/make_peer_fixtures.py
+    YOLO_OFFLINE=1 /tmp/peers/bin/python tests/make_peer_fixtures.py [NAME ...]
+The TFLite rows need what Ultralytics' `format="tflite"` exports with (8.4: litert-torch, no download):
+    /tmp/peers/bin/pip install litert-torch "ai-edge-litert>=2.3,<2.4"
 The tests (tests/test_ultralytics.py) then need neither torch nor Ultralytics."""
 
 from __future__ import annotations
@@ -38,7 +40,34 @@ MODELS = [
     ("v8/yolov8-pose.yaml", {}, "yolov8_pose"),
     ("v8/yolov8-obb.yaml", {}, "yolov8_obb"),
     ("v8/yolov8-cls.yaml", {}, "yolov8_cls"),
+    # the same networks (same seed, same weights) exported to TFLite
+    ("v8/yolov8-seg.yaml", {"format": "tflite"}, "yolov8_seg_tflite"),
+    ("v8/yolov8-pose.yaml", {"format": "tflite"}, "yolov8_pose_tflite"),
+    ("v8/yolov8-obb.yaml", {"format": "tflite"}, "yolov8_obb_tflite"),
 ]
+
+
+# random weights shrink the picture layer by layer (PyTorch's default init, batch norm with unit
+# running variance): by the OBB head every anchor of a level saw the same features to 1e-10, so its
+# scores tied exactly and which box Fast-NMS kept was the sort's tie order. These fixtures get their
+# batch-norm statistics from the fixture image first, so every layer sees features of unit spread.
+SPREAD_FEATURES = {"yolov8_obb", "yolov8_obb_tflite"}
+
+
+def spread_features(net, image: np.ndarray) -> None:
+    """Set every batch norm's running mean and variance to those of `image` (BGR, already at the
+    input size) passing through `net`, so no layer's features fade to a constant."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(image[..., ::-1])).permute(2, 0, 1)[None].float() / 255
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # a plain average: one pass gives this image's statistics
+    net.train()
+    with torch.no_grad():
+        net(x)
+    net.eval()
 
 
 def tiny_yaml(package_yaml: str, tmp: Path, names: list[str]) -> Path:
@@ -128,15 +157,21 @@ def main() -> None:
                 # a classifier's random logits are all near 0: spread them so top-5 has an order
                 head.linear.weight.data *= 20
                 head.linear.bias.data.normal_(0.0, 1.0)
+            if name in SPREAD_FEATURES:
+                assert image.shape[:2] == (imgsz, imgsz)  # as predict feeds it: no letterbox
+                spread_features(model.model, image)
             model.model.names = dict(enumerate(names))
+            args = {"format": "onnx", **export_args}
+            if args["format"] == "onnx":
+                args["simplify"] = False
             with contextlib.chdir(tmp):  # the exporter writes into the working directory
-                exported = model.export(format="onnx", imgsz=imgsz, simplify=False, **export_args)
-                exported = Path(exported).resolve()
-            shutil.copy(exported, OUT / f"{name}.onnx")
-        peer = YOLO(str(OUT / f"{name}.onnx"), task=model.task)
+                exported = Path(model.export(imgsz=imgsz, **args)).resolve()
+            stored = f"{name}.{args['format']}"
+            shutil.copy(exported, OUT / stored)
+        peer = YOLO(str(OUT / stored), task=model.task)
         (result,) = peer.predict(image, imgsz=imgsz, conf=CONF, verbose=False)
         record = peer_record(result, image)
-        record.update(conf=CONF, imgsz=imgsz, names=result.names, task=model.task, image=file)
+        record.update(conf=CONF, imgsz=imgsz, names=result.names, task=model.task, image=file, model=stored)
         (OUT / f"{name}.json").write_text(json.dumps(record))
         print(name, {k: len(v) for k, v in record.items() if isinstance(v, list)})
 

@@ -11,6 +11,7 @@ from edgekit.models.train import CardLike
 from edgekit.runtime.backends import TensorInfo
 from edgekit.runtime.detection_formats import FORMATS, detection_format
 from edgekit.runtime.detection_formats.edgekit_grid import encode_grid, grid_postprocess
+from edgekit.runtime.detection_formats.ssd import KNOWN_SSD
 
 PIXELS = {"kind": "image", "size": [64, 64], "channels": 3, "scale": 1 / 255, "offset": 0.0}
 ROWS = np.array([[0, 0.3, 0.3, 0.2, 0.2], [1, 0.7, 0.6, 0.3, 0.4]], np.float32)
@@ -118,3 +119,30 @@ def test_every_format_is_tested_or_named_here():
 def test_an_unknown_format_names_the_known_ones():
     with pytest.raises(ModelFileError, match="use one of darknet, edgekit-grid, ssd-anchors, yolo"):
         detection_format(CardLike("detect", ("a",), PIXELS, {"format": "retina"}))
+
+
+# what MediaPipe's graphs say of each detector (TensorsToDetectionsCalculator: num_boxes,
+# num_coords, min_score_thresh), read from google-ai-edge/mediapipe; see KNOWN_SSD's comment
+MEDIAPIPE_GRAPHS = {
+    "face_detection_short_range": (896, 16, 0.5),
+    "face_detection_full_range": (2304, 16, 0.6),
+    "face_detection_back": (896, 16, 0.65),
+    "palm_detection": (2016, 18, 0.5),
+    "palm_detection_256": (2944, 18, 0.5),
+    "palm_detection_128": (896, 18, 0.5),
+    "pose_detection": (2254, 12, 0.5),
+    "pose_detection_128": (896, 12, 0.5),
+}
+
+
+@pytest.mark.parametrize("spec", KNOWN_SSD, ids=lambda s: s.name)
+def test_known_ssd_detectors_have_their_graphs_anchor_count_coords_and_threshold(spec):
+    boxes, coords, threshold = MEDIAPIPE_GRAPHS[spec.name]
+    assert len(spec.anchors()) == boxes
+    assert 4 + 2 * spec.keypoints == coords
+    assert spec.score_threshold == threshold and spec.iou_threshold == 0.3
+
+
+def test_known_ssd_detectors_are_told_apart_by_input_anchors_and_channels():
+    keys = [(s.input_size, len(s.anchors()), s.keypoints) for s in KNOWN_SSD]
+    assert len(set(keys)) == len(keys)

@@ -60,9 +60,12 @@ def _predict(name: str, **options):
     from edgekit.runtime.tasks import TaskOptions
 
     want = json.loads((FIXTURES / f"{name}.json").read_text())
+    model = FIXTURES / want.get("model", f"{name}.onnx")
+    if model.suffix == ".tflite":
+        pytest.importorskip("ai_edge_litert")
     image = cv2.imread(str(FIXTURES / want.get("image", "shapes.png")))
     conf = want.get("conf") if "boxes" in want else None
-    with Predictor(FIXTURES / f"{name}.onnx", options=TaskOptions(conf=conf, **options)) as predictor:
+    with Predictor(model, options=TaskOptions(conf=conf, **options)) as predictor:
         return predictor(image).results, want, predictor.card
 
 
@@ -74,10 +77,11 @@ def _matches(want: dict, found, boxes: np.ndarray) -> np.ndarray:
     return (iou >= 0.9) & same_class & same_score
 
 
-def test_segment_boxes_and_masks_match_ultralytics_instance_for_instance():
+@pytest.mark.parametrize("name", ["yolov8_seg", "yolov8_seg_tflite"])
+def test_segment_boxes_and_masks_match_ultralytics_instance_for_instance(name):
     import base64
 
-    found, want, card = _predict("yolov8_seg")
+    found, want, card = _predict(name)
     assert card.task == "detect" and card.postprocess["format"] == "yolov8-seg"
     assert card.labels == ("cat", "dog", "kite")
     assert len(want["boxes"]) > 50 and len(found) == len(want["boxes"])
@@ -93,8 +97,9 @@ def test_segment_boxes_and_masks_match_ultralytics_instance_for_instance():
         assert iou >= 0.9, f"instance {i}: mask IoU {iou:.3f}"
 
 
-def test_pose_keypoints_match_ultralytics_within_a_pixel():
-    found, want, card = _predict("yolov8_pose")
+@pytest.mark.parametrize("name", ["yolov8_pose", "yolov8_pose_tflite"])
+def test_pose_keypoints_match_ultralytics_within_a_pixel(name):
+    found, want, card = _predict(name)
     assert card.postprocess["format"] == "yolov8-pose" and card.postprocess["kpt_shape"] == [17, 3]
     assert len(want["boxes"]) > 50 and len(found) == len(want["boxes"])
     pairs = _matches(want, found, np.array([d.box for d in found]))
@@ -110,17 +115,15 @@ def test_pose_keypoints_match_ultralytics_within_a_pixel():
     assert (pairs & near & same_vis).any(axis=1).all()
 
 
-@pytest.mark.xfail(
-    reason="the tiny random OBB head scores every anchor of a level exactly alike (its last features are "
-    "constant), so which boxes Fast-NMS keeps is torch.argsort's tie order; edgekit keeps 13 of 15 alike",
-    strict=False,
-)
-def test_obb_rotated_boxes_match_ultralytics_after_rotated_nms():
+@pytest.mark.parametrize("name", ["yolov8_obb", "yolov8_obb_tflite"])
+def test_obb_rotated_boxes_match_ultralytics_after_rotated_nms(name):
     from edgekit.runtime.detection import OrientedDetection
 
-    found, want, card = _predict("yolov8_obb")
+    found, want, card = _predict(name)
     assert card.postprocess["format"] == "yolov8-obb"
-    assert len(want["boxes"]) >= 5 and len(found) == len(want["boxes"])
+    # no tied scores: which of two tied boxes Fast-NMS keeps would be the sort's tie order
+    assert len(set(want["scores"])) == len(want["scores"])
+    assert len(want["boxes"]) >= 20 and len(found) == len(want["boxes"])
     assert all(isinstance(d, OrientedDetection) for d in found)
     theirs, ours = np.array(want["boxes"]), np.array([d.xywhr for d in found])  # xywhr
     # matched by centre, size and angle within a pixel / a hundredth of a radian, class and score
@@ -166,3 +169,17 @@ def test_rotated_nms_is_fast_nms_over_probiou():
     threshold = (ious[0, 1] + ious[0, 2]) / 2
     assert ious[1, 2] > threshold > ious[0, 2]
     assert rotated_nms(boxes, np.array([0.9, 0.8, 0.7]), threshold).tolist() == [0]
+
+
+def test_info_says_the_names_came_from_the_files_metadata():
+    from typer.testing import CliRunner
+
+    from edgekit.cli import app
+
+    result = CliRunner().invoke(app, ["info", str(FIXTURES / "yolov8_pose.onnx")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = {k: v.strip() for k, _, v in (x.strip().partition("  ") for x in result.stdout.splitlines()) if v}
+    assert rows["labels"] == "cat, dog, kite" and rows["labels from"] == "file metadata (names)"
+    assert rows["kpt_shape from"] == "file metadata (kpt_shape)"
+    assert rows["input size from"].endswith("file metadata (imgsz)")
+    assert rows["thresholds from"].startswith("defaults (Ultralytics predict")

@@ -29,6 +29,7 @@ def info(
     tensors = _tensors(model)
     rows = [
         ("card", "inferred by edgekit (the file has none inside)" if inferred else "inside the file"),
+        *_inferred_from(card),
         ("task", card.task),
         ("labels", ", ".join(card.labels[:20]) + (" ..." if len(card.labels) > 20 else "")),
         ("input", _as_in_file(card.input, tensors, "tensor in")),
@@ -106,6 +107,15 @@ def _inferred_card(model: Path):
 
     with open_model(model) as session:
         return infer_card(model, session) or tensor_card(model, session)
+
+
+def _inferred_from(card) -> list[tuple[str, str]]:
+    """Where each field of an inferred card came from (file metadata, tensor shapes, a known
+    configuration, defaults), as the inference recorded it in `postprocess.inferred_from`."""
+    sources = card.postprocess.get("inferred_from")
+    if not isinstance(sources, dict):
+        return []
+    return [(f"{field} from", str(source)) for field, source in sources.items()]
 
 
 def printable(text: str) -> str:

@@ -152,12 +152,24 @@ class SsdSpec:
         return self.options.anchors()
 
 
-def _square(size: int, strides: tuple[int, ...], interpolated: float = 1.0) -> SsdAnchorOptions:
-    return SsdAnchorOptions(size, size, strides, interpolated_scale_aspect_ratio=interpolated)
+def _square(
+    size: int, strides: tuple[int, ...], interpolated: float = 1.0, min_scale: float = 0.1484375
+) -> SsdAnchorOptions:
+    return SsdAnchorOptions(
+        size, size, strides, min_scale=min_scale, interpolated_scale_aspect_ratio=interpolated
+    )
 
 
-# MediaPipe's graphs: face_detection_short_range.pbtxt, face_detection_full_range.pbtxt,
-# face_detection_back (256, strides 16,32,32,32), palm_detection_full/lite (192), pose_detection (224)
+# MediaPipe's graphs, checked against google-ai-edge/mediapipe (each SsdAnchorsCalculator and
+# TensorsToDetectionsCalculator: options, num_boxes, num_coords, min_score_thresh; all XYWH, i.e.
+# reverse_output_order, and WEIGHTED NMS at 0.3): modules/face_detection/face_detection_short_range
+# and _full_range.pbtxt, modules/palm_detection/palm_detection_cpu.pbtxt and
+# modules/pose_detection/pose_detection_cpu.pbtxt at 85c0cdc (2026); the models they replaced from
+# the history: back-camera face 256 (graphs/face_detection/face_detection_back_*.pbtxt, a9b643e,
+# 2021-05; from 8b57bf8, 2021-06, face_detection_back.tflite is 192 px with the full-range
+# anchors and is matched as full range), palm 256 (graphs/hand_tracking/subgraphs/
+# hand_detection_cpu.pbtxt, a2a63e3, 2019-09), palm 128 (2b58cce, 2020-12) and pose 128 (350fbb2,
+# 2021-02). min_scale does not move fixed-size anchors; it is kept as the graph has it.
 BLAZEFACE_SHORT_RANGE = SsdSpec(
     "face_detection_short_range", _square(128, (8, 16, 16, 16)), 6, ("face",),
     asset="face_detection_short_range.tflite",
@@ -166,12 +178,18 @@ BLAZEFACE_FULL_RANGE = SsdSpec(
     "face_detection_full_range", _square(192, (4,), 0.0), 6, ("face",), 0.6,
     asset="face_detection_full_range.tflite",
 )  # fmt: skip
-BLAZEFACE_BACK = SsdSpec("face_detection_back", _square(256, (16, 32, 32, 32)), 6, ("face",))
+BLAZEFACE_BACK = SsdSpec(
+    "face_detection_back", _square(256, (16, 32, 32, 32), min_scale=0.15625), 6, ("face",), 0.65
+)
 PALM_DETECTION = SsdSpec("palm_detection", _square(192, (8, 16, 16, 16)), 7, ("palm",))
-PALM_DETECTION_256 = SsdSpec("palm_detection_256", _square(256, (8, 16, 32, 32, 32)), 7, ("palm",))
+PALM_DETECTION_256 = SsdSpec(
+    "palm_detection_256", _square(256, (8, 16, 32, 32, 32), min_scale=0.1171875), 7, ("palm",)
+)
+PALM_DETECTION_128 = SsdSpec("palm_detection_128", _square(128, (8, 16, 16, 16)), 7, ("palm",))
 POSE_DETECTION = SsdSpec("pose_detection", _square(224, (8, 16, 32, 32, 32)), 4, ("person",))
+POSE_DETECTION_128 = SsdSpec("pose_detection_128", _square(128, (8, 16, 16, 16)), 4, ("person",))
 KNOWN_SSD = (BLAZEFACE_SHORT_RANGE, BLAZEFACE_FULL_RANGE, BLAZEFACE_BACK, PALM_DETECTION, PALM_DETECTION_256,
-             POSE_DETECTION)  # fmt: skip
+             PALM_DETECTION_128, POSE_DETECTION, POSE_DETECTION_128)  # fmt: skip
 
 
 def ssd_anchors(
@@ -228,6 +246,14 @@ class SsdSettings(DetectionSettings):
         p = min(max(self.conf, 1e-7), 1 - 1e-7)
         return float(np.log(p / (1 - p)))
 
+    @cached_property
+    def anchor_affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per anchor, (N, 1, 2) each, made once: the scale that turns raw x, y offsets (input
+        pixels) into fractions of the input at the anchor's size, and the anchor's centre."""
+        anchors = self.anchors
+        h, w = self.hw
+        return (anchors[:, None, 2:4] / np.array((w, h), np.float32)), anchors[:, None, :2].copy()
+
     @property
     def hw(self) -> tuple[int, int]:
         """The anchors' input (height, width)."""
@@ -247,26 +273,26 @@ def decode_ssd(
     anchor, scores are the sigmoid of logits clipped to +-100, overlapping boxes are merged
     by weighted NMS. Boxes are in original-image pixels when `info` is given, else input pixels.
     """
-    anchors = settings.anchors
     h, w = settings.hw
-    logits = np.asarray(classificators, dtype=np.float32).reshape(len(anchors))
+    logits = np.asarray(classificators, dtype=np.float32).reshape(-1)
     # threshold the logits first (sigmoid is monotonic): only the few anchors above it are decoded
     chosen = np.flatnonzero(logits >= settings.logit_threshold)
     if not chosen.size:
         return []
-    anchors = anchors[chosen]
+    scale, centre = settings.anchor_affine
     raw = np.asarray(regressors, dtype=np.float32).reshape(len(logits), -1, 2)[chosen]
-    # MediaPipe clips logits to +-100; float64 for the few chosen so exp(100) cannot overflow
-    scores = (1 / (1 + np.exp(-logits[chosen].astype(np.float64).clip(-100, 100)))).astype(np.float32)
-    points = raw / np.array((w, h), np.float32) * anchors[:, None, 2:4]
-    points[:, 0] += anchors[:, :2]  # row 1 is the box size, which no anchor position moves
-    points[:, 2:] += anchors[:, None, :2]
-    centre, size = points[:, 0], points[:, 1]
-    boxes = np.hstack([centre - size / 2, centre + size / 2])
-    mask = (size > 0).all(axis=1)
-    boxes, scores, kps = weighted_nms(
-        boxes[mask], scores[mask], settings.iou, points[mask, 2:], settings.max_det
-    )
+    points = raw * scale[chosen]
+    points[:, :1] += centre[chosen]  # row 1 is the box size, which no anchor position moves
+    points[:, 2:] += centre[chosen]
+    # MediaPipe clips logits to +-100 before the sigmoid; the chosen are above the threshold's logit
+    # (at least -16.1) and a large one gives 1.0 either way, so float32 cannot overflow here
+    scores = 1 / (1 + np.exp(-logits[chosen]))
+    centre, half = points[:, 0], points[:, 1] / 2
+    boxes = np.hstack([centre - half, centre + half])
+    mask = (half > 0).all(axis=1)
+    if not mask.all():
+        boxes, scores, points = boxes[mask], scores[mask], points[mask]
+    boxes, scores, kps = weighted_nms(boxes, scores, settings.iou, points[:, 2:], settings.max_det)
     # fractions of the input -> input pixels -> the frame's pixels: one scale and shift per axis
     gain, shift = np.array((w, h), np.float32), np.zeros(2, np.float32)
     if info is not None:
@@ -343,12 +369,13 @@ class SsdFormat(DetectionFormat):
 
         regressors, scores, infos = find(channels), find(1), list(outputs)
 
+        def read(raw: Sequence[np.ndarray], indices: list[int]) -> np.ndarray:
+            if len(indices) == 1:  # one output: its own array, no anchor-sized copy per frame
+                return from_tensor(raw[indices[0]], infos[indices[0]])
+            return np.concatenate([from_tensor(raw[i], infos[i]) for i in indices], axis=-2)
+
         def decode(raw: Sequence[np.ndarray], info: LetterboxInfo | None) -> list[Detection]:
-            reg, cls = (
-                np.concatenate([from_tensor(raw[i], infos[i]) for i in indices], axis=-2)
-                for indices in (regressors, scores)
-            )
-            return decode_ssd(reg, cls, settings, info)
+            return decode_ssd(read(raw, regressors), read(raw, scores), settings, info)
 
         return decode
 
