@@ -134,7 +134,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgekit.models.datasets import load_dataset
+from edgekit.runtime.datasets import load_dataset
 
 out = Path(sys.argv[1])
 data = load_dataset("mnist", "shipped")
