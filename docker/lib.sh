@@ -93,6 +93,20 @@ quickstart_models() {  # the quickstart's files (trained once, then cached); pri
     echo "$out"
 }
 
+# -- the runtime tests, for a Python that has the installed wheel and no TensorFlow ---------------
+
+TEST_EXTRAS=(pytest scikit-image onnx)  # the runtime tests' own needs; scikit-image: its photos
+
+stage_tests() {  # stage_tests DEST: the tests as a folder with no edgekit package in it (the installed one is tested)
+    local dest=$1
+    rm -rf "$dest" && mkdir -p "$dest/runtime"
+    cp -r "$REPO/tests" "$REPO/pyproject.toml" "$dest/"
+    cp -r "$REPO/runtime/assets" "$dest/runtime/"  # files the tests open by path
+}
+
+# `pytest -m runtime_only` in the staged tests (run where they were staged: cd there first)
+RUNTIME_TESTS='pytest -q -p no:cacheprovider -m runtime_only -o addopts= tests 2>&1 | tail -25'
+
 # -- arm64 wheels, downloaded natively for the target Python -----------------------------------
 
 aarch64_platforms() {  # pip does not widen a --platform tag: name every glibc a wheel may target

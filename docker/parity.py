@@ -38,7 +38,7 @@ def _inputs(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         for x in (105, 151):
             cv2.circle(img, (x, 100), 8, (30, 30, 30), -1)  # eyes
         return img[None], None
-    from edgekit.models.datasets import load_dataset
+    from edgekit.runtime.datasets import load_dataset
 
     held = load_dataset("mnist", "shipped").heldout
     return held.x[:200], np.asarray(held.y[:200])

@@ -42,7 +42,6 @@ packages() {
     [ "$1" = bookworm ] || glib=libglib2.0-0t64
     echo "python3,python3-venv,ca-certificates,libgl1,$glib"
 }
-TEST_EXTRAS=(pytest scikit-image onnx)  # the runtime tests' own needs; scikit-image: its photos
 
 log "x86: wheel of this checkout, quickstart models, reference outputs"
 WHEEL=$(build_wheel "$CACHE/work/wheel")
@@ -52,10 +51,7 @@ MODELS=("$QS/model_int8.tflite" "$QS/model_int8.onnx" "$QS/model.tflite" "$QS/mo
 rm -rf "$CACHE/work/models" && mkdir -p "$CACHE/work/models" && cp "${MODELS[@]}" "$CACHE/work/models/"
 PY=$(host_python)
 (cd "$CACHE/work" && "${NICE[@]}" "$PY" "$REPO/docker/parity.py" save ref-x86.npz models/*) >&2
-# the tests, as a folder with no edgekit package in it: the installed wheel is what they import
-rm -rf "$CACHE/work/tests" && mkdir -p "$CACHE/work/tests"
-cp -r "$REPO/tests" "$REPO/pyproject.toml" "$CACHE/work/tests/"
-mkdir -p "$CACHE/work/tests/runtime" && cp -r "$REPO/runtime/assets" "$CACHE/work/tests/runtime/"  # files the tests open by path
+stage_tests "$CACHE/work/tests"
 cp "$REPO/docker/parity.py" "$CACHE/work/"
 
 run_suite() {
@@ -86,7 +82,7 @@ run_suite() {
 echo '== uname'; uname -m; grep -m1 Model /proc/cpuinfo
 echo '== edgekit'; $venv/bin/python -c 'import edgekit, sys; print(edgekit.__file__, sys.version.split()[0])'
 echo '== doctor'; $venv/bin/edgekit doctor
-echo '== pytest -m runtime_only'; $venv/bin/pytest -q -p no:cacheprovider -m runtime_only -o addopts= tests 2>&1 | tail -25
+echo '== pytest -m runtime_only'; export PATH=$venv/bin:\$PATH; $RUNTIME_TESTS
 echo '== bench'; $venv/bin/edgekit bench /work/models/model_int8.tflite /work/models/model_int8.onnx /work/models/face_detection_short_range.tflite --runs 20
 echo '== parity'; cd /work && $venv/bin/python /work/parity.py check /work/ref-x86.npz models/*"
     arm64_chroot "$root" "${mounts[@]}" -- sh -c "$script" >"$out" 2>&1 || true

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Build the images and run edgekit inside them.
 #
-#   docker/test-images.sh [--check] [--cache DIR] [--gpu] [--base-from-registry]
+#   docker/test-images.sh [--check] [--cache DIR] [--gpu] [--only cpu|pi|gpu]... [--base-from-registry]
 #
 # CPU (docker/Dockerfile.cpu) and Pi (docker/Dockerfile.pi, arm64) are built and exercised:
 # `edgekit doctor`, `edgekit info` and `edgekit run` on the quickstart's exported models and on the
 # shipped BlazeFace, and in the CPU image also a short train -> export -> bench. The image sizes are
-# printed at the end. The Pi image cannot be started by this machine's Docker (x86, and no binfmt_misc
-# registration on the host is made): its file system is exported and run under qemu-user-static in
-# a user namespace, the same way as docker/test-arm64.sh.
+# printed at the end, and the Pi image's by layer. The Pi image cannot be started by this machine's
+# Docker (x86, and no binfmt_misc registration on the host is made): its file system is exported and
+# run under qemu-user-static in a user namespace, the same way as docker/test-arm64.sh, and there the
+# runtime tests (`pytest -m runtime_only`) run too, on the image's own packages.
 # GPU (docker/Dockerfile.gpu): built and run with --gpu (its CUDA/cuDNN wheels are about 1.5 GB to
 # download); without it the Dockerfile is only checked for syntax. Either way the script says which.
+# --only builds and exercises just the images named (--only gpu implies --gpu).
 #
 # Bases: python:3.11-slim-bookworm when a registry answers (or --base-from-registry), otherwise local
 # bases made with debootstrap and `docker import` (edgekit-base:bookworm-amd64, -arm64).
@@ -21,18 +23,26 @@ source "$(dirname "$0")/lib.sh"
 
 CHECK=0
 GPU=0
+ONLY=()
 REGISTRY=auto
 while (($#)); do
     case $1 in
     --check) CHECK=1 ;;
     --cache) CACHE=$(realpath -m "$2"); shift ;;
     --gpu) GPU=1 ;;
+    --only)
+        case ${2:-} in cpu | pi | gpu) ONLY+=("$2") ;; *) die "--only takes cpu, pi or gpu, not '${2:-}'" ;; esac
+        shift
+        ;;
     --base-from-registry) REGISTRY=yes ;;
-    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
     shift
 done
+((${#ONLY[@]})) || ONLY=(cpu pi)
+((GPU)) && ONLY+=(gpu)
+wanted() { [[ " ${ONLY[*]} " == *" $1 "* ]]; }
 
 check_common
 need 'command -v docker' "no docker client: apt-get install docker.io"
@@ -102,9 +112,10 @@ else
         echo "python3,python3-venv,ca-certificates" >"$dir/.edgekit-ready"
     fi
     import_rootfs "$dir" edgekit-base:bookworm-amd64 linux/amd64
-    # the Pi's base: Python alone (the image's last stage only copies files into it)
-    make_arm64_rootfs bookworm "$CACHE/rootfs/pi-base-arm64" python3
-    import_rootfs "$CACHE/rootfs/pi-base-arm64" edgekit-base:bookworm-arm64 linux/arm64
+    if wanted pi; then  # the Pi's base: Python alone (the image's last stage only copies files into it)
+        make_arm64_rootfs bookworm "$CACHE/rootfs/pi-base-arm64" python3
+        import_rootfs "$CACHE/rootfs/pi-base-arm64" edgekit-base:bookworm-arm64 linux/arm64
+    fi
     BASE_AMD64=edgekit-base:bookworm-amd64
     BASE_ARM64=edgekit-base:bookworm-arm64
 fi
@@ -123,7 +134,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgekit.models.datasets import load_dataset
+from edgekit.runtime.datasets import load_dataset
 
 out = Path(sys.argv[1])
 data = load_dataset("mnist", "shipped")
@@ -166,29 +177,51 @@ build() {  # build NAME DOCKERFILE BUILD-ARGS...
 
 # -- CPU ---------------------------------------------------------------------------------------
 
-build cpu docker/Dockerfile.cpu --build-arg BASE="$BASE_AMD64"
-log "edgekit:cpu: doctor, info, run, bench, and train -> export -> run"
-docker run --rm --network none -v "$IN:/in:ro" edgekit:cpu sh -c "$EXERCISE
+if wanted cpu; then
+    build cpu docker/Dockerfile.cpu --build-arg BASE="$BASE_AMD64"
+    log "edgekit:cpu: doctor, info, run, bench, and train -> export -> run"
+    docker run --rm --network none -v "$IN:/in:ro" edgekit:cpu sh -c "$EXERCISE
 echo '== train, export, run inside the image'
 edgekit train mnist-cnn --epochs 1 --out /tmp/r >/dev/null 2>&1
 edgekit export /tmp/r/model.keras --to tflite --quantize int8 2>&1 | tail -2
 edgekit run /tmp/r/model_int8.tflite --source /in/digits --json | tail -1" 2>&1 | tee "$CACHE/results/image-cpu.txt"
+fi
 
 # -- Pi (arm64) --------------------------------------------------------------------------------
 
-build pi docker/Dockerfile.pi --build-arg BASE="$BASE_ARM64" --build-arg BUILD_BASE="$BASE_AMD64"
-log "edgekit:pi: its file system under qemu (arm64): doctor, info, run, bench"
-PI_ROOT=$CACHE/work/pi-image
-rm -rf "$PI_ROOT" && mkdir -p "$PI_ROOT"
-cid=$(docker create edgekit:pi)
-docker export "$cid" | tar -C "$PI_ROOT" -xf -
-docker rm "$cid" >/dev/null
-mapfile -t PI_ENV < <(docker image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' edgekit:pi | grep .)
-EDGEKIT_USERSPEC=1000:1000 arm64_chroot "$PI_ROOT" "$IN:/in:ro" -- env "${PI_ENV[@]}" HOME=/tmp sh -c "cd /tmp && uname -m && $EXERCISE" 2>&1 | tee "$CACHE/results/image-pi.txt"
+if wanted pi; then
+    build pi docker/Dockerfile.pi --build-arg BASE="$BASE_ARM64" --build-arg BUILD_BASE="$BASE_AMD64"
+    log "edgekit:pi: its file system under qemu (arm64): doctor, info, run, bench, runtime tests"
+    PI_ROOT=$CACHE/work/pi-image
+    rm -rf "$PI_ROOT" && mkdir -p "$PI_ROOT"
+    cid=$(docker create edgekit:pi)
+    docker export "$cid" | tar -C "$PI_ROOT" -xf -
+    docker rm "$cid" >/dev/null
+    # the tests and their tools (pytest, scikit-image, onnx: aarch64 wheels, fetched natively) are
+    # mounted, never put in the image; the image's own packages come first on the path
+    stage_tests "$CACHE/work/pi-tests"
+    TOOLS=$CACHE/wheels/pi-test-tools
+    if ! [ -f "$TOOLS/.edgekit-ready" ]; then
+        rm -rf "$TOOLS"
+        # shellcheck disable=SC2046
+        "${NICE[@]}" python3 -m pip install -q --no-compile --target "$TOOLS" --only-binary=:all: \
+            $(aarch64_platforms) --python-version 3.11 --implementation cp "${TEST_EXTRAS[@]}" >&2 ||
+            die "pip could not fetch the aarch64 test tools (${TEST_EXTRAS[*]})"
+        touch "$TOOLS/.edgekit-ready"
+    fi
+    chmod -R a+rX "$CACHE/work/pi-tests" "$TOOLS"
+    mapfile -t PI_ENV < <(docker image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' edgekit:pi | grep .)
+    EDGEKIT_USERSPEC=1000:1000 arm64_chroot "$PI_ROOT" "$IN:/in:ro" "$CACHE/work/pi-tests:/tests-src:ro" \
+        "$TOOLS:/test-tools:ro" -- env "${PI_ENV[@]}" HOME=/tmp sh -c "cd /tmp && uname -m && $EXERCISE
+echo '== pytest -m runtime_only (on the packages in the image; pytest mounted beside them)'
+cp -r /tests-src /tmp/edgekit-tests && cd /tmp/edgekit-tests && export PYTHONPATH=\$PYTHONPATH:/test-tools &&
+pytest() { python3 -m pytest \"\$@\"; } && $RUNTIME_TESTS" 2>&1 | tee "$CACHE/results/image-pi.txt"
+    docker history --format '{{.Size}}\t{{.CreatedBy}}' edgekit:pi | cut -c1-150 | tee "$CACHE/results/image-pi-layers.txt"
+fi
 
 # -- GPU ---------------------------------------------------------------------------------------
 
-if ((GPU)); then
+if wanted gpu; then
     build gpu docker/Dockerfile.gpu --build-arg BASE="$BASE_AMD64"
     docker run --rm --network none edgekit:gpu edgekit doctor 2>&1 | tee "$CACHE/results/image-gpu.txt"
     GPU_NOTE="built; doctor ran without a GPU (see $CACHE/results/image-gpu.txt)"
@@ -220,7 +253,10 @@ fi
 # -- sizes -------------------------------------------------------------------------------------
 
 {
-    docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^edgekit(-base)?:' | sort
+    for image in $(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -E '^edgekit(-base)?:' | sort); do
+        printf '%s %s bytes (%s MB)\n' "$image" "$(docker image inspect -f '{{.Size}}' "$image")" \
+            "$(($(docker image inspect -f '{{.Size}}' "$image") / 1000000))"
+    done
     echo "edgekit:gpu: $GPU_NOTE"
 } | tee "$SIZES"
 log "all done"

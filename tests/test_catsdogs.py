@@ -36,6 +36,7 @@ def write_class_folders(root: Path, per_class: int = 12, seed: int = 0, classes=
     return root
 
 
+@pytest.mark.runtime_only
 def test_cats_dogs_without_data_names_the_layouts_to_get():
     with pytest.raises(DataError) as info:
         load_dataset("cats-dogs")
@@ -44,6 +45,7 @@ def test_cats_dogs_without_data_names_the_layouts_to_get():
     assert "PetImages/Cat" in message and "Kaggle" in message and "cat/ and dog/" in message
 
 
+@pytest.mark.runtime_only
 def test_cats_dogs_reads_the_microsoft_layout_and_skips_corrupt_jpegs(tmp_path):
     pets = write_class_folders(tmp_path / "kagglecatsanddogs" / "PetImages", classes=("Cat", "Dog"))
     (pets / "Cat" / "666.jpg").write_bytes(b"\xff\xd8\xff truncated")  # the zip holds a few of these
@@ -54,6 +56,7 @@ def test_cats_dogs_reads_the_microsoft_layout_and_skips_corrupt_jpegs(tmp_path):
     assert ds.train.x.shape[1:] == (150, 150, 3) and len(ds.train) + len(ds.heldout) == 24
 
 
+@pytest.mark.runtime_only
 def test_cats_dogs_needs_exactly_two_classes(tmp_path):
     root = write_class_folders(tmp_path / "three", per_class=3, classes=("cat", "dog", "fox"))
     with pytest.raises(DataError, match="one sigmoid unit.*3 class folders \\(cat, dog, fox\\): keep two"):
@@ -63,6 +66,7 @@ def test_cats_dogs_needs_exactly_two_classes(tmp_path):
         load_dataset("cats-dogs", str(tmp_path / "empty"))
 
 
+@pytest.mark.runtime_only
 def test_flip_rotate_zoom_augmentation_moves_pixels_but_keeps_the_images():
     from edgekit.models.augment import random_flip_rotate_zoom
 

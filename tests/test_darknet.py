@@ -418,6 +418,7 @@ def same_detections(got: list[dict], want: list[tuple], atol: float = 1e-3) -> N
 
 
 @pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.runtime_only
 def test_cfg_shapes_and_weights_size_agree_with_opencv(models, name):
     from edgekit.runtime.darknet import read_cfg
 
@@ -437,6 +438,7 @@ def test_cfg_shapes_and_weights_size_agree_with_opencv(models, name):
 
 
 @pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.runtime_only
 def test_run_cfg_gives_the_course_detections(models, tmp_path, name):
     import cv2
 
@@ -452,6 +454,7 @@ def test_run_cfg_gives_the_course_detections(models, tmp_path, name):
     assert {d["label"] for d in record["results"]} <= {str(i) for i in range(classes)}
 
 
+@pytest.mark.runtime_only
 def test_run_by_the_weights_file_with_labels_and_classes(models, tmp_path):
     import cv2
 
@@ -470,6 +473,7 @@ def test_run_by_the_weights_file_with_labels_and_classes(models, tmp_path):
     assert named["results"]
 
 
+@pytest.mark.runtime_only
 def test_names_file_beside_the_cfg_is_used(models, tmp_path):
     import cv2
 
@@ -487,6 +491,7 @@ def test_names_file_beside_the_cfg_is_used(models, tmp_path):
         assert p.card.postprocess["format"] == "darknet"
 
 
+@pytest.mark.runtime_only
 def test_the_opencv_path_imports_no_tensorflow(models):
     proc = run_python(
         "import sys, numpy as np\n"
@@ -598,6 +603,7 @@ def invoke(*args):
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
+@pytest.mark.runtime_only
 def test_a_cfg_without_weights_says_what_is_missing(tmp_path):
     (tmp_path / "alone.cfg").write_text(V4_TINY)
     (tmp_path / "frame.png").write_bytes(b"")
@@ -609,6 +615,7 @@ def test_a_cfg_without_weights_says_what_is_missing(tmp_path):
         assert "Traceback" not in result.output
 
 
+@pytest.mark.runtime_only
 def test_truncated_weights_name_expected_and_actual_bytes(models, tmp_path):
     import cv2
 
@@ -645,6 +652,7 @@ def test_truncated_weights_name_expected_and_actual_bytes(models, tmp_path):
         (V4_TINY.replace("[upsample]", "[reorgx]"), "[reorgx] at line"),
     ],
 )
+@pytest.mark.runtime_only
 def test_a_corrupt_cfg_is_one_clear_sentence(models, tmp_path, text, says):
     cfg = tmp_path / "bad.cfg"
     cfg.write_text(text)
@@ -656,6 +664,7 @@ def test_a_corrupt_cfg_is_one_clear_sentence(models, tmp_path, text, says):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.runtime_only
 def test_labels_of_the_wrong_count_and_devices_opencv_lacks(models, tmp_path):
     import cv2
 

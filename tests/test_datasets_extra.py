@@ -14,6 +14,8 @@ from edgekit.runtime.datasets import fashion, load_dataset
 from edgekit.runtime.datasets._files import read_idx
 from edgekit.runtime.datasets.fashion import FASHION_FILES, FASHION_LABELS
 
+pytestmark = pytest.mark.runtime_only  # needs no TensorFlow: run on arm64 too
+
 
 def write_idx(path, array: np.ndarray, compress: bool = False):
     """An idx file as LeCun's format describes it: 0, 0, type 0x08, ndim, big-endian dims, bytes."""

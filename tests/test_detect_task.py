@@ -17,6 +17,8 @@ from edgekit.runtime.labels import COCO_CLASSES
 from edgekit.runtime.predictor import Predictor
 from edgekit.runtime.tasks import TaskOptions
 
+pytestmark = pytest.mark.runtime_only  # needs no TensorFlow: run on arm64 too
+
 runner = CliRunner()
 ASSETS = files("edgekit.runtime") / "assets"
 SHORT_RANGE = Path(str(ASSETS / "face_detection_short_range.tflite"))

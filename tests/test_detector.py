@@ -53,6 +53,7 @@ def yolo_folder(root: Path, n: int = 5, names: str = "a\nb\n") -> Path:
     return root
 
 
+@pytest.mark.runtime_only
 def test_yolo_loader_holds_out_a_fixed_fifth_and_keeps_the_rows(tmp_path):
     ds = load_dataset("yolo", str(yolo_folder(tmp_path / "set", n=10)))
     assert ds.labels == ("a", "b") and len(ds.train) == 8 and len(ds.heldout) == 2
@@ -62,6 +63,7 @@ def test_yolo_loader_holds_out_a_fixed_fifth_and_keeps_the_rows(tmp_path):
     assert np.array_equal(again.heldout.x, ds.heldout.x)
 
 
+@pytest.mark.runtime_only
 def test_yolo_loader_reads_labels_beside_images_and_ultralytics_splits_and_yaml_names(tmp_path):
     same = tmp_path / "same"
     for i in range(3):
@@ -93,6 +95,7 @@ def test_yolo_loader_reads_labels_beside_images_and_ultralytics_splits_and_yaml_
         ("1 1.5 0.5 0.2 0.2", r"im1.txt line 2 has a box .* outside the image"),
     ],
 )
+@pytest.mark.runtime_only
 def test_a_bad_label_line_is_one_sentence_naming_file_and_line(tmp_path, line, message):
     root = yolo_folder(tmp_path / "set")
     (root / "labels" / "im1.txt").write_text(f"0 0.5 0.5 0.2 0.2\n{line}\n")
@@ -100,6 +103,7 @@ def test_a_bad_label_line_is_one_sentence_naming_file_and_line(tmp_path, line, m
         load_dataset("yolo", str(root))
 
 
+@pytest.mark.runtime_only
 def test_corrupt_images_are_skipped_and_counted_and_empty_folders_say_the_layout(tmp_path):
     root = yolo_folder(tmp_path / "set")
     (root / "images" / "broken.png").write_bytes(b"not a png")
@@ -139,6 +143,7 @@ def corners(rows: np.ndarray) -> np.ndarray:
     )
 
 
+@pytest.mark.runtime_only
 def test_grid_targets_decode_back_to_the_boxes_exactly():
     target = encode_grid(ROWS, (10, 10), len(LABELS))
     assert target.shape == (10, 10, 9) and target[..., 0].sum() == 4
@@ -150,6 +155,7 @@ def test_grid_targets_decode_back_to_the_boxes_exactly():
     assert (scores == 1).all()
 
 
+@pytest.mark.runtime_only
 def test_two_objects_in_one_cell_keep_the_larger():
     rows = np.array([[0, 0.52, 0.52, 0.1, 0.1], [1, 0.54, 0.54, 0.3, 0.3]], np.float32)
     boxes, _, classes = decode_grid(encode_grid(rows, (10, 10), 2), conf=0.5)
@@ -157,6 +163,7 @@ def test_two_objects_in_one_cell_keep_the_larger():
     np.testing.assert_allclose(boxes[0], corners(rows[1:])[0], atol=1e-6)
 
 
+@pytest.mark.runtime_only
 def test_the_detect_task_maps_grid_boxes_onto_the_original_frame():
     from edgekit.card import ModelCard, TensorSpec
     from edgekit.runtime.backends import TensorInfo
@@ -202,11 +209,13 @@ HIT_A = [0.15, 0.15, 0.35, 0.35]
 MISS = [0.6, 0.6, 0.9, 0.9]
 
 
+@pytest.mark.runtime_only
 def test_map_of_perfect_predictions_is_one():
     m, per_class = mean_average_precision([dets([HIT_A], [0.9], [0])], [GT_A], 2)
     assert m == 1.0 and per_class == {0: 1.0}  # class 1 has no ground truth: not averaged
 
 
+@pytest.mark.runtime_only
 def test_a_false_positive_ranked_first_halves_the_precision_at_full_recall():
     # ranked: FP (0.9), TP (0.8): precision 0 then 1/2 at recall 1 -> AP 0.5
     m, _ = mean_average_precision([dets([MISS, HIT_A], [0.9, 0.8], [0, 0])], [GT_A], 1)
@@ -216,6 +225,7 @@ def test_a_false_positive_ranked_first_halves_the_precision_at_full_recall():
     assert m == pytest.approx(1.0)
 
 
+@pytest.mark.runtime_only
 def test_a_missed_object_caps_recall():
     gts = [GT_A, np.array([[0, 0.7, 0.7, 0.2, 0.2]], np.float32)]
     m, _ = mean_average_precision([dets([HIT_A], [0.9], [0]), dets([], [], [])], gts, 1)
@@ -223,6 +233,7 @@ def test_a_missed_object_caps_recall():
     assert precision_recall([dets([HIT_A], [0.9], [0]), dets([], [], [])], gts, 1, conf=0.5) == (1.0, 0.5)
 
 
+@pytest.mark.runtime_only
 def test_two_classes_are_averaged_and_a_wrong_class_or_a_double_hit_is_a_false_positive():
     gt = np.array([[0, 0.25, 0.25, 0.2, 0.2], [1, 0.75, 0.75, 0.2, 0.2]], np.float32)
     hit_b = [0.65, 0.65, 0.85, 0.85]
@@ -241,11 +252,13 @@ def test_two_classes_are_averaged_and_a_wrong_class_or_a_double_hit_is_a_false_p
     assert mean_average_precision([dets([[0.15, 0.15, 0.248, 0.35]], [1], [0])], [GT_A], 1)[0] == 0.0
 
 
+@pytest.mark.runtime_only
 def test_average_precision_interpolates_over_all_points():
     # TP, FP, TP of 3 truths: precision envelope 1 to recall 1/3, 2/3 to recall 2/3 -> (1 + 2/3) / 3
     assert average_precision(np.array([True, False, True]), 3) == pytest.approx((1 + 2 / 3) / 3)
 
 
+@pytest.mark.runtime_only
 def test_evaluate_outputs_decodes_raw_grid_outputs_of_a_batch():
     ys = np.empty(3, dtype=object)
     ys[0], ys[1], ys[2] = ROWS, ROWS[:2], np.zeros((0, 5), np.float32)

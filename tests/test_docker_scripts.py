@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,41 @@ def test_requirements_swap_opencv_and_onnxruntime_for_the_images():
     gpu = reqs("--headless", "--gpu")
     assert "onnxruntime-gpu[cuda,cudnn]>=1.21" in gpu and not any(r.startswith("onnxruntime>") for r in gpu)
     assert any(r.startswith("tensorflow-cpu") for r in reqs("--extra", "train"))
+
+
+def test_slim_takes_what_it_lists_and_the_tree_still_imports(tmp_path):
+    """docker/slim.py on a real installed numpy: its test suites, headers, static libraries and stubs
+    go, and numpy still imports and computes from what is left."""
+    np_dir = Path(__import__("numpy").__file__).parent
+    tree = tmp_path / "site"
+    shutil.copytree(np_dir, tree / "numpy", ignore=shutil.ignore_patterns("__pycache__"))
+    if (np_dir.parent / "numpy.libs").is_dir():
+        shutil.copytree(np_dir.parent / "numpy.libs", tree / "numpy.libs")
+    before = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "docker/slim.py"), str(tree)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "removed" in proc.stdout and f"freed in {tree}" in proc.stdout
+    assert not list(tree.glob("**/tests")) and not list(tree.glob("**/*.pyi"))
+    assert not (tree / "numpy/_core/include").exists()
+    assert sum(p.stat().st_size for p in tree.rglob("*") if p.is_file()) < before
+    check = subprocess.run(
+        [sys.executable, "-c", "import numpy as np; print(np.__file__, np.linalg.inv(np.eye(3) * 2).sum())"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"},
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.split() == [str(tree / "numpy" / "__init__.py"), "1.5"]
+
+
+def test_slim_needs_a_folder(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "docker/slim.py"), str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1 and "python3 docker/slim.py DIR" in proc.stderr

@@ -15,12 +15,16 @@ from typer.testing import CliRunner
 from edgekit.cli import app
 from edgekit.runtime.predictor import Predictor
 
+pytestmark = pytest.mark.runtime_only  # needs no TensorFlow: run on arm64 too
+
 cv2 = pytest.importorskip("cv2")
 ASSETS = Path(__file__).parent.parent / "runtime" / "assets"
 FIXTURES = Path(__file__).parent / "fixtures" / "ultralytics"
 
 
-def write_folder(root: Path, images: list[np.ndarray], rows: list[np.ndarray], classes: tuple[str, ...]) -> Path:
+def write_folder(
+    root: Path, images: list[np.ndarray], rows: list[np.ndarray], classes: tuple[str, ...]
+) -> Path:
     """A YOLO-label folder with train/ and test/ (so every test image is scored): each image as a
     PNG, its rows `class cx cy w h` (normalised) in labels/."""
     for part in ("train", "test"):

@@ -15,6 +15,8 @@ from edgekit.runtime.features import features
 from edgekit.runtime.inputs import INPUT_KINDS, input_kind, input_kind_names
 from edgekit.runtime.tasks import Task, TaskOptions, get_task, task_names
 
+pytestmark = pytest.mark.runtime_only  # needs no TensorFlow: run on arm64 too
+
 # the kinds a recipe reads (the examples are built from one); `tensor` (models with no recipe, arrays
 # as they are) is tested on its own in test_everyday.py
 KINDS = [

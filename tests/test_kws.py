@@ -61,6 +61,7 @@ def kws_data(tmp_path_factory) -> Path:
 
 
 @needs_espeak
+@pytest.mark.runtime_only
 def test_generator_writes_the_speech_commands_layout_with_held_out_voices(kws_data):
     from edgekit.runtime.datasets.synth.kws import CLASSES
 
@@ -93,6 +94,7 @@ def test_generator_writes_the_speech_commands_layout_with_held_out_voices(kws_da
 
 
 @needs_espeak
+@pytest.mark.runtime_only
 def test_generator_is_reproducible_and_varies_its_clips(tmp_path):
     from edgekit.runtime.datasets.synth import make
 
@@ -111,6 +113,7 @@ def test_generator_is_reproducible_and_varies_its_clips(tmp_path):
     assert len(yes) == 2 and not np.allclose(yes[0], yes[1], atol=1e-2)
 
 
+@pytest.mark.runtime_only
 def test_generator_without_espeak_names_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no espeak-ng on this PATH
     result = cli("data", "make", "kws", "--out", str(tmp_path / "out"), "--count", "12")
@@ -123,6 +126,7 @@ def test_generator_without_espeak_names_the_install_command(tmp_path, monkeypatc
 
 
 @needs_espeak
+@pytest.mark.runtime_only
 def test_loader_holds_out_the_testing_list(kws_data):
     from edgekit.runtime.datasets import load_dataset
 
@@ -148,6 +152,7 @@ def _word_folder(root: Path) -> Path:
     return root
 
 
+@pytest.mark.runtime_only
 def test_loader_resamples_mixes_down_skips_and_counts(tmp_path):
     from edgekit.runtime.datasets.audio import load_wav_folder
 
@@ -185,6 +190,7 @@ def test_loader_resamples_mixes_down_skips_and_counts(tmp_path):
     ],
     ids=["empty", "empty-class", "missing"],
 )
+@pytest.mark.runtime_only
 def test_loader_says_what_layout_it_wants(tmp_path, make, words):
     root = tmp_path / "data"
     make(root)
@@ -193,6 +199,7 @@ def test_loader_says_what_layout_it_wants(tmp_path, make, words):
     assert words in " ".join(result.output.split())
 
 
+@pytest.mark.runtime_only
 def test_loader_without_data_names_the_generator():
     from edgekit.runtime.datasets import load_dataset
 
@@ -200,6 +207,7 @@ def test_loader_without_data_names_the_generator():
         load_dataset("speech-commands")
 
 
+@pytest.mark.runtime_only
 def test_loader_all_corrupt_class_is_an_error(tmp_path):
     from edgekit.runtime.datasets.audio import load_wav_folder
 
@@ -234,6 +242,7 @@ def detect(track: list[str], hop: float = 0.25, **settings) -> list:
     return events
 
 
+@pytest.mark.runtime_only
 def test_one_word_gives_one_event_however_many_windows_hear_it():
     quiet = ["_silence_"] * 4
     events = detect(quiet + ["yes"] * 6 + quiet)
@@ -250,6 +259,7 @@ def test_one_word_gives_one_event_however_many_windows_hear_it():
     }
 
 
+@pytest.mark.runtime_only
 def test_two_words_apart_give_two_events_and_background_never_fires():
     quiet = ["_silence_"] * 6
     events = detect(quiet + ["yes"] * 5 + quiet + ["no"] * 5 + ["_unknown_"] * 8 + quiet)
@@ -258,6 +268,7 @@ def test_two_words_apart_give_two_events_and_background_never_fires():
     assert detect(["_unknown_"] * 10 + ["_silence_"] * 10) == []
 
 
+@pytest.mark.runtime_only
 def test_smoothing_ignores_a_one_window_blip_and_refractory_holds():
     quiet = ["_silence_"] * 4
     assert detect(quiet + ["yes"] + quiet) == []  # averaged over 3 windows: 0.32, below 0.7
@@ -271,6 +282,7 @@ def test_smoothing_ignores_a_one_window_blip_and_refractory_holds():
     assert [e.label for e in detect(quiet + ["yes"] * 20 + quiet, refractory=0.0)] == ["yes"]
 
 
+@pytest.mark.runtime_only
 def test_detector_settings_from_the_card_are_checked():
     from edgekit.runtime.tasks.audio import DetectorSettings
 
@@ -288,6 +300,7 @@ def test_detector_settings_from_the_card_are_checked():
 
 @pytest.mark.parametrize("rate", [8000, 16000, 44100])
 @pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.runtime_only
 def test_wav_source_hands_over_clips_at_their_own_rate(tmp_path, rate, channels):
     from edgekit.runtime.audio import AudioSpec, clip_signal
     from edgekit.runtime.sources import open_source, source_kind
@@ -306,6 +319,7 @@ def test_wav_source_hands_over_clips_at_their_own_rate(tmp_path, rate, channels)
     np.testing.assert_allclose(clip[1000:11000], tone(16000, 0.8)[1000:11000], atol=2e-3)
 
 
+@pytest.mark.runtime_only
 def test_long_wav_and_wav_folder_sources(tmp_path):
     from edgekit.runtime.sources import open_source, source_kind
 
@@ -336,6 +350,7 @@ def test_long_wav_and_wav_folder_sources(tmp_path):
         open_source(str(tmp_path / "nope.wav"))
 
 
+@pytest.mark.runtime_only
 def test_mic_without_sounddevice_names_the_pip_line():
     from edgekit.runtime.sources import open_source
 
@@ -351,6 +366,7 @@ def test_mic_without_sounddevice_names_the_pip_line():
         open_source("mic:x")
 
 
+@pytest.mark.runtime_only
 def test_mic_capture_hands_over_the_newest_window_every_hop():
     """The ring buffer behind `--source mic`, fed blocks the way PortAudio's callback delivers them
     (on another thread), read through the same LiveSource that serves cameras."""
@@ -395,6 +411,7 @@ def test_model_and_source_kinds_must_match(tmp_path, trained):
     assert "takes image" in result.output and "gives audio" in result.output
 
 
+@pytest.mark.runtime_only
 def test_write_wav_round_trips(tmp_path):
     x = tone(16000, 0.5)
     path = write_wav(tmp_path / "t.wav", x, 16000)

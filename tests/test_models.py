@@ -14,6 +14,7 @@ from edgekit.models.recipe import get_recipe, recipe_names
 from edgekit.runtime.datasets import load_dataset
 
 
+@pytest.mark.runtime_only
 def test_shipped_mnist_is_5000_real_digits_with_a_fixed_stratified_heldout(mnist):
     assert len(mnist.train) + len(mnist.heldout) == 5000
     assert mnist.train.x.shape[1:] == (28, 28, 1) and mnist.train.x.dtype == np.uint8
@@ -27,6 +28,7 @@ def test_shipped_mnist_is_5000_real_digits_with_a_fixed_stratified_heldout(mnist
     assert "shipped" in mnist.description and mnist.card_entry()["size"] == 5000
 
 
+@pytest.mark.runtime_only
 def test_mnist_from_a_users_csv_and_its_errors(tmp_path, mnist):
     rows = np.hstack([mnist.heldout.x.reshape(-1, 784), mnist.heldout.y[:, None]])
     good = tmp_path / "digits.csv.gz"
@@ -137,6 +139,7 @@ def test_early_stopping_watches_the_validation_part_not_the_heldout(tmp_path, mn
     assert result.card.dataset["heldout"] == 1000 and metrics["heldout_accuracy"] > 0.7
 
 
+@pytest.mark.runtime_only
 def test_validation_slice_is_fixed_and_disjoint(mnist):
     from edgekit.models.train import validation_slice
 

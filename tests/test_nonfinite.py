@@ -12,6 +12,8 @@ import pytest
 
 import edgekit.runtime
 
+pytestmark = pytest.mark.runtime_only  # needs no TensorFlow: run on arm64 too
+
 BLAZEFACE = Path(edgekit.runtime.__file__).parent / "assets" / "face_detection_short_range.tflite"
 
 

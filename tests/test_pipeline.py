@@ -27,6 +27,8 @@ from edgekit.runtime.sinks.window import opencv_gui
 from edgekit.runtime.sources import Item, SourceOptions, open_source
 from edgekit.runtime.sources.live import Backoff, LiveSource
 
+pytestmark = pytest.mark.runtime_only  # needs no TensorFlow: run on arm64 too
+
 FACE = Path(__file__).resolve().parents[1] / "runtime" / "assets" / "face_detection_short_range.tflite"
 
 

@@ -9,6 +9,8 @@ import pytest
 
 from edgekit.runtime.metrics import averaged, classification_scores, precision_recall_f1
 
+pytestmark = pytest.mark.runtime_only  # needs no TensorFlow: run on arm64 too
+
 
 def test_three_classes_by_hand():
     # rows: true class, columns: predicted

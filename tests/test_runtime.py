@@ -13,6 +13,7 @@ from edgekit.runtime.predictor import Predictor
 from edgekit.runtime.sources import open_source
 
 
+@pytest.mark.runtime_only
 def test_importing_the_runtime_pulls_in_no_tensorflow():
     modules = [
         "edgekit.runtime",
@@ -96,6 +97,7 @@ def test_backends_open_only_real_models(tmp_path, artifacts):
         Predictor(tmp_path / "missing.onnx")
 
 
+@pytest.mark.runtime_only
 def test_sources_say_what_is_wrong(tmp_path):
     with pytest.raises(SourceError, match="does not exist"):
         open_source(str(tmp_path / "nope.png"))
@@ -123,6 +125,7 @@ def test_tflite_card_reader_needs_only_flatbuffers(artifacts):
         read_tflite_metadata(cut)
 
 
+@pytest.mark.runtime_only
 def test_preprocessing_matches_training(mnist):
     from edgekit.models.recipes.mnist import MNIST_PIXELS
     from edgekit.models.train import model_inputs

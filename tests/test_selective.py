@@ -107,6 +107,7 @@ def test_float_layers_forces_the_named_layers(outlier_model, tmp_path):
     assert bad.exit_code == 1 and "no_such_layer" in bad.output
 
 
+@pytest.mark.runtime_only
 def test_channel_loss_sees_narrow_channels_a_wide_one_hides():
     rng = np.random.default_rng(0)
     f = rng.normal(size=(200, 16))
@@ -123,6 +124,7 @@ def test_channel_loss_sees_narrow_channels_a_wide_one_hides():
     assert channel_loss(g, g + np.where(np.arange(4) == 3, 1e-6, 0)) == 0.0
 
 
+@pytest.mark.runtime_only
 def test_rank_and_search_keep_the_worst_until_the_bar_passes():
     losses = [
         LayerLoss(f"t{i}", "MatMul", loss, (f"n{i}", f"r{i}")) for i, loss in enumerate([0.1, 0.9, 0.5, 0.2])
@@ -143,6 +145,7 @@ def test_rank_and_search_keep_the_worst_until_the_bar_passes():
     assert len(capped.culprits) == 2 and "still misses" in capped.note
 
 
+@pytest.mark.runtime_only
 def test_resolve_matches_exact_names_then_parts():
     nodes = ["model/hidden/MatMul;model/hidden/Relu", "model/head/MatMul", "head"]
     assert resolve(["head"], nodes) == ("head",)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from edgekit.runtime.datasets import Dataset, Split, load_dataset, validation_indices
 
 
+@pytest.mark.runtime_only
 def test_shipped_mnist_splits_70_10_20_stratified(mnist):
     assert (len(mnist.fit), len(mnist.validation), len(mnist.heldout)) == (3500, 500, 1000)
     assert len(mnist.train) == 4000  # train is still everything not held out
@@ -16,6 +18,7 @@ def test_shipped_mnist_splits_70_10_20_stratified(mnist):
     assert mnist.card_entry()["validation"] == 500
 
 
+@pytest.mark.runtime_only
 def test_the_split_is_the_same_every_time_and_disjoint(mnist):
     again = load_dataset("mnist", "shipped")
     assert np.array_equal(mnist.validation.x, again.validation.x)
@@ -26,6 +29,7 @@ def test_the_split_is_the_same_every_time_and_disjoint(mnist):
     assert len(mnist.fit) + len(mnist.validation) == len(mnist.train)
 
 
+@pytest.mark.runtime_only
 def test_uneven_classes_keep_their_shares_and_odd_targets_split_unstratified():
     y = np.array([0] * 80 + [1] * 16 + [2] * 1)
     idx = validation_indices(y)

@@ -11,6 +11,8 @@ from edgekit.runtime.detection_formats.edgekit_grid import encode_grid, grid_pos
 from edgekit.runtime.scoring import evaluate_outputs
 from edgekit.runtime.tasks import TASKS
 
+pytestmark = pytest.mark.runtime_only  # needs no TensorFlow: run on arm64 too
+
 PIXELS = {"kind": "image", "size": [32, 32], "channels": 3, "scale": 1 / 255, "offset": 0.0}
 ROWS = np.array([[0, 0.3, 0.3, 0.2, 0.2], [1, 0.7, 0.6, 0.3, 0.4]], np.float32)
 

@@ -40,6 +40,7 @@ def frame_shape(frame: str) -> re.Pattern:
     return re.compile(pattern, re.IGNORECASE | re.DOTALL)
 
 
+@pytest.mark.runtime_only
 def test_shipped_corpus_is_what_the_generator_makes(tmp_path):
     assert CORPUS.read_text(encoding="utf-8") == corpus_csv()
     result = runner.invoke(app, ["data", "make", "text", "--out", str(tmp_path / "made")])
@@ -50,6 +51,7 @@ def test_shipped_corpus_is_what_the_generator_makes(tmp_path):
     assert other.exit_code == 0 and (tmp_path / "s1" / CORPUS_FILE).read_bytes() != CORPUS.read_bytes()
 
 
+@pytest.mark.runtime_only
 def test_corpus_is_balanced_multilingual_and_its_heldout_is_not_a_copy_of_training():
     ds = load_dataset("text-csv")
     assert ds.labels == LABELS == ("food", "sport", "tech", "weather")
@@ -80,6 +82,7 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
+@pytest.mark.runtime_only
 def test_text_csv_without_the_needed_columns_names_the_columns_it_found(tmp_path):
     path = _write(tmp_path / "reviews.csv", "sentence,category\nnice café,food\n".encode())
     with pytest.raises(
@@ -95,6 +98,7 @@ def test_text_csv_without_the_needed_columns_names_the_columns_it_found(tmp_path
         load_dataset("text-csv", str(empty))
 
 
+@pytest.mark.runtime_only
 def test_text_csv_skips_empty_and_non_utf8_rows_and_counts_them_with_line_numbers(tmp_path):
     rows = [
         "\ufefftext,label",  # Excel's BOM
@@ -125,6 +129,7 @@ def test_text_csv_skips_empty_and_non_utf8_rows_and_counts_them_with_line_number
     assert list(again.heldout.x) == list(ds.heldout.x)
 
 
+@pytest.mark.runtime_only
 def test_text_csv_class_list_beside_the_file_fixes_the_order_and_rejects_other_labels(tmp_path):
     path = _write(tmp_path / "t.csv", b"text,label\na,pos\nb,neg\nc,pos\nd,neg\ne,nuetral\n")
     (tmp_path / "labels.txt").write_text("pos\nneg\nneutral\n")
@@ -150,11 +155,13 @@ def test_text_csv_class_list_beside_the_file_fixes_the_order_and_rejects_other_l
         (b'text,label\n"unclosed,x\n', "no rows|not valid CSV"),
     ],
 )
+@pytest.mark.runtime_only
 def test_text_csv_bad_files_get_one_clear_sentence(tmp_path, content, message):
     with pytest.raises(DataError, match=message):
         load_text_csv(_write(tmp_path / "bad.csv", content))
 
 
+@pytest.mark.runtime_only
 def test_text_csv_missing_path_says_what_to_give(tmp_path):
     with pytest.raises(DataError, match="does not exist: give --data a CSV"):
         load_dataset("text-csv", str(tmp_path / "nope.csv"))
@@ -187,6 +194,7 @@ def _fake_imdb(folder: Path, n: int = 24, seed: int = 0) -> Path:
     return folder / "imdb.npz"
 
 
+@pytest.mark.runtime_only
 def test_imdb_from_the_keras_cache_decodes_word_indices_to_text(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     _fake_imdb(tmp_path / "datasets")
@@ -200,6 +208,7 @@ def test_imdb_from_the_keras_cache_decodes_word_indices_to_text(tmp_path, monkey
     assert set(ds.train.y[:8].tolist()) == {0, 1}  # shuffled: a --limit slice holds both classes
 
 
+@pytest.mark.runtime_only
 def test_imdb_missing_data_or_word_index_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     with pytest.raises(DataError, match="not in the Keras cache.*--data keras.*aclImdb folder"):
@@ -212,6 +221,7 @@ def test_imdb_missing_data_or_word_index_says_what_to_do(tmp_path, monkeypatch):
         load_dataset("imdb", str(npz.with_suffix(".zip")))
 
 
+@pytest.mark.runtime_only
 def test_imdb_npz_that_would_run_code_is_refused(tmp_path):
     class Payload:
         def __reduce__(self):
@@ -229,6 +239,7 @@ def test_imdb_npz_that_would_run_code_is_refused(tmp_path):
         load_dataset("imdb", str(path))
 
 
+@pytest.mark.runtime_only
 def test_imdb_from_an_aclimdb_folder_skips_unreadable_reviews(tmp_path):
     root = tmp_path / "aclImdb"
     for part in ("train", "test"):

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from edgekit.cli import app
@@ -22,6 +23,7 @@ def cli(*args: str):
     return runner.invoke(app, [str(a) for a in args])
 
 
+@pytest.mark.runtime_only
 def test_unknown_hyper_parameter_is_one_sentence(tmp_path):
     r = cli("train", "mnist-mlp-small", "--set", "widht=3", "--out", tmp_path / "run", "--epochs", "1")
     assert r.exit_code == 1
@@ -121,6 +123,7 @@ def test_h5_save_reload_export_and_evaluate(tmp_path):
     assert r.exit_code == 0 and "accuracy" in r.stdout and "200 samples" in r.stdout
 
 
+@pytest.mark.runtime_only
 def test_confusion_matrix_counts():
     from edgekit.plots import confusion_matrix
 
@@ -128,6 +131,7 @@ def test_confusion_matrix_counts():
     assert m.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
 
 
+@pytest.mark.runtime_only
 def test_evaluate_bad_input(tmp_path):
     r = cli("evaluate", tmp_path / "missing.tflite")
     assert r.exit_code == 1 and "Traceback" not in r.output

@@ -21,6 +21,7 @@ from edgekit.runtime.tasks import get_task
 from edgekit.runtime.text import split_words
 
 
+@pytest.mark.runtime_only
 def test_the_generator_is_deterministic_word_for_word_and_holds_out_whole_frames(tmp_path):
     assert corpus_csv(300, seed=3) == corpus_csv(300, seed=3)
     assert corpus_csv(300, seed=3) != corpus_csv(300, seed=4)
@@ -38,6 +39,7 @@ def test_the_generator_is_deterministic_word_for_word_and_holds_out_whole_frames
     assert (tmp_path / "data" / "translate_corpus.csv").read_text() == corpus_csv(50, 0)
 
 
+@pytest.mark.runtime_only
 def test_the_parallel_csv_loader_fits_the_target_vocabulary_on_training_rows_only(tmp_path):
     ds = load_dataset("parallel-csv")
     assert ds.source == "generated" and len(ds.train) == 2400 and len(ds.heldout) == 600
@@ -60,6 +62,7 @@ def test_the_parallel_csv_loader_fits_the_target_vocabulary_on_training_rows_onl
         load_dataset("parallel-csv", str(tmp_path / "missing.csv"))
 
 
+@pytest.mark.runtime_only
 def test_token_accuracy_ignores_padding():
     class Card:  # the fields the metric reads of a card
         task = "translate"

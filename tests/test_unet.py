@@ -62,6 +62,7 @@ def write_pairs(folder: Path, n: int, seed: int = 0, size: int = 64, mask_suffix
 # ---- IoU and Dice ------------------------------------------------------------------------------
 
 
+@pytest.mark.runtime_only
 def test_iou_and_dice_match_hand_computed_cases():
     a = np.zeros((1, 4, 4), bool)
     b = np.zeros((1, 4, 4), bool)
@@ -81,6 +82,7 @@ def test_iou_and_dice_match_hand_computed_cases():
         iou_dice(p, t[:, :2])
 
 
+@pytest.mark.runtime_only
 def test_segment_metrics_threshold_probabilities_and_resize_the_truth():
     probs = np.zeros((1, 4, 4, 1), np.float32)
     probs[0, 0:2, :, 0] = 0.9  # predicted: rows 0-1
@@ -99,6 +101,7 @@ def test_segment_metrics_threshold_probabilities_and_resize_the_truth():
 # ---- the masks loader --------------------------------------------------------------------------
 
 
+@pytest.mark.runtime_only
 def test_masks_loader_reads_pairs_and_holds_out_a_fixed_split(tmp_path):
     folder = write_pairs(tmp_path / "data", 10)
     ds = load_dataset("masks", str(folder))
@@ -114,6 +117,7 @@ def test_masks_loader_reads_pairs_and_holds_out_a_fixed_split(tmp_path):
     assert np.array_equal(again.heldout.x, ds.heldout.x), "the held-out split must not move"
 
 
+@pytest.mark.runtime_only
 def test_masks_loader_skips_and_counts_bad_files_and_resizes_odd_masks(tmp_path):
     import cv2
 
@@ -136,6 +140,7 @@ def test_masks_loader_skips_and_counts_bad_files_and_resizes_odd_masks(tmp_path)
     assert len(resized) == 1 and resized[0][16:32, 16:32].all()  # 8x8 at half size -> 16x16
 
 
+@pytest.mark.runtime_only
 def test_masks_loader_reads_both_train_test_layouts(tmp_path):
     import shutil
 
@@ -148,6 +153,7 @@ def test_masks_loader_reads_both_train_test_layouts(tmp_path):
         assert (len(ds.train), len(ds.heldout)) == (6, 3) and "held out: its test part" in ds.description
 
 
+@pytest.mark.runtime_only
 def test_masks_loader_says_what_layout_it_wants(tmp_path):
     with pytest.raises(DataError, match=r"needs --data: a folder with images/ and masks/.*data make scenes"):
         load_dataset("masks")
@@ -169,6 +175,7 @@ def test_masks_loader_says_what_layout_it_wants(tmp_path):
         load_dataset("masks", str(folder))
 
 
+@pytest.mark.runtime_only
 def test_lossy_masks_take_their_bright_half(tmp_path):
     import cv2
 
@@ -186,6 +193,7 @@ def test_lossy_masks_take_their_bright_half(tmp_path):
 # ---- the Mask result ---------------------------------------------------------------------------
 
 
+@pytest.mark.runtime_only
 def test_mask_result_is_a_compact_summary_with_box_and_rle():
     m = np.zeros((6, 8), bool)
     m[1:3, 2:5] = True  # 6 pixels, x 2..4, y 1..2
@@ -343,6 +351,7 @@ def test_edgekit_run_saves_an_overlay_where_the_mask_is_and_prints_the_summary(u
     assert not changed[away].any()
 
 
+@pytest.mark.runtime_only
 def test_segment_runtime_and_masks_loader_import_no_tensorflow():
     code = (
         "import sys\n"
