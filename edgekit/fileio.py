@@ -4,13 +4,21 @@ never leaves its part file behind for long.
 A write goes to `.NAME.<pid>-<random>.part` beside the target, is flushed to disk (`fsync`) and
 renamed over the target in one step. The part is removed when the write fails, when the process
 exits or is sent SIGTERM/SIGHUP; a part left by a process that was killed outright (SIGKILL, power
-loss) is removed by the next write to the same target, once its writer is gone."""
+loss) is removed by the next write to the same target, once its writer is gone.
+
+Temporary folders carry their process's id in the name (`edgekit-KIND-pidN-*`): they are removed
+on exit, on error and on SIGTERM/SIGHUP, and one left by a process that was killed outright is
+removed by the next `edgekit` to start once process N is gone. The `edgekit` command puts all of
+its own temporary files (TensorFlow's `__autograph_generated_file*.py` included) into one such
+folder, so nothing it makes is left loose in the temp folder."""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
 import os
+import re
+import shutil
 import signal
 import tempfile
 import threading
@@ -26,6 +34,9 @@ _STARTED = time.time()
 _parts: set[Path] = set()  # part files this process is writing now
 _lock = threading.Lock()
 _handlers_installed = False
+_folders: set[Path] = set()  # temporary folders this process made and has not removed yet
+_claimed: Path | None = None  # the `edgekit` command's own temporary folder
+TEMP_NAME = re.compile(r"^edgekit-[a-z0-9-]+?-pid(\d+)-")  # the pid in a temporary folder's name
 
 
 def check_writable(path: Path, *, force: bool) -> None:
@@ -113,10 +124,12 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _track(part: Path) -> None:
+def _track(part: Path | None) -> None:
+    """Remember a part file (None: only make sure the exit and signal handlers are set)."""
     global _handlers_installed
     with _lock:
-        _parts.add(part)
+        if part is not None:
+            _parts.add(part)
         if _handlers_installed:
             return
         _handlers_installed = True
@@ -131,11 +144,73 @@ def _track(part: Path) -> None:
 
 def _remove_parts() -> None:
     with _lock:
-        parts = list(_parts)
+        parts, folders = list(_parts), list(_folders)
         _parts.clear()
+        _folders.clear()
     for part in parts:
         with contextlib.suppress(OSError):
             part.unlink()
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def temp_dir(kind: str, parent: Path | None = None) -> Path:
+    """A new temporary folder `edgekit-KIND-pidN-*` (in the temp folder, or `parent`), removed at
+    exit or on SIGTERM/SIGHUP if the caller has not removed it; `remove_stale_temp` clears it
+    after a kill."""
+    folder = Path(tempfile.mkdtemp(prefix=f"edgekit-{kind}-pid{os.getpid()}-", dir=parent))
+    _track_folder(folder)
+    return folder
+
+
+@contextlib.contextmanager
+def temporary_dir(kind: str) -> Iterator[Path]:
+    """`temp_dir` for a `with` block: removed when the block ends, whether it succeeded or not."""
+    folder = temp_dir(kind)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        with _lock:
+            _folders.discard(folder)
+
+
+def remove_stale_temp(root: Path | None = None) -> list[Path]:
+    """Remove the temporary folders of edgekit processes that are gone (killed, so their own
+    clean-up never ran); returns them. A live process's folder, or one without a pid, is kept."""
+    root = Path(root or tempfile.gettempdir())
+    removed = []
+    try:
+        entries = list(root.glob("edgekit-*-pid*-*"))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = TEMP_NAME.match(entry.name)
+        if match is None or _alive(int(match.group(1))) or not entry.is_dir() or entry.is_symlink():
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        if not entry.exists():
+            removed.append(entry)
+    return removed
+
+
+def claim_temp_dir() -> Path:
+    """For the `edgekit` command: clear the folders dead edgekit processes left, then make this
+    process's own temporary folder the default for every temporary file it makes (TensorFlow's
+    included), removed at exit. Only the command calls this: a library caller keeps its own
+    temp folder setting."""
+    global _claimed
+    if _claimed is None:
+        remove_stale_temp()
+        _claimed = temp_dir("cli")
+        tempfile.tempdir = str(_claimed)
+    return _claimed
+
+
+def _track_folder(folder: Path) -> None:
+    _track(None)
+    with _lock:
+        _folders.add(folder)
 
 
 def _on_signal(signum: int, frame: object) -> None:

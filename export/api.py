@@ -5,7 +5,6 @@ by default), loading the model once. The CLI, the quickstart and the benchmark a
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from edgekit.export.limits import UnsupportedPair, check_pair, graph_from_config
 from edgekit.export.model_files import CardHints, card_for, existing_card, load_model, model_kind
 from edgekit.export.selective import keep_failing_layers_float
 from edgekit.export.validate import parity_report
-from edgekit.fileio import check_writable, write_bytes, write_text
+from edgekit.fileio import check_writable, temporary_dir, write_bytes, write_text
 from edgekit.runtime.weights_digest import PLACEHOLDER, seal
 
 
@@ -124,11 +123,16 @@ def export_model(
 
     def trial(opts: ExportOptions) -> tuple[bytes, dict[str, Any]]:
         raw = exporter.convert(model, card, opts, calib)
-        with tempfile.TemporaryDirectory(prefix="edgekit-export-") as tmp:
+        with temporary_dir("export") as tmp:
             path = Path(tmp, f"trial{exporter.suffix}")
             path.write_bytes(exporter.embed(raw, card))
             report = parity_report(
-                path, card, reference, samples.heldout, opts.bar(), labelled=samples.labelled,
+                path,
+                card,
+                reference,
+                samples.heldout,
+                opts.bar(),
+                labelled=samples.labelled,
                 data=samples.description,
             )
         return raw, report

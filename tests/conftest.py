@@ -5,17 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from edgekit.fileio import temp_dir
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # never reach for a dataset download from a test: the shipped digits are the default data
-# (an empty Keras home: no cached full MNIST, and Keras writes its keras.json there, not in ~)
-os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="edgekit-keras-home-")
-
+# (an empty Keras home: no cached full MNIST, and Keras writes its keras.json there, not in ~);
+# removed when the session ends, and by the next edgekit to start if the session was killed
+os.environ["KERAS_HOME"] = str(temp_dir("keras-home"))
 
 
 def _every_target() -> list[tuple[str, str]]:

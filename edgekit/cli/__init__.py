@@ -33,7 +33,9 @@ def _register_only(argv: list[str]) -> None:
 
 def main() -> None:
     from edgekit.cli.core import app
+    from edgekit.fileio import claim_temp_dir
 
+    claim_temp_dir()  # what killed edgekit processes left in the temp folder goes; ours goes at exit
     _register_only(sys.argv[1:])
     try:
         app()

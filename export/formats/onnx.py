@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from edgekit.export.base import EXPORTERS, Exporter, ExportOptions, Quantization
 from edgekit.export.embed import embed_onnx
 from edgekit.export.graph import export_graph, input_spec
 from edgekit.export.selective import COMPARISONS, Comparison, LayerLoss, channel_loss, resolve
+from edgekit.fileio import temporary_dir
 from edgekit.tfutil import INSTALL_TRAIN, import_tf
 
 
@@ -71,7 +71,7 @@ def preprocess(fp32: bytes) -> bytes:
     ones `nodes_to_exclude` and the per-layer comparison speak of."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    with tempfile.TemporaryDirectory(prefix="edgekit-onnx-") as tmp:
+    with temporary_dir("onnx") as tmp:
         src, pre = Path(tmp, "fp32.onnx"), Path(tmp, "pre.onnx")
         src.write_bytes(fp32)
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
@@ -100,7 +100,7 @@ def quantize_int8(
     }[method]
     pre_bytes = preprocess(fp32)
     exclude = list(resolve(float_layers, node_names(pre_bytes))) if float_layers else []
-    with tempfile.TemporaryDirectory(prefix="edgekit-onnx-") as tmp:
+    with temporary_dir("onnx") as tmp:
         pre, dst = Path(tmp, "pre.onnx"), Path(tmp, "int8.onnx")
         pre.write_bytes(pre_bytes)
         with contextlib.redirect_stdout(sys.stderr):  # the entropy calibrator prints progress
@@ -124,7 +124,7 @@ def quantize_dynamic_int8(fp32: bytes, float_layers: tuple[str, ...] = ()) -> by
 
     pre_bytes = preprocess(fp32)
     exclude = list(resolve(float_layers, node_names(pre_bytes))) if float_layers else []
-    with tempfile.TemporaryDirectory(prefix="edgekit-onnx-") as tmp:
+    with temporary_dir("onnx") as tmp:
         pre, dst = Path(tmp, "pre.onnx"), Path(tmp, "dynamic.onnx")
         pre.write_bytes(pre_bytes)
         quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8, nodes_to_exclude=exclude)

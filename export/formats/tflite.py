@@ -6,7 +6,6 @@ resource variables (a 6 KB "model" that reads them at run time) and breaks int8 
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from edgekit.export.base import EXPORTERS, Exporter, ExportOptions, Quantization
 from edgekit.export.embed import embed_tflite
 from edgekit.export.graph import export_graph, input_spec
 from edgekit.export.selective import COMPARISONS, Comparison, LayerLoss, channel_loss, resolve
+from edgekit.fileio import temporary_dir
 from edgekit.tfutil import import_tf
 
 
@@ -70,7 +70,7 @@ def convert_tflite(model: Any, card: ModelCard, options: ExportOptions, calib: n
     those nodes)."""
     tf, _ = import_tf()
     q = options.quantization
-    with tempfile.TemporaryDirectory(prefix="edgekit-tflite-") as tmp:
+    with temporary_dir("tflite") as tmp:
         converter = _converter(tf, model, card, options, Path(tmp))
         if q is Quantization.INT8:
             _calibrate(tf, converter, model, card, calib)
@@ -135,7 +135,7 @@ def compare_tflite(
     """TFLite's quantization debugger: every int8 op run beside its float twin on the same
     (dequantized) inputs (NumericVerify), its output's loss measured per channel."""
     tf, _ = import_tf()
-    with tempfile.TemporaryDirectory(prefix="edgekit-tflite-") as tmp:
+    with temporary_dir("tflite") as tmp:
         converter = _converter(tf, model, card, options, Path(tmp))
         _calibrate(tf, converter, model, card, calib[:DEBUG_SAMPLES])
         samples = calib[:DEBUG_SAMPLES].astype(
