@@ -169,3 +169,18 @@ with atomic_path(Path({str(target)!r})) as tmp:
 
     write_bytes(target, b"whole")
     assert target.read_bytes() == b"whole" and not list(tmp_path.glob(".model.bin.*.part"))
+
+
+def test_onnx_metadata_that_is_not_utf8_is_refused_in_one_sentence(artifacts, tmp_path):
+    """Found by the long fuzz pass: onnxruntime raised UnicodeDecodeError reading such metadata."""
+    import onnx
+
+    from edgekit.runtime.backends import SessionOptions
+    from edgekit.runtime.backends.onnxruntime import _card_from_session, _session
+
+    model = onnx.load(str(artifacts[("onnx", "fp32")]))
+    model.metadata_props.add(key="zz", value="QQQQ")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(model.SerializeToString().replace(b"QQQQ", b"\xff\xfe\xfd\xfc"))
+    with pytest.raises(ModelFileError, match="metadata is not valid UTF-8"):
+        _card_from_session(_session(bad, SessionOptions(device="cpu")), bad)

@@ -205,9 +205,9 @@ def _cuda_session_providers(ort) -> tuple[list[str], str]:
     """The providers a session asked for CUDA really uses, and the first line of any error."""
     from importlib.resources import files
 
+    from edgekit.deps import quiet_native_stderr
     from edgekit.errors import first_line
     from edgekit.runtime.backends.onnxruntime import preload_cuda
-    from edgekit.runtime.deps import quiet_native_stderr
 
     model = files("edgekit.runtime.assets") / "face_detection_front_128x128_barracuda.onnx"
     notes = [n for n in preload_cuda(ort) if n.startswith("Failed to load")]

@@ -110,7 +110,10 @@ def first_device(device: str) -> str:
 
 
 def _card_from_session(sess, path: Path) -> ModelCard | None:
-    meta = sess.get_modelmeta().custom_metadata_map
+    try:
+        meta = sess.get_modelmeta().custom_metadata_map
+    except UnicodeDecodeError:  # onnxruntime decodes the values as UTF-8 (found by the fuzz pass)
+        raise ModelFileError(f"{path} is damaged: its metadata is not valid UTF-8") from None
     return ModelCard.from_json(meta[CARD_KEY], source=f"card in {path}") if CARD_KEY in meta else None
 
 
