@@ -4,6 +4,7 @@ the next run leaves no part file and nothing in the temp folder."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -71,7 +72,8 @@ def test_export_killed_at_random_moments_leaves_no_leftovers(trained, tmp_path):
         )
         time.sleep(rng.uniform(1.0, 20.0))
         killed += proc.poll() is None
-        os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # a quick machine may have finished the export
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         if target.exists():
             assert read_card(target).parity["passed"], "a target is a complete, validated model"
