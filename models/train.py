@@ -475,6 +475,7 @@ def fit_model(
         epoch_batches(tf, arrays.x, arrays.y, batch_size, config.seed, first, epochs),
         epochs=epochs,
         initial_epoch=first,
+        shuffle=False,  # the batches are already in their (seed, epoch) order
         steps_per_epoch=-(-len(tf.nest.flatten(arrays.x)[0]) // batch_size),
         validation_data=arrays.validation,
         verbose=0,
