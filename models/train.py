@@ -245,6 +245,7 @@ def train(config: TrainConfig | str, out_dir: str | Path | None = None, **option
     run = run_hparams(config, recipe, data, epochs, batch_size, replicas)
     card = make_card(recipe, model, dataset, run, metrics, data.preprocess)
     write_outputs(config, recipe, model, card, history, dataset, data.card_like, raw_out)
+    shutil.rmtree(config.backup, ignore_errors=True)  # the run is whole: nothing left to resume
     return TrainResult(config.model_path, card, history, seconds, dataset)
 
 
@@ -372,17 +373,15 @@ def compile_model(
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
 
 
-def callbacks_for(keras, config: TrainConfig, recipe: Recipe, watching: bool, epochs: int, earlier) -> list:
-    """Progress, the backup an interrupted run resumes from, and the watched slice's checkpoint,
-    plateau schedule and early stopping."""
+def callbacks_for(
+    keras, config: TrainConfig, recipe: Recipe, watching: bool, epochs: int, resumed: Resumed | None
+) -> list:
+    """Progress, each epoch's randomness, the watched slice's checkpoint, plateau schedule and early
+    stopping, then the backup an interrupted run resumes from (last: what it saves at an epoch's
+    end has seen that epoch's end everywhere else; `resumed`: what it restores)."""
     training = recipe.training
     callbacks = [] if config.quiet else [epoch_logger(keras, epochs)]
-    # an interrupted run restarts from its last finished epoch; the folder goes when the fit ends
-    # (double: a kill while the weights are being written leaves the epoch before intact)
-    callbacks.append(
-        keras.callbacks.BackupAndRestore(str(config.backup), delete_checkpoint=True, double_checkpoint=True)
-    )
-    callbacks.append(history_keeper(keras, config.backup, earlier))
+    callbacks.append(epoch_randomness(keras, config.seed))
     if watching:  # the best epoch on the watched slice (never on the held-out split)
         callbacks.append(
             keras.callbacks.ModelCheckpoint(
@@ -404,7 +403,55 @@ def callbacks_for(keras, config: TrainConfig, recipe: Recipe, watching: bool, ep
                 monitor="val_loss", patience=training.early_stopping_patience, restore_best_weights=True
             )
         )
+    callbacks.append(epoch_backup(keras, config.backup, config.seed, callbacks, resumed))
     return callbacks
+
+
+def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
+    """The seed of one epoch's randomness (`stream` tells its users apart): a function of the run's
+    seed and the epoch alone, so an epoch after a resume draws what it would have drawn in a run
+    never stopped, with no random state to save."""
+    return int(np.random.default_rng([seed, epoch, stream]).integers(2**31 - 1))
+
+
+def epoch_randomness(keras, seed: int):
+    """At each epoch's start, every random source training draws from is set from (seed, epoch):
+    Python's, numpy's and TensorFlow's global generators and the model's own seed generators
+    (dropout, augmentation layers), whose state no checkpoint of Keras's keeps."""
+
+    def begin(epoch: int, logs: dict | None) -> None:
+        keras.utils.set_random_seed(epoch_seed(seed, epoch))
+        for i, state in enumerate(seed_states(callback.model)):
+            state.assign(np.array([epoch_seed(seed, epoch, i + 1), 0], dtype=state.dtype))
+
+    callback = keras.callbacks.LambdaCallback(on_epoch_begin=begin)
+    return callback
+
+
+def seed_states(model: Any) -> list[Any]:
+    """The state variables of the model's seed generators (Keras keeps them among its variables,
+    outside its weights and its checkpoints)."""
+    return [v for v in model.variables if v.name == "seed_generator_state"]
+
+
+def epoch_batches(tf, x: Any, y: Any, batch_size: int, seed: int, first: int, epochs: int):
+    """The training batches of epochs `first`..`epochs`-1, each epoch in its own order, a function
+    of (seed, epoch) alone: a resumed run sees the batches the uninterrupted one saw. (Keras's own
+    shuffle draws each epoch's order from a generator that starts afresh with every fit.)"""
+    n = len(tf.nest.flatten(x)[0])
+
+    def order(epoch):
+        pair = tf.stack([tf.constant(seed, tf.int64), epoch])
+        shuffled = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=pair)
+        return tf.data.Dataset.from_tensor_slices(shuffled).batch(batch_size)
+
+    indices = tf.data.Dataset.range(first, epochs).flat_map(order)
+    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+
+    def take(index, both):
+        return tf.nest.map_structure(lambda t: tf.gather(t, index), both)
+
+    return tf.data.Dataset.zip((indices, data)).map(take, num_parallel_calls=tf.data.AUTOTUNE).prefetch(1)
 
 
 def fit_model(
@@ -418,28 +465,24 @@ def fit_model(
     batch_size: int,
 ) -> tuple[dict[str, list[float]], float]:
     """(the history from epoch 1, resumed runs included; the seconds this fit took)."""
-    earlier = resumed_history(config.backup) if config.resume else {}
-    callbacks = callbacks_for(keras, config, recipe, data.watching, epochs, earlier)
+    resumed = resume_state(keras, config, model) if config.resume else None
+    first = resumed.epoch if resumed is not None else 0
+    callbacks = callbacks_for(keras, config, recipe, data.watching, epochs, resumed)
     config.out_dir.mkdir(parents=True, exist_ok=True)
+    tf, _ = import_tf()
     t0 = time.perf_counter()
-    try:
-        fit = model.fit(
-            arrays.x,
-            arrays.y,
-            epochs=epochs,
-            batch_size=batch_size,
-            validation_data=arrays.validation,
-            verbose=0,
-            callbacks=callbacks,
-        )
-    except OSError as e:
-        if not config.resume:
-            raise
-        raise ConfigError(
-            f"the interrupted run in {config.out_dir} cannot be resumed: its backup is damaged "
-            f"({e.strerror or e}); pass --force to start over"
-        ) from None
+    fit = model.fit(
+        epoch_batches(tf, arrays.x, arrays.y, batch_size, config.seed, first, epochs),
+        epochs=epochs,
+        initial_epoch=first,
+        shuffle=False,  # the batches are already in their (seed, epoch) order
+        steps_per_epoch=-(-len(tf.nest.flatten(arrays.x)[0]) // batch_size),
+        validation_data=arrays.validation,
+        verbose=0,
+        callbacks=callbacks,
+    )
     seconds = time.perf_counter() - t0
+    earlier = resumed.history if resumed is not None else {}
     history = {k: earlier.get(k, []) + [float(v) for v in vs] for k, vs in fit.history.items()}
     return history, seconds
 
@@ -524,7 +567,9 @@ def write_outputs(
         embed_keras_card(tmp, card)  # the card travels inside model.keras too: one file is enough
     write_text(out_dir / "card.json", card.to_json(indent=2))
     write_text(out_dir / "history.json", json.dumps(history, indent=2))
-    plot_curves(history, out_dir / "curves.png", title=f"{recipe.name} on {dataset.name}", val_label="validation")
+    plot_curves(
+        history, out_dir / "curves.png", title=f"{recipe.name} on {dataset.name}", val_label="validation"
+    )
     if get_task(recipe.task).classifies:
         matrix = confusion_matrix(
             class_probabilities(card_like, first(raw_out)).argmax(1), dataset.heldout.y, len(dataset.labels)
@@ -571,31 +616,98 @@ def check_hparam_type(recipe: Recipe, name: str, default: Any, value: Any) -> No
         )
 
 
-HISTORY_SO_FAR = "edgekit_history.json"  # inside the backup folder, beside Keras's own state
+STATE_FILE = "state.json"  # inside the backup: the last finished epoch, and what goes with it
+# the watching callbacks' counters, saved with each epoch so a resumed run stops and lowers its
+# learning rate when the run never stopped would (each resets them as it starts)
+CALLBACK_STATE = ("wait", "best", "best_epoch", "cooldown_counter", "stopped_epoch")
 
 
-def history_keeper(keras, backup: Path, earlier: dict[str, list[float]]):
-    """Keeps the history so far beside the backup at each epoch's end, so a resumed run's curves
-    start at epoch 1, not at the epoch it resumed from."""
-    so_far = {k: list(v) for k, v in earlier.items()}
+@dataclass(frozen=True)
+class Resumed:
+    """What an interrupted run's backup holds: the epochs done, their history, the callbacks'
+    counters in order (the keeper restores them when the fit starts)."""
+
+    epoch: int
+    history: dict[str, list[float]]
+    callbacks: dict[str, dict[str, Any]]  # by the callback's class name
+    best_weights: list[Any] | None  # early stopping's best so far (from best.keras), if any
+
+
+def epoch_backup(keras, backup: Path, seed: int, callbacks: list, resumed: Resumed | None):
+    """At each epoch's end: the weights and optimizer state into `epoch-N.weights.h5`, then (one
+    atomic write, after the weights are on disk) `state.json` naming that epoch, with the history
+    so far and the callbacks' counters. A kill at any moment leaves a state that names a whole
+    weights file of its own epoch; the randomness and the batch order are (seed, epoch)'s."""
+    history = {k: list(v) for k, v in (resumed.history if resumed is not None else {}).items()}
+
+    def begin(logs: dict | None) -> None:
+        if resumed is None:
+            return
+        for callback in callbacks:
+            for name, value in resumed.callbacks.get(type(callback).__name__, {}).items():
+                setattr(callback, name, value)
+            if resumed.best_weights is not None and hasattr(callback, "best_weights"):
+                callback.best_weights = resumed.best_weights
 
     def end(epoch: int, logs: dict | None) -> None:
         for k, v in (logs or {}).items():
-            so_far.setdefault(k, []).append(float(v))
-        if backup.is_dir():
-            write_text(backup / HISTORY_SO_FAR, json.dumps(so_far))
+            history.setdefault(k, []).append(float(v))
+        backup.mkdir(parents=True, exist_ok=True)
+        weights = backup / f"epoch-{epoch + 1}.weights.h5"
+        keeper.model.save_weights(weights, overwrite=True)
+        with weights.open("rb") as f:
+            os.fsync(f.fileno())
+        counters = {
+            type(c).__name__: {n: _plain(getattr(c, n)) for n in CALLBACK_STATE if hasattr(c, n)}
+            for c in callbacks
+            if any(hasattr(c, n) for n in CALLBACK_STATE)
+        }
+        state = {"epoch": epoch + 1, "seed": seed, "history": history, "callbacks": counters}
+        write_text(backup / STATE_FILE, json.dumps(state))
+        for old in backup.glob("epoch-*.weights.h5"):
+            if old != weights:
+                old.unlink(missing_ok=True)
 
-    return keras.callbacks.LambdaCallback(on_epoch_end=end)
+    keeper = keras.callbacks.LambdaCallback(on_train_begin=begin, on_epoch_end=end)
+    return keeper
 
 
-def resumed_history(backup: Path) -> dict[str, list[float]]:
-    """The history of an interrupted run up to the epoch Keras's backup will resume from."""
+def _plain(value: Any) -> Any:
+    return (
+        float(value)
+        if isinstance(value, float | np.floating)
+        else int(value)
+        if isinstance(value, np.integer)
+        else value
+    )
+
+
+def resume_state(keras, config: TrainConfig, model: Any) -> Resumed:
+    """Load an interrupted run's last finished epoch into `model` (weights and optimizer state);
+    refuse a backup that is damaged or was made with another --seed."""
+    backup = config.backup
     try:
-        so_far = json.loads((backup / HISTORY_SO_FAR).read_text())
-        epoch = int(json.loads((backup / "training_metadata.json").read_text())["epoch"])
-    except (OSError, ValueError, KeyError):
-        return {}
-    return {k: [float(x) for x in v[:epoch]] for k, v in so_far.items()}
+        state = json.loads((backup / STATE_FILE).read_text())
+        epoch, seed = int(state["epoch"]), int(state["seed"])
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)  # its variables must exist to be loaded
+        model.load_weights(backup / f"epoch-{epoch}.weights.h5")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(
+            f"the interrupted run in {config.out_dir} cannot be resumed: its backup is damaged or "
+            f"from an older edgekit ({getattr(e, 'strerror', None) or e}); pass --force to start over"
+        ) from None
+    if seed != config.seed:
+        raise ConfigError(
+            f"the interrupted run in {config.out_dir} was started with --seed {seed}: resume it with "
+            f"--seed {seed} (or pass --force to start over)"
+        )
+    best = config.out_dir / BEST_FILE
+    best_weights = None
+    if best.exists() and "EarlyStopping" in state["callbacks"]:
+        best_weights = keras.saving.load_model(best, compile=False).get_weights()
+    history = {k: [float(x) for x in v] for k, v in state["history"].items()}
+    return Resumed(epoch, history, state["callbacks"], best_weights)
 
 
 @dataclass(frozen=True)
