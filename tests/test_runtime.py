@@ -60,6 +60,25 @@ def test_corrupt_image_in_a_folder_is_skipped_and_counted(artifacts, digit_pngs)
         assert "broken.png" in src.skip_reasons[0]
 
 
+def test_a_run_of_bad_frames_keeps_a_bounded_report(artifacts, digit_pngs):
+    """A source that skips for days keeps a count and the first few reasons, never a growing list;
+    the CLI says how many more there were."""
+    from typer.testing import CliRunner
+
+    from edgekit.cli import app
+    from edgekit.runtime.sources import KEPT_REASONS
+
+    folder, _ = digit_pngs
+    for i in range(KEPT_REASONS + 5):
+        (folder / f"broken{i:02d}.png").write_bytes(b"\x89PNG not really")
+    with open_source(str(folder)) as src:
+        assert sum(1 for _ in src) == 8
+        assert src.skipped == KEPT_REASONS + 5 and len(src.skip_reasons) == KEPT_REASONS
+    r = CliRunner().invoke(app, ["run", str(artifacts[("onnx", "fp32")]), "--source", str(folder)])
+    assert r.exit_code == 0, r.output
+    assert r.stderr.count("/broken") == KEPT_REASONS and "... and 5 more skipped" in r.stderr
+
+
 def test_video_frames_are_classified(artifacts, tmp_path, mnist):
     import cv2
 

@@ -163,12 +163,12 @@ def run(
 
 def _report(summary: RunSummary, src: Any, json_out: bool) -> None:
     """Skips and failures as warnings, then the summary on stderr (and as a JSON line with --json)."""
-    reasons = src.skip_reasons
-    for reason in reasons[:10]:
+    for reason in src.skip_reasons:
         typer.secho(f"skipped {reason}", fg=typer.colors.YELLOW, err=True)
-    if len(reasons) > 10:
-        typer.secho(f"... and {len(reasons) - 10} more skipped", fg=typer.colors.YELLOW, err=True)
-    for why in getattr(src, "failures", [])[:10]:
+    if src.skipped > len(src.skip_reasons):
+        more = src.skipped - len(src.skip_reasons)
+        typer.secho(f"... and {more} more skipped", fg=typer.colors.YELLOW, err=True)
+    for why in getattr(src, "failures", []):
         typer.secho(f"{src.name} failed ({why}); reopening it", fg=typer.colors.YELLOW, err=True)
     if summary.error:
         typer.secho(summary.error, fg=typer.colors.YELLOW, err=True)

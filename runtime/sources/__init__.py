@@ -21,8 +21,12 @@ class Item:
     t_capture: float  # time.perf_counter() when it was read
 
 
+KEPT_REASONS = 10  # reasons kept for the report: a source that runs for days must not grow
+
+
 class Source:
-    """Base class. `skipped` counts items that could not be read (corrupt files, bad frames)."""
+    """Base class. `skipped` counts items that could not be read (corrupt files, bad frames);
+    `skip_reasons` keeps the first `KEPT_REASONS` of them."""
 
     kind: str = ""
     live: bool = False
@@ -33,7 +37,8 @@ class Source:
 
     def skip(self, reason: str) -> None:
         self.skipped += 1
-        self.skip_reasons.append(reason)
+        if len(self.skip_reasons) < KEPT_REASONS:
+            self.skip_reasons.append(reason)
 
     def __iter__(self) -> Iterator[Item]:
         raise NotImplementedError

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgekit.errors import SourceError, first_line
-from edgekit.runtime.sources import Item, Source
+from edgekit.runtime.sources import KEPT_REASONS, Item, Source
 
 # FFmpeg reads this once, when OpenCV first opens a capture: keep its log lines (a refused
 # connection, a broken packet) off the terminal, since every failure is reported as a sentence
@@ -97,7 +97,8 @@ class LiveSource(Source):
         self.dropped = 0  # frames replaced by a newer one before the consumer took them
         self.taken = 0  # frames handed to the consumer
         self.reconnects = 0  # successful reopens after a failure
-        self.failures: list[str] = []  # why the capture failed, once per failure
+        self.failed = 0  # times the capture failed
+        self.failures: list[str] = []  # why, for the first KEPT_REASONS failures
         self.error: str | None = None  # set when the capture was lost for good
         self._open = open_capture
         self._interval = 1.0 / fps if fps else 0.0
@@ -174,7 +175,9 @@ class LiveSource(Source):
 
     def _reconnect(self, why: str) -> Capture | None:
         """Reopen with back-off; None when stopped or when `give_up` seconds passed in vain."""
-        self.failures.append(why)
+        self.failed += 1
+        if len(self.failures) < KEPT_REASONS:
+            self.failures.append(why)
         start, last = time.perf_counter(), why
         if self._backoff.give_up > 0:
             for delay in self._backoff.delays():
@@ -246,6 +249,7 @@ class LiveSource(Source):
             "read": self.read,
             "dropped": self.dropped,
             "reconnects": self.reconnects,
+            "failed": self.failed,
             "failures": list(self.failures),
             "error": self.error,
         }
