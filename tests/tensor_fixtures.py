@@ -4,6 +4,7 @@ converter and through tf2onnx (a fixed input signature, as DESIGN.md says works 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 def make_tensor_models(out: Path, width: int = 16, name: str = "net") -> dict[str, Path]:
@@ -27,3 +28,14 @@ def make_tensor_models(out: Path, width: int = 16, name: str = "net") -> dict[st
     onnx = out / f"{name}.onnx"
     tf2onnx.convert.from_function(fn, input_signature=[spec], opset=17, output_path=str(onnx))
     return {"tflite": tflite, "onnx": onnx}
+
+
+def onnx_model_bytes(graph: Any) -> bytes:
+    """An ONNX graph built by hand as a checked model file's bytes: opset 17, IR version 8 (old
+    enough for any onnxruntime the runtime supports)."""
+    import onnx
+
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import make_video, run_python
+from tensor_fixtures import onnx_model_bytes
 from typer.testing import CliRunner
 
 from edgekit.cli import app
@@ -147,10 +148,7 @@ def make_yolov8(path: Path, num_classes: int = 80, n: int = ANCHORS) -> Path:
         [h.make_tensor_value_info("images", t, [1, 3, INPUT, INPUT])],
         [h.make_tensor_value_info("output0", t, [1, 4 + num_classes, n])],
     )
-    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path.write_bytes(model.SerializeToString())
+    path.write_bytes(onnx_model_bytes(graph))
     return path
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tensor_fixtures import onnx_model_bytes
 from typer.testing import CliRunner
 
 from edgekit.cli import app
@@ -114,10 +115,7 @@ def make_unknown_ssd(path: Path) -> Path:
             h.make_tensor_value_info("classificators", t, list(scores.shape)),
         ],
     )
-    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path.write_bytes(model.SerializeToString())
+    path.write_bytes(onnx_model_bytes(graph))
     return path
 
 
