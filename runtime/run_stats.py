@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.runtime.predictor import Prediction
+from edgekit.runtime.quantiles import percentiles
 from edgekit.runtime.sources import Item, Source
 
 
@@ -89,15 +90,8 @@ class Reservoir:
         return self.values[: min(self.seen, self.values.size)]
 
     def percentile(self, q: float) -> float | None:
-        """Linear interpolation between order statistics, np.percentile's default, from a sort:
-        np.percentile itself imports numpy.ma (10-20 ms of an `edgekit run` on one image)."""
-        kept = np.sort(self.sample())
-        if not kept.size:
-            return None
-        at = q / 100 * (kept.size - 1)
-        lo = int(at)
-        hi = min(lo + 1, kept.size - 1)
-        return float(kept[lo] + (kept[hi] - kept[lo]) * (at - lo))
+        """The `q`th percentile of the values kept; None before the first."""
+        return next(iter(percentiles(self.sample(), [q])), None)
 
 
 class RunStats:

@@ -9,12 +9,13 @@ median. A fixed `runs` count is honoured exactly, as `benchmark_model --num_runs
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from edgekit.runtime.quantiles import percentiles
 
 CONFIDENCE = 0.95
 PRECISION = 0.025  # stop when the median's interval is within ±2.5% of it
@@ -50,12 +51,6 @@ class Latency:
         d = asdict(self)
         d["samples_ms"] = list(self.samples_ms)
         return d
-
-
-def percentiles(values: Sequence[float], qs: Sequence[float]) -> list[float]:
-    """Percentiles by linear interpolation between order statistics (numpy's default, as
-    `onnxruntime_perf_test` reports them)."""
-    return [float(v) for v in np.percentile(np.asarray(values, dtype=np.float64), qs)]
 
 
 def median_ci_ranks(n: int, confidence: float = CONFIDENCE) -> tuple[int, int] | None:
@@ -96,7 +91,7 @@ def precise_enough(values: Sequence[float], precision: float = PRECISION) -> boo
     ci = median_ci(values)
     if ci is None:
         return False
-    med = statistics.median(values)
+    med = percentiles(values, [50])[0]
     return med > 0 and max(med - ci[0], ci[1] - med) <= precision * med
 
 

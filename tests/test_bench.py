@@ -28,13 +28,13 @@ from edgekit.cli import app
 from edgekit.errors import ConfigError, DataError, UnknownNameError, UnsupportedError
 from edgekit.runtime.backends import BACKENDS, SessionOptions
 from edgekit.runtime.backends.tflite import module_file_present, tflite_backend
+from edgekit.runtime.quantiles import percentiles
 from edgekit.runtime.timing import (
     StopRule,
     mann_whitney,
     measure,
     median_ci,
     median_ci_ranks,
-    percentiles,
     rank,
     summarize,
 )
@@ -49,6 +49,12 @@ def invoke(*args):
 def test_percentiles_of_a_known_sequence():
     values = list(range(1, 101))  # 1..100
     assert percentiles(values, [50, 90, 99]) == pytest.approx([50.5, 90.1, 99.01])
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 4096):  # numpy's default method, to the last bit or two
+        x = rng.random(n)
+        qs = [0, 1, 50, 90, 99, 99.9, 100]
+        assert percentiles(x, qs) == pytest.approx(np.percentile(x, qs), rel=1e-12, abs=1e-15)
+    assert percentiles([], [50]) == []
     lat = summarize([v / 1e3 for v in values])
     assert lat.p50_ms == pytest.approx(50.5) and lat.min_ms == 1 and lat.runs == 100
     assert lat.std_ms == pytest.approx(np.std(values, ddof=1)) and lat.cv == pytest.approx(lat.std_ms / 50.5)
