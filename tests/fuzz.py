@@ -88,7 +88,7 @@ def run_one(args: list[str], timeout: float, env: dict[str, str]) -> tuple[str, 
     """Run `edgekit ARGS` in a child; (verdict, detail)."""
     cmd = [sys.executable, "-m", "edgekit.cli", *args]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return "hang", f"no answer in {timeout:.0f} s"
     err = proc.stderr.strip()
