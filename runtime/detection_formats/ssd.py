@@ -21,7 +21,7 @@ from edgekit.runtime.backends import TensorInfo
 from edgekit.runtime.detection import (
     Detection,
     LetterboxInfo,
-    weighted_nms,
+    weighted_merge,
 )
 from edgekit.runtime.detection_formats import (
     FORMATS,
@@ -247,12 +247,27 @@ class SsdSettings(DetectionSettings):
         return float(np.log(p / (1 - p)))
 
     @cached_property
-    def anchor_affine(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per anchor, (N, 1, 2) each, made once: the scale that turns raw x, y offsets (input
-        pixels) into fractions of the input at the anchor's size, and the anchor's centre."""
-        anchors = self.anchors
-        h, w = self.hw
-        return (anchors[:, None, 2:4] / np.array((w, h), np.float32)), anchors[:, None, :2].copy()
+    def _decoders(self) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        return {}
+
+    def decoder(self, channels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For regressors of `channels` values per anchor (4 + 2 per keypoint), made once each: the
+        (N, channels) scale and offset that turn raw offsets (input pixels) into fractions of the
+        input, at each anchor's size and around its centre (the box size, values 2 and 3, is not
+        moved), and the (channels, channels) matrix that turns a row's centre and size into
+        corners and keeps its keypoints: x1, y1, x2, y2, then the keypoints."""
+        made = self._decoders.get(channels)
+        if made is None:
+            anchors = self.anchors
+            h, w = self.hw
+            pairs = channels // 2
+            scale = np.tile(anchors[:, 2:4] / np.array((w, h), np.float32), pairs)
+            offset = np.tile(anchors[:, :2], pairs)
+            offset[:, 2:4] = 0
+            corners = np.eye(channels, dtype=np.float32)
+            corners[:4, :4] = [[1, 0, 1, 0], [0, 1, 0, 1], [-0.5, 0, 0.5, 0], [0, -0.5, 0, 0.5]]
+            made = self._decoders[channels] = (scale, offset, corners)
+        return made
 
     @property
     def hw(self) -> tuple[int, int]:
@@ -279,33 +294,31 @@ def decode_ssd(
     chosen = np.flatnonzero(logits >= settings.logit_threshold)
     if not chosen.size:
         return []
-    scale, centre = settings.anchor_affine
-    raw = np.asarray(regressors, dtype=np.float32).reshape(len(logits), -1, 2)[chosen]
-    points = raw * scale[chosen]
-    points[:, :1] += centre[chosen]  # row 1 is the box size, which no anchor position moves
-    points[:, 2:] += centre[chosen]
+    raw = np.asarray(regressors, dtype=np.float32).reshape(len(logits), -1)
+    scale, offset, corners = settings.decoder(raw.shape[1])
+    points = raw[chosen] * scale[chosen] + offset[chosen]
     # MediaPipe clips logits to +-100 before the sigmoid; the chosen are above the threshold's logit
     # (at least -16.1) and a large one gives 1.0 either way, so float32 cannot overflow here
     scores = 1 / (1 + np.exp(-logits[chosen]))
-    centre, half = points[:, 0], points[:, 1] / 2
-    boxes = np.hstack([centre - half, centre + half])
-    mask = (half > 0).all(axis=1)
-    if not mask.all():
-        boxes, scores, points = boxes[mask], scores[mask], points[mask]
-    boxes, scores, kps = weighted_nms(boxes, scores, settings.iou, points[:, 2:], settings.max_det)
-    # fractions of the input -> input pixels -> the frame's pixels: one scale and shift per axis
+    if not (points[:, 2:4] > 0).all():  # a box with no width or height is no detection
+        keep = (points[:, 2:4] > 0).all(axis=1)
+        points, scores = points[keep], scores[keep]
+    # boxes and keypoints in one array: corners by one matrix product, merged by one more
+    rows, scores = weighted_merge(points @ corners, scores, settings.iou, settings.max_det)
+    # fractions of the input -> input pixels -> the frame's pixels: one scale and shift per axis,
+    # on every x, y pair of a row at once
     gain, shift = np.array((w, h), np.float32), np.zeros(2, np.float32)
     if info is not None:
         gain, shift = gain / info.scale, -np.array(info.pad, np.float32) / info.scale
-    boxes = (boxes.reshape(-1, 2, 2) * gain + shift).reshape(-1, 4)
+    pairs = rows.reshape(len(rows), -1, 2) * gain + shift
     if info is not None:
         src_h, src_w = info.src_shape
-        boxes = boxes.clip(0, (src_w, src_h, src_w, src_h))
-    kps = (kps * gain + shift).reshape(len(boxes), -1).tolist()
+        box = pairs[:, :2]  # the corners, clipped to the frame; keypoints may lie outside it
+        np.minimum(np.maximum(box, 0, out=box), (src_w, src_h), out=box)
     label = settings.labels[0] if settings.labels else "object"
     return [
-        Detection(tuple(b), s, label, 0, tuple(zip(k[::2], k[1::2], strict=True)))
-        for b, s, k in zip(boxes.tolist(), scores.tolist(), kps, strict=True)
+        Detection(tuple(r[:4]), s, label, 0, tuple(zip(r[4::2], r[5::2], strict=True)))
+        for r, s in zip(pairs.reshape(len(rows), -1).tolist(), scores.tolist(), strict=True)
     ]
 
 
