@@ -225,15 +225,19 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.45, max_
 
 
 def overlapping(boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """(N, N) bool: whether the IoU of each pair of (N, 4) x1, y1, x2, y2 boxes exceeds the threshold.
+    """(N, N) bool: whether the IoU of each pair of x1, y1, x2, y2 boxes (the first four columns of
+    (N, 4+) rows) exceeds the threshold.
 
     Compared as intersection > threshold x union, with no division: an empty union (two empty
-    boxes) overlaps nothing. A box's intersection with itself is its area (sides clipped at 0), so
-    the areas are the diagonal: a handful of boxes costs eight array operations."""
-    a, b = boxes[:, None], boxes[None]
-    wh = np.maximum(np.minimum(a[..., 2:4], b[..., 2:4]) - np.maximum(a[..., :2], b[..., :2]), 0)
+    boxes) overlaps nothing. Only the plainest operations (slices, broadcast minimum, maximum,
+    subtract, multiply): right after an invoke has evicted the caches, each new kind of numpy call
+    costs more than its work on a handful of boxes."""
+    lo, hi = boxes[:, :2], boxes[:, 2:4]
+    wh = np.minimum(hi[:, None], hi[None]) - np.maximum(lo[:, None], lo[None])
+    np.maximum(wh, 0, out=wh)
     inter = wh[..., 0] * wh[..., 1]
-    area = inter.diagonal()
+    size = np.maximum(hi - lo, 0)
+    area = size[:, 0] * size[:, 1]
     return inter > iou_threshold * (area[:, None] + area[None] - inter)
 
 
@@ -311,28 +315,34 @@ def weighted_merge(
     The IoU of every pair is computed once; the loop per cluster only picks its members (two
     boolean operations), and every cluster is blended at once by one (clusters x rows) matrix of
     weights, so the cost barely grows with the number of faces."""
+    if len(rows) <= 1:  # none, or one in its own cluster: the weighted mean of one row is the row
+        return rows[:max_det], scores[:max_det]
     order = np.argsort(-scores, kind="stable")
     rows, scores = rows[order], scores[order]
-    if len(rows) == 1 and max_det > 0:  # its own cluster: the weighted mean of one row is the row
-        return rows, scores
-    near = overlapping(rows[:, :4], iou_threshold)
-    # a zero-area box has IoU 0 with itself but still belongs to its own cluster
-    near.flat[:: len(rows) + 1] = True
-    left = np.ones(len(rows), dtype=bool)
-    tops, members = [], []
-    while len(tops) < max_det and left.any():
-        top = int(left.argmax())  # the best remaining row: the rows are sorted by score
-        members.append(near[top] & left)
-        left &= ~members[-1]
-        tops.append(top)
-    weights = np.array(members, dtype=np.float32).reshape(len(tops), len(rows)) * scores
-    weights /= weights.sum(axis=1, keepdims=True)
+    near = overlapping(rows, iou_threshold)
+    if max_det > 0 and near[0, 1:].all():  # one cluster (one face): every row weighs its score
+        tops, weights = [0], scores[None]
+    else:
+        left = np.ones(len(rows), dtype=bool)
+        tops, members = [], []
+        while len(tops) < max_det and left.any():
+            top = int(left.argmax())  # the best remaining row: the rows are sorted by score
+            member = near[top] & left
+            member[top] = True  # a zero-area box has IoU 0 with itself but is its own cluster
+            left &= ~member
+            members.append(member)
+            tops.append(top)
+        weights = np.array(members, dtype=np.float32).reshape(len(tops), len(rows)) * scores
+    weights = weights / weights.sum(axis=1, keepdims=True)
     if rows.shape[1] <= 4:
         return weights @ rows, scores[tops]
     # BLAS picks its kernel by the matrix's width, and kernels round the last bit differently:
     # boxes and keypoints are blended as two products, as they always were, so results stay bit
     # for bit what they were (a float32 bit is 1e-4 px on a 2048 px frame)
-    return np.concatenate([weights @ rows[:, :4], weights @ rows[:, 4:]], axis=1), scores[tops]
+    merged = np.empty((len(tops), rows.shape[1]), np.float32)
+    np.matmul(weights, rows[:, :4], out=merged[:, :4])
+    np.matmul(weights, rows[:, 4:], out=merged[:, 4:])
+    return merged, scores[tops]
 
 
 _PALETTE = ((56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207),
