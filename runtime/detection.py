@@ -233,12 +233,11 @@ def overlapping(boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
     subtract, multiply): right after an invoke has evicted the caches, each new kind of numpy call
     costs more than its work on a handful of boxes."""
     lo, hi = boxes[:, :2], boxes[:, 2:4]
-    wh = np.minimum(hi[:, None], hi[None]) - np.maximum(lo[:, None], lo[None])
+    wh = np.minimum(hi[:, None], hi) - np.maximum(lo[:, None], lo)
     np.maximum(wh, 0, out=wh)
     inter = wh[..., 0] * wh[..., 1]
-    size = np.maximum(hi - lo, 0)
-    area = size[:, 0] * size[:, 1]
-    return inter > iou_threshold * (area[:, None] + area[None] - inter)
+    area = inter.reshape(-1)[:: len(inter) + 1]  # a box's intersection with itself: its area
+    return inter > iou_threshold * (area[:, None] + area - inter)
 
 
 def _nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_det: int) -> np.ndarray:
@@ -321,7 +320,7 @@ def weighted_merge(
     rows, scores = rows[order], scores[order]
     near = overlapping(rows, iou_threshold)
     if max_det > 0 and near[0, 1:].all():  # one cluster (one face): every row weighs its score
-        tops, weights = [0], scores[None]
+        tops, weights = slice(1), scores[None]  # scores[tops]: the first row's
     else:
         left = np.ones(len(rows), dtype=bool)
         tops, members = [], []
@@ -339,7 +338,7 @@ def weighted_merge(
     # BLAS picks its kernel by the matrix's width, and kernels round the last bit differently:
     # boxes and keypoints are blended as two products, as they always were, so results stay bit
     # for bit what they were (a float32 bit is 1e-4 px on a 2048 px frame)
-    merged = np.empty((len(tops), rows.shape[1]), np.float32)
+    merged = np.empty((len(weights), rows.shape[1]), np.float32)
     np.matmul(weights, rows[:, :4], out=merged[:, :4])
     np.matmul(weights, rows[:, 4:], out=merged[:, 4:])
     return merged, scores[tops]

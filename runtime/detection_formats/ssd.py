@@ -309,14 +309,14 @@ def decode_ssd(
     # fractions of the input -> input pixels -> the frame's pixels: one scale and shift per axis,
     # on every x, y pair of a row at once; the box's corners are clipped to the frame
     gain, shift, frame = to_frame(settings.hw, info)
-    pairs = rows.reshape(len(rows), -1, 2) * gain + shift
+    pairs = rows.reshape(len(rows), rows.shape[1] // 2, 2) * gain + shift
     if frame is not None:
         box = pairs[:, :2]
         np.minimum(np.maximum(box, 0, out=box), frame, out=box)
     label = settings.labels[0] if settings.labels else "object"
     return [
         Detection(tuple(r[:4]), s, label, 0, tuple(zip(r[4::2], r[5::2], strict=True)))
-        for r, s in zip(pairs.reshape(len(rows), -1).tolist(), scores.tolist(), strict=True)
+        for r, s in zip(pairs.reshape(rows.shape).tolist(), scores.tolist(), strict=True)
     ]
 
 
