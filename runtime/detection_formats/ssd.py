@@ -328,15 +328,17 @@ def to_frame(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The gain and shift that take x, y fractions of an (h, w) input to pixels of the frame that
     `info` fitted into it (input pixels when None), and the frame's (width, height) to clip boxes
-    to; made once per frame size, as a video's frames all share one."""
+    to; made once per frame size, as a video's frames all share one (read-only: they are shared)."""
     h, w = hw
-    if info is None:
-        return np.array((w, h), np.float32), np.zeros(2, np.float32), None
-    # float64 (a float32 array over a tuple of Python floats), as it always was
-    gain = np.array((w, h), np.float32) / info.scale
-    shift = -np.array(info.pad, np.float32) / info.scale
-    src_h, src_w = info.src_shape
-    return gain, shift, np.array((src_w, src_h), np.float64)
+    gain, shift, frame = np.array((w, h), np.float32), np.zeros(2, np.float32), None
+    if info is not None:
+        # float64 (a float32 array over a tuple of Python floats), as it always was
+        gain, shift = gain / info.scale, -np.array(info.pad, np.float32) / info.scale
+        src_h, src_w = info.src_shape
+        frame = np.array((src_w, src_h), np.float64)
+        frame.flags.writeable = False
+    gain.flags.writeable = shift.flags.writeable = False
+    return gain, shift, frame
 
 
 class SsdFormat(DetectionFormat):
