@@ -225,16 +225,19 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.45, max_
 
 
 def overlapping(boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """(N, N) bool: whether the IoU of each pair of (N, 4) x1, y1, x2, y2 boxes exceeds the threshold.
+    """(N, N) bool: whether the IoU of each pair of x1, y1, x2, y2 boxes (the first four columns of
+    (N, 4+) rows) exceeds the threshold.
 
     Compared as intersection > threshold x union, with no division: an empty union (two empty
-    boxes) overlaps nothing, and a handful of boxes costs a dozen array operations."""
-    a, b = boxes[:, None], boxes[None]
-    wh = (np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2])).clip(0)
+    boxes) overlaps nothing. Only the plainest operations (slices, broadcast minimum, maximum,
+    subtract, multiply): right after an invoke has evicted the caches, each new kind of numpy call
+    costs more than its work on a handful of boxes."""
+    lo, hi = boxes[:, :2], boxes[:, 2:4]
+    wh = np.minimum(hi[:, None], hi) - np.maximum(lo[:, None], lo)
+    np.maximum(wh, 0, out=wh)
     inter = wh[..., 0] * wh[..., 1]
-    size = (boxes[:, 2:] - boxes[:, :2]).clip(0)
-    area = size[:, 0] * size[:, 1]
-    return inter > iou_threshold * (area[:, None] + area[None] - inter)
+    area = inter.reshape(-1)[:: len(inter) + 1]  # a box's intersection with itself: its area
+    return inter > iou_threshold * (area[:, None] + area - inter)
 
 
 def _nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_det: int) -> np.ndarray:
@@ -290,33 +293,57 @@ def weighted_nms(
     """MediaPipe's weighted NMS: each cluster becomes the score-weighted mean of its boxes and keypoints.
 
     The best box gathers every remaining box whose IoU with it exceeds the threshold; the
-    result keeps the best box's score. Returns (boxes, scores, keypoints or None).
-
-    The IoU of every pair is computed once; the loop per cluster only picks its members (two
-    boolean operations), and every cluster is blended at once by one (clusters x boxes) matrix of
-    weights, so the cost barely grows with the number of faces."""
+    result keeps the best box's score. Returns (boxes, scores, keypoints or None)."""
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     scores = np.asarray(scores, dtype=np.float32).reshape(-1)
-    order = np.argsort(-scores, kind="stable")
-    boxes, scores = boxes[order], scores[order]
-    near = overlapping(boxes, iou_threshold)
-    # a zero-area box has IoU 0 with itself but still belongs to its own cluster
-    np.fill_diagonal(near, True)
-    left = np.ones(len(boxes), dtype=bool)
-    tops, members = [], []
-    while len(tops) < max_det and left.any():
-        top = int(left.argmax())  # the best remaining box: the rows are sorted by score
-        members.append(near[top] & left)
-        left &= ~members[-1]
-        tops.append(top)
-    weights = np.array(members, dtype=np.float32).reshape(len(tops), len(boxes)) * scores
-    weights /= weights.sum(axis=1, keepdims=True)
-    merged_kps = None
-    if keypoints is not None:
-        kps = np.asarray(keypoints, dtype=np.float32)[order]
-        flat = kps.reshape(len(kps), math.prod(kps.shape[1:]))  # -1 cannot size an empty array
-        merged_kps = (weights @ flat).reshape(len(tops), *kps.shape[1:])
-    return weights @ boxes, scores[tops], merged_kps
+    if keypoints is None:
+        merged, merged_scores = weighted_merge(boxes, scores, iou_threshold, max_det)
+        return merged, merged_scores, None
+    kps = np.asarray(keypoints, dtype=np.float32)
+    flat = kps.reshape(len(kps), math.prod(kps.shape[1:]))  # -1 cannot size an empty array
+    merged, merged_scores = weighted_merge(np.hstack([boxes, flat]), scores, iou_threshold, max_det)
+    return merged[:, :4], merged_scores, merged[:, 4:].reshape(len(merged), *kps.shape[1:])
+
+
+def weighted_merge(
+    rows: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.3, max_det: int = 100
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted NMS on float32 rows that start with an x1, y1, x2, y2 box (keypoints or anything
+    else averaged with it may follow): (merged rows, their scores), best first.
+
+    The IoU of every pair is computed once; the loop per cluster only picks its members (two
+    boolean operations), and every cluster is blended at once by one (clusters x rows) matrix of
+    weights, so the cost barely grows with the number of faces."""
+    if len(rows) <= 1:  # none, or one in its own cluster: the weighted mean of one row is the row
+        return rows[:max_det], scores[:max_det]
+    # ndarray methods and ufuncs, not numpy's Python wrappers (np.argsort, .all(), .sum(), a[idx]):
+    # right after an invoke has evicted the caches, each wrapper costs ~10 µs more than its work
+    order = (-scores).argsort(kind="stable")
+    rows, scores = rows.take(order, axis=0), scores.take(order)
+    near = overlapping(rows, iou_threshold)
+    if max_det > 0 and np.logical_and.reduce(near[0, 1:]):  # one cluster (one face): no loop
+        tops, weights = slice(1), scores[None]  # scores[tops]: the first row's
+    else:
+        left = np.ones(len(rows), dtype=bool)
+        tops, members = [], []
+        while len(tops) < max_det and np.logical_or.reduce(left):
+            top = int(left.argmax())  # the best remaining row: the rows are sorted by score
+            member = near[top] & left
+            member[top] = True  # a zero-area box has IoU 0 with itself but is its own cluster
+            left &= ~member
+            members.append(member)
+            tops.append(top)
+        weights = np.array(members, dtype=np.float32).reshape(len(tops), len(rows)) * scores
+    weights = weights / np.add.reduce(weights, axis=1, keepdims=True)
+    if rows.shape[1] <= 4:
+        return weights @ rows, scores[tops]
+    # BLAS picks its kernel by the matrix's width, and kernels round the last bit differently:
+    # boxes and keypoints are blended as two products, as they always were, so results stay bit
+    # for bit what they were (a float32 bit is 1e-4 px on a 2048 px frame)
+    merged = np.empty((len(weights), rows.shape[1]), np.float32)
+    np.matmul(weights, rows[:, :4], out=merged[:, :4])
+    np.matmul(weights, rows[:, 4:], out=merged[:, 4:])
+    return merged, scores[tops]
 
 
 _PALETTE = ((56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207),

@@ -16,6 +16,7 @@ from edgekit.runtime.detection import (
     class_aware_nms,
     draw_detections,
     letterbox,
+    letterbox_info,
     nms,
     unletterbox_boxes,
     weighted_nms,
@@ -108,6 +109,28 @@ def test_weighted_nms_blends_boxes_and_keypoints_by_score():
     # above their IoU the two boxes stay apart, unblended
     apart, _, _ = weighted_nms(boxes, scores, 0.7)
     np.testing.assert_allclose(apart, boxes[[1, 0, 2]])
+
+
+def test_weighted_nms_of_one_cluster_is_the_score_weighted_mean():
+    # every box overlaps the best: one cluster, blended with no loop (the one-face case)
+    rng = np.random.default_rng(0)
+    boxes = np.array([0, 0, 10, 10], np.float32) + rng.uniform(-0.5, 0.5, (7, 4)).astype(np.float32)
+    scores = rng.uniform(0.5, 1, 7).astype(np.float32)
+    keypoints = rng.uniform(0, 10, (7, 3, 2)).astype(np.float32)
+    merged, merged_scores, merged_kps = weighted_nms(boxes, scores, 0.3, keypoints)
+    w = scores.astype(np.float64) / scores.sum()
+    np.testing.assert_allclose(merged, [w @ boxes], rtol=1e-6)
+    np.testing.assert_allclose(merged_kps, [np.einsum("n,nkc->kc", w, keypoints)], rtol=1e-6)
+    assert merged_scores.tolist() == [scores.max()]
+    assert len(weighted_nms(boxes, scores, 0.3, keypoints, max_det=0)[0]) == 0
+
+
+def test_weighted_nms_keeps_a_zero_area_box_as_its_own_cluster():
+    # IoU of a point-sized box with anything, itself included, is 0: it still stands for itself
+    boxes = np.array([[5, 5, 5, 5], [0, 0, 10, 10]], np.float32)
+    merged, merged_scores, _ = weighted_nms(boxes, np.array([0.9, 0.8]), 0.3)
+    np.testing.assert_array_equal(merged, boxes)
+    np.testing.assert_allclose(merged_scores, [0.9, 0.8])
 
 
 # --- letterbox -------------------------------------------------------------------------------
@@ -300,6 +323,19 @@ def test_decode_ssd_offsets_are_input_pixels_around_the_anchor():
     assert face.box == pytest.approx((12, 24, 52, 44))  # centre (32, 34), 40 x 20
     np.testing.assert_allclose(face.keypoints, [(12 + 2 * k, 4 + 2 * k + 1) for k in range(6)])
     assert face.label == "face" and face.to_dict()["keypoints"][0] == pytest.approx([12, 5])
+
+
+def test_decode_ssd_drops_boxes_without_width_or_height():
+    regressors = np.zeros((1, 896, 16), np.float32)
+    classificators = np.full((1, 896, 1), -1000, np.float32)
+    classificators[0, [2, 40]] = 2.0
+    regressors[0, 2, 2:4] = [40, 0]  # no height
+    regressors[0, 40, 2:4] = [-5, 10]  # negative width
+    info = letterbox_info((480, 640), (128, 128))
+    assert decode_ssd(regressors, classificators, SsdSettings(("face",), input_size=128), info) == []
+    regressors[0, 40, 2:4] = [20, 10]
+    (face,) = decode_ssd(regressors, classificators, SsdSettings(("face",), input_size=128), info)
+    assert face.box[2] - face.box[0] == pytest.approx(20 * 640 / 128)
 
 
 def _blazeface(spec, image: np.ndarray) -> tuple[list[Detection], float]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from edgekit.runtime.backends import TensorInfo
 from edgekit.runtime.detection import (
     Detection,
     LetterboxInfo,
-    weighted_nms,
+    weighted_merge,
 )
 from edgekit.runtime.detection_formats import (
     FORMATS,
@@ -247,12 +247,28 @@ class SsdSettings(DetectionSettings):
         return float(np.log(p / (1 - p)))
 
     @cached_property
-    def anchor_affine(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per anchor, (N, 1, 2) each, made once: the scale that turns raw x, y offsets (input
-        pixels) into fractions of the input at the anchor's size, and the anchor's centre."""
-        anchors = self.anchors
-        h, w = self.hw
-        return (anchors[:, None, 2:4] / np.array((w, h), np.float32)), anchors[:, None, :2].copy()
+    def _decoders(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        return {}
+
+    def decoder(self, channels: int) -> tuple[np.ndarray, np.ndarray]:
+        """For regressors of `channels` values per anchor (4 + 2 per keypoint), made once each:
+        (N, 2, channels) of the scale and the offset that turn raw offsets (input pixels) into
+        fractions of the input, at each anchor's size and around its centre (the box size, values
+        2 and 3, is not moved); and the (channels, channels) matrix that turns a row's centre and
+        size into corners and keeps its keypoints: x1, y1, x2, y2, then the keypoints."""
+        made = self._decoders.get(channels)
+        if made is None:
+            anchors = self.anchors
+            h, w = self.hw
+            pairs = channels // 2
+            scale = np.tile(anchors[:, 2:4] / np.array((w, h), np.float32), pairs)
+            offset = np.tile(anchors[:, :2], pairs)
+            offset[:, 2:4] = 0
+            affine = np.stack([scale, offset], axis=1)
+            corners = np.eye(channels, dtype=np.float32)
+            corners[:4, :4] = [[1, 0, 1, 0], [0, 1, 0, 1], [-0.5, 0, 0.5, 0], [0, -0.5, 0, 0.5]]
+            made = self._decoders[channels] = (affine, corners)
+        return made
 
     @property
     def hw(self) -> tuple[int, int]:
@@ -273,40 +289,56 @@ def decode_ssd(
     anchor, scores are the sigmoid of logits clipped to +-100, overlapping boxes are merged
     by weighted NMS. Boxes are in original-image pixels when `info` is given, else input pixels.
     """
-    h, w = settings.hw
     logits = np.asarray(classificators, dtype=np.float32).reshape(-1)
     # threshold the logits first (sigmoid is monotonic): only the few anchors above it are decoded
-    chosen = np.flatnonzero(logits >= settings.logit_threshold)
+    (chosen,) = (logits >= settings.logit_threshold).nonzero()
     if not chosen.size:
         return []
-    scale, centre = settings.anchor_affine
-    raw = np.asarray(regressors, dtype=np.float32).reshape(len(logits), -1, 2)[chosen]
-    points = raw * scale[chosen]
-    points[:, :1] += centre[chosen]  # row 1 is the box size, which no anchor position moves
-    points[:, 2:] += centre[chosen]
+    raw = np.asarray(regressors, dtype=np.float32).reshape(len(logits), -1)
+    affine, corners = settings.decoder(raw.shape[1])
+    # `take`, not `a[chosen]`, and ufuncs, not `.all()`: the same results, but right after an invoke
+    # has evicted the caches numpy's fancy indexing and Python-level wrappers cost ~10 µs a call
+    affine = affine.take(chosen, axis=0)
+    points = raw.take(chosen, axis=0) * affine[:, 0] + affine[:, 1]
     # MediaPipe clips logits to +-100 before the sigmoid; the chosen are above the threshold's logit
     # (at least -16.1) and a large one gives 1.0 either way, so float32 cannot overflow here
-    scores = 1 / (1 + np.exp(-logits[chosen]))
-    centre, half = points[:, 0], points[:, 1] / 2
-    boxes = np.hstack([centre - half, centre + half])
-    mask = (half > 0).all(axis=1)
-    if not mask.all():
-        boxes, scores, points = boxes[mask], scores[mask], points[mask]
-    boxes, scores, kps = weighted_nms(boxes, scores, settings.iou, points[:, 2:], settings.max_det)
-    # fractions of the input -> input pixels -> the frame's pixels: one scale and shift per axis
-    gain, shift = np.array((w, h), np.float32), np.zeros(2, np.float32)
-    if info is not None:
-        gain, shift = gain / info.scale, -np.array(info.pad, np.float32) / info.scale
-    boxes = (boxes.reshape(-1, 2, 2) * gain + shift).reshape(-1, 4)
-    if info is not None:
-        src_h, src_w = info.src_shape
-        boxes = boxes.clip(0, (src_w, src_h, src_w, src_h))
-    kps = (kps * gain + shift).reshape(len(boxes), -1).tolist()
+    scores = 1 / (1 + np.exp(-logits.take(chosen)))
+    if not np.logical_and.reduce(points[:, 2:4] > 0, axis=None):  # no width or height: no box
+        keep = (points[:, 2:4] > 0).all(axis=1)
+        points, scores = points[keep], scores[keep]
+    # boxes and keypoints in one array: corners by one matrix product, merged together
+    rows, scores = weighted_merge(points @ corners, scores, settings.iou, settings.max_det)
+    # fractions of the input -> input pixels -> the frame's pixels: one scale and shift per axis,
+    # on every x, y pair of a row at once; the box's corners are clipped to the frame
+    gain, shift, frame = to_frame(settings.hw, info)
+    pairs = rows.reshape(len(rows), rows.shape[1] // 2, 2) * gain + shift
+    if frame is not None:
+        box = pairs[:, :2]
+        np.minimum(np.maximum(box, 0, out=box), frame, out=box)
     label = settings.labels[0] if settings.labels else "object"
     return [
-        Detection(tuple(b), s, label, 0, tuple(zip(k[::2], k[1::2], strict=True)))
-        for b, s, k in zip(boxes.tolist(), scores.tolist(), kps, strict=True)
+        Detection(tuple(r[:4]), s, label, 0, tuple(zip(r[4::2], r[5::2], strict=True)))
+        for r, s in zip(pairs.reshape(rows.shape).tolist(), scores.tolist(), strict=True)
     ]
+
+
+@lru_cache(maxsize=16)
+def to_frame(
+    hw: tuple[int, int], info: LetterboxInfo | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The gain and shift that take x, y fractions of an (h, w) input to pixels of the frame that
+    `info` fitted into it (input pixels when None), and the frame's (width, height) to clip boxes
+    to; made once per frame size, as a video's frames all share one (read-only: they are shared)."""
+    h, w = hw
+    gain, shift, frame = np.array((w, h), np.float32), np.zeros(2, np.float32), None
+    if info is not None:
+        # float64 (a float32 array over a tuple of Python floats), as it always was
+        gain, shift = gain / info.scale, -np.array(info.pad, np.float32) / info.scale
+        src_h, src_w = info.src_shape
+        frame = np.array((src_w, src_h), np.float64)
+        frame.flags.writeable = False
+    gain.flags.writeable = shift.flags.writeable = False
+    return gain, shift, frame
 
 
 class SsdFormat(DetectionFormat):
