@@ -19,7 +19,7 @@ from typing import Any
 from edgekit.card import ModelCard, TensorSpec
 from edgekit.errors import ModelFileError, UnsupportedError
 from edgekit.runtime.backends import Session, TensorInfo
-from edgekit.runtime.darknet import CFG_SUFFIX, WEIGHTS_SUFFIX, read_darknet_card
+from edgekit.runtime.darknet_suffixes import CFG_SUFFIX, WEIGHTS_SUFFIX
 from edgekit.runtime.detection_formats.ssd import KNOWN_SSD, SsdAnchorOptions
 from edgekit.runtime.labels import COCO_CLASSES
 from edgekit.runtime.preprocess import ImageSpec
@@ -49,6 +49,8 @@ def _darknet_card(
 ) -> ModelCard | None:
     if path.suffix.lower() not in (CFG_SUFFIX, WEIGHTS_SUFFIX):
         return None
+    from edgekit.runtime.darknet import read_darknet_card  # the parser only for a Darknet file
+
     return read_darknet_card(path)
 
 

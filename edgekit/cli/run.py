@@ -102,7 +102,6 @@ def run(
     from edgekit.runtime.pipeline import Pipeline, RunOptions
     from edgekit.runtime.predictor import Predictor
     from edgekit.runtime.sources import SourceOptions
-    from edgekit.runtime.sources.live import parse_size
     from edgekit.runtime.tasks import TaskOptions
 
     if top_k < 1:
@@ -117,6 +116,8 @@ def run(
         keep = tuple(int(c) for c in classes.split(",")) if classes else None
     except ValueError:
         raise typer.BadParameter(f"--classes takes class ids such as 0,2, not {classes!r}") from None
+    if size:
+        from edgekit.runtime.sources.live import parse_size  # the live sources only when asked
     options = RunOptions(
         lines="json" if json_out else "text",
         save=save,
