@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import resource
 import struct
 import subprocess
 import sys
@@ -334,6 +333,8 @@ def probe_tflite(path: Path, module: str, digest: str) -> None:
 
 
 def _probe(path: Path, module: str) -> dict:
+    import resource  # only when a file is probed
+
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     limit = PROBE_MEMORY + 2 * Path(path).stat().st_size
     if soft != resource.RLIM_INFINITY:
