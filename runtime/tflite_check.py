@@ -12,12 +12,12 @@ lines of defence, cheapest first:
 2. `probe_tflite(path, module)`: what the verifier cannot see (an operator's options, kernels'
    own checks) is tried in a child process, under a memory cap and a timeout: load, allocate and
    invoke once on zeros. The verdict is cached by the file's SHA-256, so each file pays it once;
-   the verifier's walk too, once the verdict records that the same bytes passed it.
+   the verifier's walk too, once the verdict records that the same bytes passed it; and under the
+   file's stat (`stat_key`), so a start that finds it reads no digest either.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import struct
@@ -289,7 +289,32 @@ def cache_dir() -> Path:
 
 
 def file_digest(buf: bytes) -> str:
+    import hashlib  # OpenSSL's load (5 ms) only when a file is not known by its stat key
+
     return hashlib.sha256(buf).hexdigest()
+
+
+def stat_key(st: os.stat_result) -> str:
+    """A file's identity without reading it: device, inode, size and both times. Writing the file
+    changes the key (its ctime, which no user can set back), so a verdict under it is on these bytes."""
+    return f"stat-{st.st_dev}-{st.st_ino}-{st.st_size}-{st.st_mtime_ns}-{st.st_ctime_ns}"
+
+
+def known_sound(st: os.stat_result, module: str) -> bool:
+    """Whether the file with this stat passed the verifier and the probe under `module` before:
+    then a start reads no digest either (5 ms of OpenSSL's load, and a pass over a large file)."""
+    verdict = cached_verdict(stat_key(st), module)
+    return verdict is not None and verdict["ok"] is True and verdict.get("verified") == VERIFIER
+
+
+def remember_sound(st: os.stat_result, module: str) -> None:
+    """Record that the file with this stat passed the verifier and the probe under `module`."""
+    try:
+        from edgekit.fileio import write_text
+
+        write_text(_record(stat_key(st), module), json.dumps({"ok": True, "verified": VERIFIER}))
+    except Exception:  # a read-only home: the digest is taken again next time
+        pass
 
 
 # in each verdict: the verifier these bytes passed before the probe ran. A later start that finds
@@ -299,7 +324,8 @@ VERIFIER = 1
 
 
 def cached_verdict(digest: str, module: str) -> dict | None:
-    """The probe's recorded verdict on the file with SHA-256 `digest` under `module`, or None."""
+    """The probe's recorded verdict on the file with SHA-256 `digest` (or `stat_key`) under
+    `module`, or None."""
     try:
         verdict = json.loads(_record(digest, module).read_text())
     except (OSError, ValueError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from edgekit.runtime.tflite_check import (
     VERIFIER,
     cached_verdict,
     file_digest,
+    known_sound,
     probe_tflite,
+    remember_sound,
     verify_tflite,
 )
 
@@ -53,15 +56,20 @@ def _info(detail: dict) -> TensorInfo:
 
 class TFLiteSession(Session):
     def __init__(self, path: Path, options: SessionOptions, module: str, backend: str) -> None:
-        buf = _read(path)
-        digest = file_digest(buf)  # 0.3 ms for BlazeFace, against 10 ms for the verifier's walk
-        verdict = cached_verdict(digest, module)
-        if verdict is not None and verdict["ok"] and verdict.get("verified") == VERIFIER:
-            card = _embedded_card(path, buf)  # these very bytes passed the verifier and the probe
-        else:
-            card = read_tflite_card(path, buf)  # rejects a file that is not a sound TFLite model
-            # what the verifier cannot see is tried once per file where a crash cannot hurt
-            probe_tflite(path, module, digest)
+        try:  # the stat and the bytes of one open file
+            with open(path, "rb") as f:
+                st, buf = os.fstat(f.fileno()), f.read()
+        except OSError as e:
+            raise ModelFileError(f"cannot read {path}: {e.strerror or e}") from None
+        if not known_sound(st, module):  # this very file passed both checks before: a start skips them
+            digest = file_digest(buf)
+            verdict = cached_verdict(digest, module)
+            if verdict is None or not verdict["ok"] or verdict.get("verified") != VERIFIER:
+                verify_tflite(buf, source=str(path))  # rejects a file that is not a sound TFLite model
+                # what the verifier cannot see is tried once per file where a crash cannot hurt
+                probe_tflite(path, module, digest)
+            remember_sound(st, module)
+        card = _embedded_card(path, buf)
         del buf
         super().__init__(path, card)
         self.backend = backend
