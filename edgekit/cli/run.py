@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from edgekit.cli.core import app, command
+from edgekit.cli.core import app, command, work_begins
 
 if TYPE_CHECKING:
     from edgekit.runtime.run_stats import RunSummary
 
 
 @app.command()
-@command
+@command(collect_from_start=False)
 def run(
     model: Annotated[Path, typer.Argument(help="A .tflite, .onnx or .keras model.")],
     source: Annotated[
@@ -154,6 +154,7 @@ def run(
         labels=names,
     )
     pipeline = Pipeline(predictor, source, options)
+    work_begins()  # start-up is over: the model is open and so is the source
     summary = pipeline.run()
     if pipeline.interrupted:
         typer.echo("", err=True)

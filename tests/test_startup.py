@@ -1,9 +1,11 @@
-"""The TFLite checks' verdict cache: a start that finds this very file's verdict (by its stat) skips
-the digest, the verifier and the probe; a file rewritten, even with the same bytes, is looked up by
-its digest, and a changed file is checked again."""
+"""What `edgekit run` does at every start, kept cheap (bench/startup.py measures it): the TFLite
+checks' verdict cache (a start that finds this very file's verdict by its stat skips the digest,
+the verifier and the probe; a file rewritten, even with the same bytes, is looked up by its digest;
+a changed file is checked again), and the garbage collector off until start-up is over."""
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
 import shutil
@@ -92,3 +94,47 @@ def test_a_failed_verdict_is_never_recorded_as_sound(tmp_path: Path, calls: list
         with pytest.raises(ModelFileError, match="it crashed"):
             _open(model)
     assert not tflite_check.known_sound(model.stat(), "ai_edge_litert.interpreter")
+
+
+_GC_PROBE = """
+import gc, sys
+import edgekit.runtime.pipeline as pipeline
+import edgekit.runtime.predictor as predictor
+seen = {}
+opened = predictor.Predictor.__init__
+def predictor_init(self, *a, **k):
+    seen["opening"] = gc.isenabled()
+    opened(self, *a, **k)
+predictor.Predictor.__init__ = predictor_init
+ran = pipeline.Pipeline.run
+def pipeline_run(self):
+    seen["running"], seen["frozen"] = gc.isenabled(), gc.get_freeze_count()
+    return ran(self)
+pipeline.Pipeline.run = pipeline_run
+sys.argv = ["edgekit", "run", sys.argv[1], "--source", sys.argv[2]]
+from edgekit.cli import main
+try:
+    main()
+finally:
+    print(seen, file=sys.stderr)
+"""
+
+
+def test_the_command_collects_garbage_once_start_up_is_over(tmp_path: Path) -> None:
+    """`edgekit run` starts with the collector off (20 ms of its start-up) and turns it on, with
+    what start-up made frozen, once the model and the source are open."""
+    import subprocess
+    import sys
+
+    import cv2
+    import numpy as np
+
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.full((48, 64, 3), 128, np.uint8))
+    proc = subprocess.run(
+        [sys.executable, "-c", _GC_PROBE, str(BLAZEFACE), str(photo)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = ast.literal_eval(proc.stderr.strip().splitlines()[-1])  # the dict the probe printed
+    assert seen["opening"] is False
+    assert seen["running"] is True and seen["frozen"] > 10_000
