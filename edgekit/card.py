@@ -8,7 +8,6 @@ with no TensorFlow, so a model file alone is enough to run it.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -239,6 +238,8 @@ def now_iso() -> str:
 
 def sha256_arrays(arrays: list[Any]) -> str:
     """A content hash of a model's weights (shapes included, so a reshape changes it)."""
+    import hashlib  # OpenSSL's load (5 ms) only where weights are hashed, not on every start
+
     h = hashlib.sha256()
     for a in arrays:
         h.update(str(tuple(a.shape)).encode())

@@ -17,9 +17,9 @@ from typing import Any
 
 from edgekit.card import ModelCard, TensorSpec
 from edgekit.errors import ModelFileError, UnsupportedError
+from edgekit.runtime.darknet_suffixes import CFG_SUFFIX, WEIGHTS_SUFFIX
 from edgekit.runtime.preprocess import ImageSpec
 
-CFG_SUFFIX, WEIGHTS_SUFFIX = ".cfg", ".weights"
 ACTIVATIONS = ("linear", "leaky", "relu", "logistic", "mish", "swish")
 # layers whose output shape we can follow; the Keras importer builds a subset of them
 LAYER_KINDS = ("convolutional", "maxpool", "route", "upsample", "shortcut", "yolo", "dropout")

@@ -19,9 +19,8 @@ from typing import Any
 from edgekit.card import ModelCard, TensorSpec
 from edgekit.errors import ModelFileError, UnsupportedError
 from edgekit.runtime.backends import Session, TensorInfo
-from edgekit.runtime.darknet import CFG_SUFFIX, WEIGHTS_SUFFIX, read_darknet_card
+from edgekit.runtime.darknet_suffixes import CFG_SUFFIX, WEIGHTS_SUFFIX
 from edgekit.runtime.detection_formats.ssd import KNOWN_SSD, SsdAnchorOptions
-from edgekit.runtime.labels import COCO_CLASSES
 from edgekit.runtime.preprocess import ImageSpec
 
 _YOLO_INPUT = 640  # Ultralytics' default when the input size is dynamic
@@ -49,6 +48,8 @@ def _darknet_card(
 ) -> ModelCard | None:
     if path.suffix.lower() not in (CFG_SUFFIX, WEIGHTS_SUFFIX):
         return None
+    from edgekit.runtime.darknet import read_darknet_card  # the parser only for a Darknet file
+
     return read_darknet_card(path)
 
 
@@ -199,6 +200,8 @@ def _yolo_card(path: Path, inputs: Sequence[TensorInfo], outputs: Sequence[Tenso
         layout, nc = ("yolov8", 80) if c == 84 else ("yolov5", c - 5)
     if nc < 1:
         return None
+    from edgekit.runtime.labels import COCO_CLASSES  # a YOLO file's names only when one is run
+
     pixels = ImageSpec((h or _YOLO_INPUT, w or _YOLO_INPUT), 3, 1 / 255, 0.0, "letterbox", pad=114)
     return ModelCard(
         task="detect",

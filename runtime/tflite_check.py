@@ -11,15 +11,15 @@ lines of defence, cheapest first:
    It needs no schema module (tflite-runtime ships none) and never allocates from a value it read.
 2. `probe_tflite(path, module)`: what the verifier cannot see (an operator's options, kernels'
    own checks) is tried in a child process, under a memory cap and a timeout: load, allocate and
-   invoke once on zeros. The verdict is cached by the file's SHA-256, so each file pays it once.
+   invoke once on zeros. The verdict is cached by the file's SHA-256, so each file pays it once;
+   the verifier's walk too, once the verdict records that the same bytes passed it; and under the
+   file's stat (`stat_key`), so a start that finds it reads no digest either.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import resource
 import struct
 import subprocess
 import sys
@@ -289,26 +289,69 @@ def cache_dir() -> Path:
 
 
 def file_digest(buf: bytes) -> str:
+    import hashlib  # OpenSSL's load (5 ms) only when a file is not known by its stat key
+
     return hashlib.sha256(buf).hexdigest()
+
+
+def stat_key(st: os.stat_result) -> str:
+    """A file's identity without reading it: device, inode, size and both times. Writing the file
+    changes the key (its ctime, which no user can set back), so a verdict under it is on these bytes."""
+    return f"stat-{st.st_dev}-{st.st_ino}-{st.st_size}-{st.st_mtime_ns}-{st.st_ctime_ns}"
+
+
+def known_sound(st: os.stat_result, module: str) -> bool:
+    """Whether the file with this stat passed the verifier and the probe under `module` before:
+    then a start reads no digest either (5 ms of OpenSSL's load, and a pass over a large file)."""
+    verdict = cached_verdict(stat_key(st), module)
+    return verdict is not None and verdict["ok"] is True and verdict.get("verified") == VERIFIER
+
+
+def remember_sound(st: os.stat_result, module: str) -> None:
+    """Record that the file with this stat passed the verifier and the probe under `module`."""
+    try:
+        from edgekit.fileio import write_text
+
+        write_text(_record(stat_key(st), module), json.dumps({"ok": True, "verified": VERIFIER}))
+    except Exception:  # a read-only home: the digest is taken again next time
+        pass
+
+
+# in each verdict: the verifier these bytes passed before the probe ran. A later start that finds
+# it skips the verifier too (its pure-Python walk is the larger part of a cached start, 10 ms on
+# BlazeFace); a stricter verifier gets a new number, so files passed by an older one are re-read.
+VERIFIER = 1
+
+
+def cached_verdict(digest: str, module: str) -> dict | None:
+    """The probe's recorded verdict on the file with SHA-256 `digest` (or `stat_key`) under
+    `module`, or None."""
+    try:
+        verdict = json.loads(_record(digest, module).read_text())
+    except (OSError, ValueError):
+        return None
+    return verdict if isinstance(verdict, dict) and "ok" in verdict else None
+
+
+def _record(digest: str, module: str) -> Path:
+    # keyed by the whole module: a verdict made with a module that could not load any file (edgekit
+    # <= 0.1 tried `tensorflow.lite`, which has no Interpreter) is not this module's
+    return cache_dir() / "tflite-probe" / f"{digest}-{module}.json"
 
 
 def probe_tflite(path: Path, module: str, digest: str) -> None:
     """Raise ModelFileError if loading `path` with `module` crashes, hangs, runs out of memory or
-    fails in a child process; the verdict is cached by `digest` (the file's SHA-256)."""
-    verdicts = cache_dir() / "tflite-probe"
-    # keyed by the whole module: a verdict made with a module that could not load any file (edgekit
-    # <= 0.1 tried `tensorflow.lite`, which has no Interpreter) is not this module's
-    record = verdicts / f"{digest}-{module}.json"
-    try:
-        verdict = json.loads(record.read_text())
-    except (OSError, ValueError):
-        verdict = None
-    if not isinstance(verdict, dict) or "ok" not in verdict:
-        verdict = _probe(path, module)
+    fails in a child process; the verdict is cached by `digest` (the file's SHA-256). Called once
+    `verify_tflite` passed the same bytes, which the verdict records."""
+    verdict = cached_verdict(digest, module)
+    if verdict is None or verdict.get("verified") != VERIFIER:
+        if verdict is None:
+            verdict = _probe(path, module)
+        verdict["verified"] = VERIFIER
         try:
             from edgekit.fileio import write_text
 
-            write_text(record, json.dumps(verdict))
+            write_text(_record(digest, module), json.dumps(verdict))
         except Exception:  # a read-only home: no cache, the probe runs again next time
             pass
     if not verdict["ok"]:
@@ -316,6 +359,8 @@ def probe_tflite(path: Path, module: str, digest: str) -> None:
 
 
 def _probe(path: Path, module: str) -> dict:
+    import resource  # only when a file is probed
+
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     limit = PROBE_MEMORY + 2 * Path(path).stat().st_size
     if soft != resource.RLIM_INFINITY:

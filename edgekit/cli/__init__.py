@@ -3,6 +3,7 @@ call the library and print. `core.py` holds the Typer app and the error boundary
 
 from __future__ import annotations
 
+import gc
 import importlib
 import pkgutil
 import sys
@@ -32,6 +33,7 @@ def _register_only(argv: list[str]) -> None:
 
 
 def main() -> None:
+    gc.disable()  # for start-up only: each command turns it back on (`core.work_begins`)
     from edgekit.cli.core import app
     from edgekit.fileio import claim_temp_dir
 

@@ -4,6 +4,7 @@ red line on stderr and exit code 1 (the traceback with --verbose)."""
 from __future__ import annotations
 
 import functools
+import gc
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -104,11 +105,28 @@ def fail(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
 
 
-def command(fn: F) -> F:
-    """Wrap a command: library errors -> one red line and exit 1 (the traceback with --verbose)."""
+def work_begins() -> None:
+    """Turn the cyclic garbage collector back on: `edgekit.cli.main` turns it off for start-up.
+    Imports, typer's parsing and opening a model allocate many objects that live as long as the
+    process (modules, classes, functions) and make few cycles; the collector's passes over them
+    were 20 ms of a 0.45 s `edgekit run`. They are frozen (`gc.freeze`: never traversed again,
+    the little garbage among them never freed) and collection resumes for what the work makes."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+def command(fn: F | None = None, *, collect_from_start: bool = True) -> Any:
+    """Wrap a command: library errors -> one red line and exit 1 (the traceback with --verbose).
+    The garbage collector is back on when the command starts, or, with `collect_from_start=False`,
+    when the command calls `work_begins()` (after its own start-up: `run` once the model is open)."""
+    if fn is None:
+        return functools.partial(command, collect_from_start=collect_from_start)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if collect_from_start:
+            work_begins()
         try:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit):

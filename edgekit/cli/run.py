@@ -1,19 +1,19 @@
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: typer reads the annotations of `run`'s 25 options
+# at every start, and as strings it compiles and evaluates each one (5 ms of every `edgekit run`).
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from edgekit.cli.core import app, command
+from edgekit.cli.core import app, command, work_begins
 
 if TYPE_CHECKING:
     from edgekit.runtime.run_stats import RunSummary
 
 
 @app.command()
-@command
+@command(collect_from_start=False)
 def run(
     model: Annotated[Path, typer.Argument(help="A .tflite, .onnx or .keras model.")],
     source: Annotated[
@@ -102,7 +102,6 @@ def run(
     from edgekit.runtime.pipeline import Pipeline, RunOptions
     from edgekit.runtime.predictor import Predictor
     from edgekit.runtime.sources import SourceOptions
-    from edgekit.runtime.sources.live import parse_size
     from edgekit.runtime.tasks import TaskOptions
 
     if top_k < 1:
@@ -117,6 +116,8 @@ def run(
         keep = tuple(int(c) for c in classes.split(",")) if classes else None
     except ValueError:
         raise typer.BadParameter(f"--classes takes class ids such as 0,2, not {classes!r}") from None
+    if size:
+        from edgekit.runtime.sources.live import parse_size  # the live sources only when asked
     options = RunOptions(
         lines="json" if json_out else "text",
         save=save,
@@ -153,6 +154,7 @@ def run(
         labels=names,
     )
     pipeline = Pipeline(predictor, source, options)
+    work_begins()  # start-up is over: the model is open and so is the source
     summary = pipeline.run()
     if pipeline.interrupted:
         typer.echo("", err=True)
@@ -161,7 +163,7 @@ def run(
         raise SourceError(f"nothing in {source} could be processed")
 
 
-def _report(summary: RunSummary, src: Any, json_out: bool) -> None:
+def _report(summary: "RunSummary", src: Any, json_out: bool) -> None:
     """Skips and failures as warnings, then the summary on stderr (and as a JSON line with --json)."""
     for reason in src.skip_reasons:
         typer.secho(f"skipped {reason}", fg=typer.colors.YELLOW, err=True)

@@ -13,17 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit.card import ModelCard
 from edgekit.deps import require
 from edgekit.errors import ModelFileError, UnsupportedError, first_line
 from edgekit.runtime.backends import BACKENDS, Backend, Session, SessionOptions, TensorInfo
-from edgekit.runtime.darknet import (
-    CFG_SUFFIX,
-    WEIGHTS_SUFFIX,
-    check_weights,
-    model_pair,
-    read_cfg,
-    read_darknet_card,
-)
+from edgekit.runtime.darknet_suffixes import CFG_SUFFIX, WEIGHTS_SUFFIX
 
 INSTALL = "pip install 'opencv-python>=4.10,<5'"  # OpenCV 5 removed the Darknet importer
 DEVICES = ("auto", "cpu", "cuda")
@@ -52,6 +46,8 @@ class OpenCvDnnSession(Session):
     backend = "opencv-dnn"
 
     def __init__(self, path: Path, options: SessionOptions) -> None:
+        from edgekit.runtime.darknet import check_weights, model_pair, read_cfg
+
         cv2 = _cv2()
         cfg_path, weights_path = model_pair(path)
         cfg = read_cfg(cfg_path)
@@ -114,6 +110,12 @@ def _cv_message(e: Exception) -> str:
     return text.split(") ", 2)[-1] if "error: (" in text else text
 
 
+def _read_card(path: Path) -> ModelCard:
+    from edgekit.runtime.darknet import read_darknet_card  # the parser only when a Darknet file is read
+
+    return read_darknet_card(path)
+
+
 BACKENDS.add(
     Backend(
         name="opencv-dnn",
@@ -121,7 +123,7 @@ BACKENDS.add(
         module="cv2",
         install=INSTALL,
         open=lambda path, options: OpenCvDnnSession(path, options),
-        read_card=read_darknet_card,
+        read_card=_read_card,
         note="Darknet .cfg + .weights (the same name beside it); CUDA when OpenCV was built with it",
         extra_check=lambda: hasattr(require("cv2", INSTALL).dnn, "readNetFromDarknet"),
     ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,7 +16,15 @@ from edgekit.deps import quiet_native_stderr, require
 from edgekit.errors import ModelFileError, UnsupportedError
 from edgekit.runtime.backends import BACKENDS, Backend, Session, SessionOptions, TensorInfo
 from edgekit.runtime.metadata import read_tflite_metadata
-from edgekit.runtime.tflite_check import file_digest, probe_tflite, verify_tflite
+from edgekit.runtime.tflite_check import (
+    VERIFIER,
+    cached_verdict,
+    file_digest,
+    known_sound,
+    probe_tflite,
+    remember_sound,
+    verify_tflite,
+)
 
 
 def _read(path: Path) -> bytes:
@@ -29,6 +38,10 @@ def read_tflite_card(path: Path, buf: bytes | None = None) -> ModelCard | None:
     """The card inside a `.tflite` file, after the file's structure is verified (no native code)."""
     buf = _read(path) if buf is None else buf
     verify_tflite(buf, source=str(path))
+    return _embedded_card(path, buf)
+
+
+def _embedded_card(path: Path, buf: bytes) -> ModelCard | None:
     meta = read_tflite_metadata(buf, source=str(path))
     return ModelCard.from_json(meta[CARD_KEY], source=f"card in {path}") if CARD_KEY in meta else None
 
@@ -43,10 +56,20 @@ def _info(detail: dict) -> TensorInfo:
 
 class TFLiteSession(Session):
     def __init__(self, path: Path, options: SessionOptions, module: str, backend: str) -> None:
-        buf = _read(path)
-        card = read_tflite_card(path, buf)  # rejects a file that is not a sound TFLite model
-        # what the verifier cannot see is tried once per file where a crash cannot hurt
-        probe_tflite(path, module, file_digest(buf))
+        try:  # the stat and the bytes of one open file
+            with open(path, "rb") as f:
+                st, buf = os.fstat(f.fileno()), f.read()
+        except OSError as e:
+            raise ModelFileError(f"cannot read {path}: {e.strerror or e}") from None
+        if not known_sound(st, module):  # this very file passed both checks before: a start skips them
+            digest = file_digest(buf)
+            verdict = cached_verdict(digest, module)
+            if verdict is None or not verdict["ok"] or verdict.get("verified") != VERIFIER:
+                verify_tflite(buf, source=str(path))  # rejects a file that is not a sound TFLite model
+                # what the verifier cannot see is tried once per file where a crash cannot hurt
+                probe_tflite(path, module, digest)
+            remember_sound(st, module)
+        card = _embedded_card(path, buf)
         del buf
         super().__init__(path, card)
         self.backend = backend

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -27,9 +27,11 @@ from edgekit.errors import ModelFileError, UnknownNameError
 from edgekit.registry import Registry
 from edgekit.runtime.backends import TensorInfo
 from edgekit.runtime.detection import Detection, LetterboxInfo, letterbox_info
-from edgekit.runtime.detection_metrics import ImageDetections
 from edgekit.runtime.preprocess import ImageSpec
 from edgekit.runtime.tasks import TaskOptions
+
+if TYPE_CHECKING:
+    from edgekit.runtime.detection_metrics import ImageDetections
 
 # one frame's raw outputs (batch 1, in the model's output order) and how the frame was fitted to the
 # input -> detections in pixels of the original frame (input pixels when the info is None)
@@ -92,6 +94,8 @@ class DetectionFormat:
         detections in corners normalised to the image. `sizes` are the images' (height, width)
         where frames were letterboxed (boxes are then mapped back as the detect task maps them);
         None: each image is the model's input."""
+        from edgekit.runtime.detection_metrics import ImageDetections  # evaluation's, not a run's
+
         decode = self.bind(
             settings, [TensorInfo(f"output{i}", (1, *o.shape[1:]), o.dtype) for i, o in enumerate(outputs)]
         )
