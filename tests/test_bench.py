@@ -113,8 +113,9 @@ def test_a_backend_that_cannot_open_a_file_gives_its_row_a_reason(nets, tmp_path
     r = invoke("bench", nets[0]["onnx"], bad, "--runs", "10", "--no-save")
     assert r.exit_code == 0, r.output
     assert "failed: " in r.stdout and "broken.onnx" in r.stdout
-    r = invoke("bench", bad, "--runs", "10", "--no-save")
+    r = invoke("bench", bad, "--runs", "10", "--out", tmp_path / "result.json")
     assert r.exit_code == 1 and "nothing could be measured" in r.output
+    assert not (tmp_path / "result.json").exists(), "a result with no figure is not saved"
 
 
 def test_unknown_names_are_one_sentence(nets):

@@ -117,6 +117,8 @@ def bench(
         typer.echo(table(rows, base))
         typer.echo("")
         typer.echo("\n".join(doc["verdict"]))
+    if all(r.error for r in rows):  # a result with no figure is not worth a file
+        raise DataError(f"nothing could be measured: {rows[0].error}" if rows else "nothing to measure")
     if not no_save:
         path = out or default_result_path(host)
         write_text(path, json.dumps(doc, indent=1))
@@ -124,5 +126,3 @@ def bench(
     if csv_out:
         write_text(csv_out, to_csv(rows))
         typer.echo(f"saved {csv_out}", err=True)
-    if all(r.error for r in rows):
-        raise DataError(f"nothing could be measured: {rows[0].error}" if rows else "nothing to measure")
