@@ -104,7 +104,7 @@ def test_one_worker_serves_threads_that_wait_for_it():
         results: list[bool] = []
 
         def work(t: int) -> None:
-            for k in range(40):
+            for k in range(12):  # 36 calls in turn: under qemu (0.7 s each) well inside the join timeout
                 i = (t + k) % len(inputs)
                 results.append(_key(predictor(inputs[i])) == expected[i])
 
@@ -114,5 +114,5 @@ def test_one_worker_serves_threads_that_wait_for_it():
         for th in threads:
             th.join(timeout=120)
         assert not any(th.is_alive() for th in threads), "a call waited for ever for the free worker"
-        assert len(results) == 120 and all(results)
+        assert len(results) == 36 and all(results)
         assert len(predictor._all) == 1
