@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from edgekit.cli import app
 
+ASSETS = Path(__file__).resolve().parents[1] / "runtime" / "assets"  # the shipped BlazeFace files
 runner = CliRunner()
 
 
@@ -94,9 +95,10 @@ def test_text_file_renamed_tflite(tmp_path):
     assert_clean_error(invoke("info", fake), "not a TFLite model")
 
 
-def test_truncated_onnx(tmp_path, artifacts):
+@pytest.mark.runtime_only
+def test_truncated_onnx(tmp_path):
     cut = tmp_path / "cut.onnx"
-    cut.write_bytes(artifacts[("onnx", "fp32")].read_bytes()[:3000])
+    cut.write_bytes((ASSETS / "face_detection_front_128x128_barracuda.onnx").read_bytes()[:3000])
     assert_clean_error(invoke("run", cut, "--source", tmp_path), "not a valid ONNX model")
 
 
@@ -106,10 +108,13 @@ def test_unknown_recipe_gets_a_suggestion(tmp_path):
     assert_clean_error(r, "unknown recipe 'mnist-cnm': did you mean mnist-cnn?")
 
 
-def test_undecodable_image(tmp_path, artifacts):
+@pytest.mark.runtime_only
+def test_undecodable_image(tmp_path):
     bad = tmp_path / "photo.png"
     bad.write_bytes(b"not a png")
-    assert_clean_error(invoke("run", artifacts[("tflite", "fp32")], "--source", bad), "not an image")
+    assert_clean_error(
+        invoke("run", ASSETS / "face_detection_short_range.tflite", "--source", bad), "not an image"
+    )
 
 
 def test_existing_output_without_force(trained, artifacts):
