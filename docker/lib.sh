@@ -105,7 +105,7 @@ stage_tests() {  # stage_tests DEST: the tests as a folder with no edgekit packa
 }
 
 # `pytest -m runtime_only` in the staged tests (run where they were staged: cd there first)
-RUNTIME_TESTS='pytest -q -p no:cacheprovider -m runtime_only -o addopts= tests 2>&1 | tail -25'
+RUNTIME_TESTS='pytest -q -p no:cacheprovider -m runtime_only -o addopts= -rs --durations=15 tests 2>&1 | tail -60'
 
 # -- arm64 wheels, downloaded natively for the target Python -----------------------------------
 

@@ -46,6 +46,7 @@ def invoke(*args):
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
+@pytest.mark.runtime_only
 def test_percentiles_of_a_known_sequence():
     values = list(range(1, 101))  # 1..100
     assert percentiles(values, [50, 90, 99]) == pytest.approx([50.5, 90.1, 99.01])
@@ -60,6 +61,7 @@ def test_percentiles_of_a_known_sequence():
     assert lat.std_ms == pytest.approx(np.std(values, ddof=1)) and lat.cv == pytest.approx(lat.std_ms / 50.5)
 
 
+@pytest.mark.runtime_only
 def test_median_interval_from_order_statistics():
     # binomial(10, 1/2): P(B <= 1) = 11/1024 <= 2.5% < P(B <= 2) = 56/1024, so ranks 2 and 9
     assert median_ci_ranks(10) == (2, 9)
@@ -70,6 +72,7 @@ def test_median_interval_from_order_statistics():
     assert median_ci([5, 1, 4, 2, 3, 6, 9, 8, 7, 10]) == (2, 9)
 
 
+@pytest.mark.runtime_only
 def test_the_stopping_rule():
     rule = StopRule(max_time=10, min_runs=50, min_time=0)
     steady = [1.0] * 49
@@ -127,6 +130,7 @@ def test_unknown_names_are_one_sentence(nets):
     assert r.exit_code == 1 and "opens" in r.output
 
 
+@pytest.mark.runtime_only
 def test_older_and_other_schemas(tmp_path):
     old = tmp_path / "old.json"  # what `bench --json FILE` wrote before schema 2
     old.write_text(
@@ -168,6 +172,7 @@ def test_older_and_other_schemas(tmp_path):
         load_result(junk)
 
 
+@pytest.mark.runtime_only
 def test_verdict_says_why_int8_is_slower():
     base = dict(
         backend="onnxruntime",
@@ -205,6 +210,7 @@ def test_verdict_says_why_int8_is_slower():
     assert "ConvInteger takes 80%" in text and "no VNNI" in text
 
 
+@pytest.mark.runtime_only
 def test_mann_whitney_on_hand_computed_cases():
     # [1, 2] against [3, 4]: U = 0 (every a below every b), mean 2, variance 2*2*5/12, so with the
     # continuity correction z = (4 - 2 - 0.5) / sqrt(5/3) and p = erfc(z / sqrt 2) = 0.24528
@@ -220,6 +226,7 @@ def test_mann_whitney_on_hand_computed_cases():
     assert mann_whitney([], [1.0]) == (0.0, 1.0)
 
 
+@pytest.mark.runtime_only
 def test_mann_whitney_agrees_with_scipy():
     stats = pytest.importorskip("scipy.stats")
     rng = np.random.default_rng(7)
@@ -241,6 +248,7 @@ def _timed_row(model: str, samples: list[float]) -> BenchRow:
     )  # fmt: skip
 
 
+@pytest.mark.runtime_only
 def test_the_table_marks_differences_the_test_cannot_tell_apart():
     rng = np.random.default_rng(3)
     base = _timed_row("a.onnx", rng.lognormal(0.0, 0.1, 400).tolist())

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from edgekit.cli import app
 
+ASSETS = Path(__file__).resolve().parents[1] / "runtime" / "assets"  # the shipped BlazeFace files
 runner = CliRunner()
 
 
@@ -75,37 +76,45 @@ def test_quickstart_runs_the_whole_flow(tmp_path):
     assert (out / "model.onnx").read_bytes() != b"stale" and not list(tmp_path.glob(".qs.previous-*"))
 
 
+@pytest.mark.runtime_only
 def test_quickstart_leaves_a_folder_it_did_not_make_alone(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     assert_clean_error(invoke("quickstart", "--out", tmp_path, "--epochs", "1"), "no quickstart made")
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.runtime_only
 def test_missing_model_file(tmp_path):
     assert_clean_error(invoke("run", tmp_path / "nope.tflite", "--source", tmp_path), "does not exist")
 
 
+@pytest.mark.runtime_only
 def test_text_file_renamed_tflite(tmp_path):
     fake = tmp_path / "model.tflite"
     fake.write_text("hello")
     assert_clean_error(invoke("info", fake), "not a TFLite model")
 
 
-def test_truncated_onnx(tmp_path, artifacts):
+@pytest.mark.runtime_only
+def test_truncated_onnx(tmp_path):
     cut = tmp_path / "cut.onnx"
-    cut.write_bytes(artifacts[("onnx", "fp32")].read_bytes()[:3000])
+    cut.write_bytes((ASSETS / "face_detection_front_128x128_barracuda.onnx").read_bytes()[:3000])
     assert_clean_error(invoke("run", cut, "--source", tmp_path), "not a valid ONNX model")
 
 
+@pytest.mark.runtime_only
 def test_unknown_recipe_gets_a_suggestion(tmp_path):
     r = invoke("train", "mnist-cnm", "--out", tmp_path)
     assert_clean_error(r, "unknown recipe 'mnist-cnm': did you mean mnist-cnn?")
 
 
-def test_undecodable_image(tmp_path, artifacts):
+@pytest.mark.runtime_only
+def test_undecodable_image(tmp_path):
     bad = tmp_path / "photo.png"
     bad.write_bytes(b"not a png")
-    assert_clean_error(invoke("run", artifacts[("tflite", "fp32")], "--source", bad), "not an image")
+    assert_clean_error(
+        invoke("run", ASSETS / "face_detection_short_range.tflite", "--source", bad), "not an image"
+    )
 
 
 def test_existing_output_without_force(trained, artifacts):
@@ -151,11 +160,13 @@ def test_corrupt_keras_file(tmp_path):
     assert r.exit_code == 1 and "Traceback" not in r.output
 
 
+@pytest.mark.runtime_only
 def test_verbose_shows_the_traceback(tmp_path):
     with pytest.raises(Exception, match="does not exist"):
         runner.invoke(app, ["--verbose", "info", str(tmp_path / "x.onnx")], catch_exceptions=False)
 
 
+@pytest.mark.runtime_only
 def test_list_imports_no_tensorflow():
     from conftest import run_python
 
@@ -166,6 +177,7 @@ def test_list_imports_no_tensorflow():
     assert proc.stdout.split() == ["0", "False"], proc.stdout + proc.stderr
 
 
+@pytest.mark.runtime_only
 def test_list_and_doctor():
     r = invoke("list")
     assert r.exit_code == 0
@@ -214,6 +226,7 @@ def _command_paths() -> list[tuple[str, ...]]:
     return list(walk(typer.main.get_command(app)))
 
 
+@pytest.mark.runtime_only
 @pytest.mark.parametrize("path", _command_paths(), ids=" ".join)
 def test_every_command_has_help(path):
     r = invoke(*path, "--help")
@@ -221,6 +234,7 @@ def test_every_command_has_help(path):
     assert f"Usage: edgekit {' '.join(path)} " in r.stdout
 
 
+@pytest.mark.runtime_only
 def test_top_level_help_lists_every_command_from_a_fresh_start():
     """`edgekit --help` as a user runs it (commands registered lazily, by what is invoked) lists
     every command with its summary; `edgekit run --help` imports no other command's module."""
@@ -246,6 +260,7 @@ def test_top_level_help_lists_every_command_from_a_fresh_start():
     assert proc.stdout.splitlines()[-1] == "EXIT 0 []", proc.stdout[-500:]
 
 
+@pytest.mark.runtime_only
 def test_run_imports_only_what_running_an_image_model_needs(tmp_path):
     """Start-up: `edgekit run` on a BlazeFace file and one photo imports no other command, no audio
     or text task, none of typer's rich/pydantic helpers and no numpy.random/numpy.ma (30 ms of a

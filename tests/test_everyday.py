@@ -7,6 +7,7 @@ import shutil
 import zipfile
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from edgekit.cli import app
@@ -165,6 +166,7 @@ def test_to_all_out_folder_with_a_backbone(tmp_path):
 # ---- 6. exit codes: 2 for usage (typer's), 1 for a user's error --------------------------------
 
 
+@pytest.mark.runtime_only
 def test_usage_errors_exit_2_and_user_errors_exit_1(tmp_path):
     missing_source = runner.invoke(app, ["run", str(tmp_path / "m.tflite")])
     assert missing_source.exit_code == 2 and "--source" in missing_source.output
@@ -190,6 +192,7 @@ def test_training_curves_have_whole_epoch_ticks_and_say_held_out():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "held-out"]
 
 
+@pytest.mark.runtime_only
 def test_list_says_which_sources_work_here():
     result = cli("list")
     lines = [line for line in result.stdout.splitlines() if "works here:" in line]
@@ -204,6 +207,7 @@ def test_info_shows_an_int8_file_input_as_the_tensor_it_is(artifacts):
     assert "int8" in line and "[1, 28, 28, 1]" in line and "float32 values, quantized" in line
 
 
+@pytest.mark.runtime_only
 def test_text_runs_count_lines_not_frames():
     from edgekit.runtime.run_stats import RunSummary, describe_summary
 
@@ -215,6 +219,7 @@ def test_text_runs_count_lines_not_frames():
 # ---- 5. the MNIST demo reads digits on paper ----------------------------------------------------
 
 
+@pytest.mark.runtime_only
 def test_mnist_preprocessing_leaves_mnist_digits_as_they_are(mnist):
     from edgekit.runtime.preprocess import ImageSpec, fit_image
 
@@ -224,6 +229,7 @@ def test_mnist_preprocessing_leaves_mnist_digits_as_they_are(mnist):
     np.testing.assert_array_equal(out, x)  # MNIST's own digits are in that form already: untouched
 
 
+@pytest.mark.runtime_only
 def test_light_ground_is_np_medians_answer_on_any_border():
     """The per-frame polarity test sorts the border instead of calling np.median (a tenth of the
     cost): the same answer on every frame shape, odd and even borders, and at the 127/128 edge."""
@@ -263,6 +269,7 @@ def test_paper_digits_are_read_where_they_were_read_as_zero(trained, mnist):
     assert read >= 0.7 and before <= 0.3
 
 
+@pytest.mark.runtime_only
 def test_the_tensor_input_kind_generates_within_the_inputs_range_and_passes_arrays_as_they_are():
     from edgekit.runtime.features import features
     from edgekit.runtime.inputs import input_kind

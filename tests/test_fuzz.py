@@ -13,6 +13,7 @@ KINDS = [("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"), ("onnx", "int
 SHORT = int(os.environ.get("EDGEKIT_FUZZ_SHORT", "8"))  # mutants per kind in the default run
 
 
+@pytest.mark.runtime_only
 def test_mutants_are_seeded_and_mutated():
     data = bytes(range(256)) * 8
     a, b = list(mutants(data, 8, seed=3)), list(mutants(data, 8, seed=3))

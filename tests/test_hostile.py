@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,6 +33,7 @@ def _card(**changes):
     return d
 
 
+@pytest.mark.runtime_only
 def test_a_deeply_nested_card_is_refused_in_one_sentence():
     with pytest.raises(ModelFileError, match="nested more than 32 levels"):
         ModelCard.from_json("[" * 100_000 + "]" * 100_000)
@@ -43,6 +45,7 @@ def test_a_deeply_nested_card_is_refused_in_one_sentence():
     ("size", "message"),
     [([-28, 28], "sides from 1"), ([784, 1], "says 784x1x1 images, but the card's input is"), ("28", "")],
 )
+@pytest.mark.runtime_only
 def test_card_image_size_is_checked_against_the_input(size, message):
     pre = {"kind": "image", "size": size, "channels": 1}
     with pytest.raises(ModelFileError, match=message or "preprocess.size"):
@@ -50,6 +53,7 @@ def test_card_image_size_is_checked_against_the_input(size, message):
     assert ModelCard.from_dict(_card()).preprocess["size"] == [28, 28]
 
 
+@pytest.mark.runtime_only
 def test_card_data_reference_stays_inside_the_model_folder(tmp_path):
     from edgekit.bench_table import heldout_for
     from edgekit.evaluate_file import card_dataset
@@ -74,6 +78,7 @@ def _png_header(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
 
 
+@pytest.mark.runtime_only
 def test_images_over_the_pixel_limit_fifos_and_bad_frames(tmp_path):
     import cv2
 
@@ -100,6 +105,7 @@ def test_images_over_the_pixel_limit_fifos_and_bad_frames(tmp_path):
     assert len(items) == 2 and source.skipped == 2  # big.png and the FIFO skipped, counted; the run goes on
 
 
+@pytest.mark.runtime_only
 def test_hostile_wav_headers_are_refused(tmp_path):
     from edgekit.runtime.audio import read_wav, write_wav
 
@@ -114,6 +120,7 @@ def test_hostile_wav_headers_are_refused(tmp_path):
             read_wav(tmp_path / name)
 
 
+@pytest.mark.runtime_only
 def test_labels_with_escape_codes_are_printed_escaped():
     from edgekit.cli.info import printable
 
@@ -131,6 +138,7 @@ def test_a_damaged_tflite_is_refused_before_the_interpreter(artifacts):
             verify_tflite(bad)
 
 
+@pytest.mark.runtime_only
 def test_a_saved_model_is_refused_without_unsafe(tmp_path):
     from edgekit.errors import UnsupportedError
     from edgekit.export.model_files import load_model
@@ -141,6 +149,7 @@ def test_a_saved_model_is_refused_without_unsafe(tmp_path):
         load_model(tmp_path / "sm")
 
 
+@pytest.mark.runtime_only
 def test_part_files_are_removed_on_sigterm_and_stale_ones_on_the_next_write(tmp_path):
     target = tmp_path / "model.bin"
     code = f"""
@@ -171,14 +180,17 @@ with atomic_path(Path({str(target)!r})) as tmp:
     assert target.read_bytes() == b"whole" and not list(tmp_path.glob(".model.bin.*.part"))
 
 
-def test_onnx_metadata_that_is_not_utf8_is_refused_in_one_sentence(artifacts, tmp_path):
+@pytest.mark.runtime_only
+def test_onnx_metadata_that_is_not_utf8_is_refused_in_one_sentence(tmp_path):
     """Found by the long fuzz pass: onnxruntime raised UnicodeDecodeError reading such metadata."""
-    import onnx
+    onnx = pytest.importorskip("onnx")
 
+    import edgekit.runtime
     from edgekit.runtime.backends import SessionOptions
     from edgekit.runtime.backends.onnxruntime import _card_from_session, _session
 
-    model = onnx.load(str(artifacts[("onnx", "fp32")]))
+    shipped = Path(edgekit.runtime.__file__).parent / "assets" / "face_detection_front_128x128_barracuda.onnx"
+    model = onnx.load(str(shipped))
     model.metadata_props.add(key="zz", value="QQQQ")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(model.SerializeToString().replace(b"QQQQ", b"\xff\xfe\xfd\xfc"))

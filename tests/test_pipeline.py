@@ -259,8 +259,15 @@ def test_iterator_and_callback_modes_give_the_same_results_and_release_the_sourc
     assert released(pipeline.source)
 
     assert iterated and called
-    same = set(iterated) & set(called)  # live sources drop frames by timing: compare those both saw
-    assert same and all(iterated[i] == called[i] for i in same)
+    if kind == "source-object":
+        # a 500 fps capture the caller opened before the model loaded: which frames each run takes
+        # depends on the load and inference times (under qemu, where BlazeFace takes 0.7 s, the two
+        # runs took no frame in common; on x86 a cold first load often does the same), but every
+        # frame it gives is the same flat image, so every result must be the same
+        assert len({repr(r) for r in (*iterated.values(), *called.values())}) == 1
+    else:
+        same = set(iterated) & set(called)  # live sources drop frames by timing: compare those both saw
+        assert same and all(iterated[i] == called[i] for i in same)
     for summary, got in ((first, iterated), (second, called)):
         assert summary.processed == len(got)
         assert summary.frames_in >= summary.processed + summary.dropped - (kind == "stream")

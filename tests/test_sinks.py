@@ -63,6 +63,7 @@ def test_headless_opencv_is_named_as_such(monkeypatch):
     assert opencv_gui(headless) == "NONE"
     assert opencv_gui("  GUI:                           QT5\n    QT: YES") == "QT5"
     monkeypatch.setattr("edgekit.runtime.sinks.window.opencv_gui", lambda: "NONE")
+    monkeypatch.setenv("DISPLAY", ":0")  # a display is there: only the OpenCV build is missing
     with pytest.raises(UnsupportedError, match="opencv-python-headless.*pip install opencv-python"):
         check_display()
 

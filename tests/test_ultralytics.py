@@ -12,6 +12,8 @@ import pytest
 
 from edgekit.runtime.inferred_cards import ultralytics_metadata
 
+pytestmark = pytest.mark.runtime_only  # needs no TensorFlow: run on arm64 too
+
 FIXTURES = Path(__file__).parent / "fixtures" / "ultralytics"
 MODELS = ["yolov8", "yolov8_nms", "yolo11"]
 

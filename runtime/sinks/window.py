@@ -43,16 +43,18 @@ def opencv_gui(build_info: str | None = None) -> str:
 
 def check_display() -> None:
     """Raise UnsupportedError when `--show` cannot open a window here; call it before the run starts."""
-    if opencv_gui().upper() == "NONE":
-        raise UnsupportedError(
-            "--show needs OpenCV with a GUI, and this one has none (opencv-python-headless): "
-            "`pip install opencv-python` instead, or use --save out.mp4"
-        )
+    # no display first: where there is none (a container, a Pi over ssh), installing an OpenCV with
+    # a GUI would not help, so that advice comes only where a window could open
     display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     if sys.platform.startswith("linux") and not display:
         raise UnsupportedError(
             "--show needs a display and none is set here (no DISPLAY or WAYLAND_DISPLAY): run it in a "
             "desktop session, or use --save out.mp4 or --json"
+        )
+    if opencv_gui().upper() == "NONE":
+        raise UnsupportedError(
+            "--show needs OpenCV with a GUI, and this one has none (opencv-python-headless): "
+            "`pip install opencv-python` instead, or use --save out.mp4"
         )
     if str(display) in _opened_on:
         return
