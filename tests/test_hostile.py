@@ -196,3 +196,31 @@ def test_onnx_metadata_that_is_not_utf8_is_refused_in_one_sentence(tmp_path):
     bad.write_bytes(model.SerializeToString().replace(b"QQQQ", b"\xff\xfe\xfd\xfc"))
     with pytest.raises(ModelFileError, match="metadata is not valid UTF-8"):
         _card_from_session(_session(bad, SessionOptions(device="cpu")), bad)
+
+
+@pytest.mark.runtime_only
+def test_an_initializer_that_disagrees_with_its_shape_is_one_line_on_stderr(tmp_path, capfd):
+    """Found by the long fuzz pass: onnxruntime logged the load's error itself (a C++ signature,
+    two lines) before raising it; now the one sentence is all the user sees."""
+    onnx = pytest.importorskip("onnx")
+    h = onnx.helper
+    constant = onnx.TensorProto(name="c", data_type=onnx.TensorProto.FLOAT, dims=[1], float_data=[1.0, 2.0])
+    graph = h.make_graph(
+        [h.make_node("Add", ["x", "c"], ["y"])],
+        "g",
+        [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+        initializer=[constant],
+    )
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    model.ir_version = 8
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(model.SerializeToString())
+
+    from edgekit.runtime.backends import SessionOptions
+    from edgekit.runtime.backends.onnxruntime import _session
+
+    with pytest.raises(ModelFileError, match="is not a valid ONNX model: ") as e:
+        _session(bad, SessionOptions(device="cpu"))
+    assert "[ONNXRuntimeError]" not in str(e.value) and "\n" not in str(e.value)
+    assert capfd.readouterr().err == ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,9 +35,18 @@ _PROVIDERS = {
 }
 
 
+def ort_reason(e: BaseException) -> str:
+    """What onnxruntime says went wrong, without its wrapping: the text after the last
+    "[ONNXRuntimeError] : 1 : FAIL : " (an error from deep in a load repeats that prefix around
+    a C++ function's signature)."""
+    return re.split(r"\[ONNXRuntimeError\] : \d+ : \w+ : ", first_line(e))[-1].strip() or first_line(e)
+
+
 def _ort():
     ort = require("onnxruntime", INSTALL)
-    ort.set_default_logger_severity(3)  # provider fallbacks are reported by us, not as log spam
+    # fatal only: provider fallbacks are reported by us, and a load's error comes back as the
+    # exception we turn into one sentence (at 3 it was printed first, a C++ signature and all)
+    ort.set_default_logger_severity(4)
     return ort
 
 
@@ -88,7 +98,7 @@ def _session(path: Path, options: SessionOptions, *, cuda_graph: bool = False, p
     try:
         return ort.InferenceSession(str(path), so, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for bad files
-        raise ModelFileError(f"{path} is not a valid ONNX model: {first_line(e)}") from None
+        raise ModelFileError(f"{path} is not a valid ONNX model: {ort_reason(e)}") from None
 
 
 def device_name(provider: str) -> str:
@@ -125,7 +135,7 @@ def read_onnx_card(path: Path) -> ModelCard | None:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:
-        raise ModelFileError(f"{path} is not a valid ONNX model: {e}") from None
+        raise ModelFileError(f"{path} is not a valid ONNX model: {first_line(e)}") from None
     props = {p.key: p.value for p in model.metadata_props}
     return ModelCard.from_json(props[CARD_KEY], source=f"card in {path}") if CARD_KEY in props else None
 
