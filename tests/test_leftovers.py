@@ -64,13 +64,19 @@ def test_export_killed_at_random_moments_leaves_no_leftovers(trained, tmp_path):
     target = tmp_path / "out" / "model.tflite"
     env = {**os.environ, "TMPDIR": str(tmp), "TF_CPP_MIN_LOG_LEVEL": "3"}
     cmd = [*EDGEKIT, "export", str(trained), "--to", "tflite", "--out", str(target), "--force"]
+    # the moments are fractions of this machine's own export time: fixed seconds were all after
+    # the end on a quiet machine, and would all be before the writing on a slow one
+    start = time.perf_counter()
+    timed = [*cmd[:-3], "--out", str(tmp_path / "timed" / "model.tflite")]
+    subprocess.run(timed, capture_output=True, env=env, check=True, timeout=600)
+    seconds = time.perf_counter() - start
     rng = random.Random(17)
     outcomes, killed = [], 0
     for _ in range(3):
         proc = subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True
         )
-        time.sleep(rng.uniform(1.0, 20.0))
+        time.sleep(rng.uniform(0.3, 0.95) * seconds)
         killed += proc.poll() is None
         with contextlib.suppress(ProcessLookupError):  # a quick machine may have finished the export
             os.killpg(proc.pid, signal.SIGKILL)
