@@ -89,3 +89,24 @@ def test_non_finite_rows():
     a[1, 2], a[3, 0] = np.nan, np.inf
     b = np.zeros((4, 2), np.int8)
     assert non_finite_rows([a, b]).tolist() == [False, True, False, True]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.complex64])
+def test_the_finite_check_finds_every_nan_and_inf_and_nothing_else(dtype):
+    """One NaN or inf anywhere in any float output is found; the largest finite values (whose sum
+    would overflow: a check by summing would take them for inf) and integer outputs are not."""
+    from edgekit.errors import DataError
+    from edgekit.runtime.predictor import check_finite
+
+    big = np.finfo(np.dtype(dtype).type(0).real.dtype).max
+    check_finite([np.full((2, 3), big, dtype), np.full((4,), -big, dtype)])  # sums overflow: fine
+    check_finite([np.zeros((0, 4), dtype), np.arange(6, dtype=np.int8), np.ones(5, dtype)])
+    for bad in (np.nan, np.inf, -np.inf):
+        for at in (0, 7, 895):
+            out = np.ones((1, 896, 1), dtype)
+            out.reshape(-1)[at] = bad
+            with pytest.raises(DataError):
+                check_finite([np.ones(3, np.float32), out])
+    pair = np.array([np.inf, -np.inf], dtype)  # a NaN sum from two infinities, still found
+    with pytest.raises(DataError):
+        check_finite([pair])

@@ -303,7 +303,7 @@ def decode_ssd(
     # MediaPipe clips logits to +-100 before the sigmoid; the chosen are above the threshold's logit
     # (at least -16.1) and a large one gives 1.0 either way, so float32 cannot overflow here
     scores = 1 / (1 + np.exp(-logits.take(chosen)))
-    if not np.logical_and.reduce(points[:, 2:4] > 0, axis=None):  # no width or height: no box
+    if not np.minimum.reduce(points[:, 2:4], axis=None) > 0:  # no width or height (or NaN): no box
         keep = (points[:, 2:4] > 0).all(axis=1)
         points, scores = points[keep], scores[keep]
     # boxes and keypoints in one array: corners by one matrix product, merged together
