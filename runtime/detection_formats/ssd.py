@@ -309,36 +309,36 @@ def decode_ssd(
     # boxes and keypoints in one array: corners by one matrix product, merged together
     rows, scores = weighted_merge(points @ corners, scores, settings.iou, settings.max_det)
     # fractions of the input -> input pixels -> the frame's pixels: one scale and shift per axis,
-    # on every x, y pair of a row at once; the box's corners are clipped to the frame
-    gain, shift, frame = to_frame(settings.hw, info)
-    pairs = rows.reshape(len(rows), rows.shape[1] // 2, 2) * gain + shift
-    if frame is not None:
-        box = pairs[:, :2]
-        np.minimum(np.maximum(box, 0, out=box), frame, out=box)
+    # on the few merged rows as Python floats (each numpy call here, right after an invoke, cost
+    # more than its work: ~35 us of ~300); the box's corners are clipped to the frame
+    (gx, gy), (sx, sy), frame = to_frame(settings.hw, info)
     label = settings.labels[0] if settings.labels else "object"
-    return [
-        Detection(tuple(r[:4]), s, label, 0, tuple(zip(r[4::2], r[5::2], strict=True)))
-        for r, s in zip(pairs.reshape(rows.shape).tolist(), scores.tolist(), strict=True)
-    ]
+    found = []
+    for r, s in zip(rows.tolist(), scores.tolist(), strict=True):
+        xs, ys = [x * gx + sx for x in r[0::2]], [y * gy + sy for y in r[1::2]]
+        if frame is not None:
+            w, h = frame
+            for i in (0, 1):  # the box's two corners
+                xs[i] = (xs[i] if xs[i] < w else w) if xs[i] > 0 else 0.0
+                ys[i] = (ys[i] if ys[i] < h else h) if ys[i] > 0 else 0.0
+        found.append(Detection((xs[0], ys[0], xs[1], ys[1]), s, label, 0, tuple(zip(xs[2:], ys[2:]))))
+    return found
 
 
 @lru_cache(maxsize=16)
 def to_frame(
     hw: tuple[int, int], info: LetterboxInfo | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The gain and shift that take x, y fractions of an (h, w) input to pixels of the frame that
+) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float] | None]:
+    """The (x, y) gain and shift that take fractions of an (h, w) input to pixels of the frame that
     `info` fitted into it (input pixels when None), and the frame's (width, height) to clip boxes
-    to; made once per frame size, as a video's frames all share one (read-only: they are shared)."""
+    to; made once per frame size, as a video's frames all share one. Python floats: float64, as
+    numpy's float32 array over a tuple of Python floats gave before, so results are the same bits."""
     h, w = hw
-    gain, shift, frame = np.array((w, h), np.float32), np.zeros(2, np.float32), None
-    if info is not None:
-        # float64 (a float32 array over a tuple of Python floats), as it always was
-        gain, shift = gain / info.scale, -np.array(info.pad, np.float32) / info.scale
-        src_h, src_w = info.src_shape
-        frame = np.array((src_w, src_h), np.float64)
-        frame.flags.writeable = False
-    gain.flags.writeable = shift.flags.writeable = False
-    return gain, shift, frame
+    if info is None:
+        return (float(w), float(h)), (0.0, 0.0), None
+    (scale_x, scale_y), (pad_x, pad_y) = info.scale, info.pad
+    src_h, src_w = info.src_shape
+    return (w / scale_x, h / scale_y), (-pad_x / scale_x, -pad_y / scale_y), (float(src_w), float(src_h))
 
 
 class SsdFormat(DetectionFormat):
