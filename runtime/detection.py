@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -132,9 +133,14 @@ def letterbox_info(
     src_shape: tuple[int, int], size: tuple[int, int], keep_aspect: bool = True
 ) -> LetterboxInfo:
     """How `letterbox` fits an image of `src_shape` (height, width) into `size`; a plain stretch
-    when `keep_aspect` is False."""
-    h, w = src_shape
-    dst_h, dst_w = size
+    when `keep_aspect` is False. Every frame of one size gets the same (immutable) object, so what
+    is worked out from it once per size (the SSD decoder's mapping to the frame) is found by `is`."""
+    (h, w), (dst_h, dst_w) = src_shape, size
+    return _letterbox_info(int(h), int(w), int(dst_h), int(dst_w), bool(keep_aspect))
+
+
+@lru_cache(maxsize=64)
+def _letterbox_info(h: int, w: int, dst_h: int, dst_w: int, keep_aspect: bool) -> LetterboxInfo:
     if not keep_aspect:
         return LetterboxInfo((dst_w / w, dst_h / h), (0, 0), (h, w), (dst_h, dst_w))
     r = min(dst_h / h, dst_w / w)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -315,30 +315,40 @@ def decode_ssd(
     label = settings.labels[0] if settings.labels else "object"
     found = []
     for r, s in zip(rows.tolist(), scores.tolist(), strict=True):
-        xs, ys = [x * gx + sx for x in r[0::2]], [y * gy + sy for y in r[1::2]]
-        if frame is not None:
+        pairs = [(x * gx + sx, y * gy + sy) for x, y in zip(r[0::2], r[1::2])]
+        (x1, y1), (x2, y2) = pairs[0], pairs[1]
+        if frame is not None:  # clipped to the frame, as numpy's minimum(maximum(v, 0), size) did
             w, h = frame
-            for i in (0, 1):  # the box's two corners
-                xs[i] = (xs[i] if xs[i] < w else w) if xs[i] > 0 else 0.0
-                ys[i] = (ys[i] if ys[i] < h else h) if ys[i] > 0 else 0.0
-        found.append(Detection((xs[0], ys[0], xs[1], ys[1]), s, label, 0, tuple(zip(xs[2:], ys[2:]))))
+            x1, x2 = (x1 if x1 < w else w) if x1 > 0 else 0.0, (x2 if x2 < w else w) if x2 > 0 else 0.0
+            y1, y2 = (y1 if y1 < h else h) if y1 > 0 else 0.0, (y2 if y2 < h else h) if y2 > 0 else 0.0
+        found.append(Detection((x1, y1, x2, y2), s, label, 0, tuple(pairs[2:])))
     return found
 
 
-@lru_cache(maxsize=16)
-def to_frame(
-    hw: tuple[int, int], info: LetterboxInfo | None
-) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float] | None]:
+FrameMap = tuple[tuple[float, float], tuple[float, float], tuple[float, float] | None]
+_last_map: tuple[tuple[int, int] | None, LetterboxInfo | None, FrameMap | None] = (None, None, None)
+
+
+def to_frame(hw: tuple[int, int], info: LetterboxInfo | None) -> FrameMap:
     """The (x, y) gain and shift that take fractions of an (h, w) input to pixels of the frame that
     `info` fitted into it (input pixels when None), and the frame's (width, height) to clip boxes
-    to; made once per frame size, as a video's frames all share one. Python floats: float64, as
-    numpy's float32 array over a tuple of Python floats gave before, so results are the same bits."""
+    to. Python floats: float64, as numpy's float32 array over a tuple of Python floats gave before,
+    so results are the same bits. Kept for the last `info` and found again by `is`: every frame of
+    a video has the same one (`letterbox_info`), and hashing a dataclass right after an invoke
+    cost ~25 us. Threads that race here at worst work it out again."""
+    global _last_map
+    last_hw, last_info, made = _last_map
+    if made is not None and last_info is info and last_hw == hw:
+        return made
     h, w = hw
     if info is None:
-        return (float(w), float(h)), (0.0, 0.0), None
-    (scale_x, scale_y), (pad_x, pad_y) = info.scale, info.pad
-    src_h, src_w = info.src_shape
-    return (w / scale_x, h / scale_y), (-pad_x / scale_x, -pad_y / scale_y), (float(src_w), float(src_h))
+        made = (float(w), float(h)), (0.0, 0.0), None
+    else:
+        (scale_x, scale_y), (pad_x, pad_y) = info.scale, info.pad
+        src_h, src_w = info.src_shape
+        made = (w / scale_x, h / scale_y), (-pad_x / scale_x, -pad_y / scale_y), (float(src_w), float(src_h))
+    _last_map = (hw, info, made)
+    return made
 
 
 class SsdFormat(DetectionFormat):
