@@ -338,6 +338,29 @@ def test_decode_ssd_drops_boxes_without_width_or_height():
     assert face.box[2] - face.box[0] == pytest.approx(20 * 640 / 128)
 
 
+def test_frames_of_one_size_share_their_letterbox_and_the_decoder_maps_each_size_as_its_own():
+    """The decoder keeps the last frame mapping and finds it by identity: frames of alternating
+    sizes must each get their own, and an equal LetterboxInfo made by hand the same boxes."""
+    from edgekit.runtime.detection import LetterboxInfo
+
+    assert letterbox_info((480, 640), (128, 128)) is letterbox_info([480, 640], (128, 128))
+    assert letterbox_info((480, 640), (128, 128)) is not letterbox_info((480, 640), (128, 128), False)
+    regressors = np.zeros((1, 896, 16), np.float32)
+    classificators = np.full((1, 896, 1), -1000, np.float32)
+    classificators[0, 40] = 2.0
+    regressors[0, 40, :4] = [3, -2, 20, 10]
+    settings = SsdSettings(("face",), input_size=128)
+    wide, tall = letterbox_info((480, 640), (128, 128)), letterbox_info((640, 480), (128, 128))
+    by_hand = LetterboxInfo(wide.scale, wide.pad, wide.src_shape, wide.dst_shape)
+    found = [
+        decode_ssd(regressors, classificators, settings, i)[0].box for i in (wide, tall, by_hand, None, wide)
+    ]
+    assert found[0] == found[2] == found[4] != found[1]
+    assert found[3] != found[0] and max(found[3]) < 128  # input pixels when no frame is given
+    (face,) = decode_ssd(regressors, classificators, settings, tall)
+    assert face.box[2] - face.box[0] == pytest.approx(20 * 640 / 128)  # the tall frame's scale
+
+
 def _blazeface(spec, image: np.ndarray) -> tuple[list[Detection], float]:
     """Run a shipped BlazeFace model as MediaPipe does: letterbox with black, scale to [-1, 1]."""
     litert = pytest.importorskip("ai_edge_litert.interpreter")
