@@ -290,3 +290,16 @@ def test_run_imports_only_what_running_an_image_model_needs(tmp_path):
         "edgekit.runtime.tasks.classify",
     }
     assert not loaded & unwanted, sorted(loaded & unwanted)
+
+
+@pytest.mark.runtime_only
+def test_doctor_says_what_keeps_the_cuda_provider_from_loading_most_basic_first():
+    """A machine or container with no NVIDIA driver is told so (not to install wheels it has); with
+    a driver, the missing CUDA/cuDNN wheels are named; with both, the driver's age is suspected."""
+    from edgekit.cli.listing import cuda_missing
+
+    needs = ["nvidia-cuda-runtime~=13.0", "nvidia-cudnn-cu13~=9.0", "edgekit-no-such-wheel>=1; extra == 'x'"]
+    assert "no NVIDIA driver" in cuda_missing("13", needs, driver=False)
+    missing = cuda_missing("13", needs, driver=True)
+    assert "edgekit-no-such-wheel" in missing and "pip install 'onnxruntime-gpu[cuda,cudnn]'" in missing
+    assert "nvidia-smi" in cuda_missing("13", ["pytest>=7"], driver=True)  # installed: not missing

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import platform
+import re
 import shutil
 
 import typer
@@ -175,12 +176,45 @@ def _onnxruntime_report() -> list[str]:
     if used and used[0] == "CUDAExecutionProvider":
         lines.append("CUDA provider   loaded")
     else:
-        lines.append(
-            f"CUDA provider   did not load ({why or 'fell back to ' + ', '.join(used)}): it needs CUDA "
-            f"{cuda.split('.')[0]} and cuDNN 9 libraries and an NVIDIA driver: "
-            "`pip install 'onnxruntime-gpu[cuda,cudnn]'`, or a CUDA runtime base image of that version"
-        )
+        fell_back = why or "fell back to " + ", ".join(used)
+        lines.append(f"CUDA provider   did not load ({fell_back}): {cuda_missing(cuda.split('.')[0], needs)}")
     return lines
+
+
+def cuda_missing(major: str, needs: list[str], driver: bool | None = None) -> str:
+    """What keeps the CUDA provider from loading, the most basic first: no NVIDIA driver (a machine
+    or a container without a GPU: the libraries alone cannot help), then the CUDA and cuDNN wheels
+    the build was made for. `needs` are the gpu wheel's extras requirements (`nvidia-...~=13.0`)."""
+    if driver is None:
+        driver = nvidia_driver_loads()
+    if not driver:
+        return (
+            "no NVIDIA driver here (libcuda.so.1 does not load): run on a machine with an NVIDIA GPU "
+            "and its driver, and give a container `--gpus all`"
+        )
+    names = [re.split(r"[\s~=<>!\[;]", r, maxsplit=1)[0] for r in needs]
+    missing = [n for n in names if n and not _has_dist(n)]
+    if missing:
+        return (
+            f"the CUDA {major} and cuDNN 9 wheels it loads are not installed ({', '.join(missing)}): "
+            "`pip install 'onnxruntime-gpu[cuda,cudnn]'`"
+        )
+    return (
+        f"the driver and the CUDA {major} and cuDNN 9 libraries are there, so the driver may be too old "
+        f"for CUDA {major} (see nvidia-smi), or another CUDA on LD_LIBRARY_PATH came first"
+    )
+
+
+def nvidia_driver_loads() -> bool:
+    """Whether the NVIDIA driver's CUDA library loads in this process."""
+    import ctypes
+    import sys
+
+    try:
+        ctypes.CDLL("nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1")
+    except OSError:
+        return False
+    return True
 
 
 def _has_dist(name: str) -> bool:
