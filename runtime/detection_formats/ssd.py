@@ -333,7 +333,8 @@ def to_frame(hw: tuple[int, int], info: LetterboxInfo | None) -> FrameMap:
     """The (x, y) gain and shift that take fractions of an (h, w) input to pixels of the frame that
     `info` fitted into it (input pixels when None), and the frame's (width, height) to clip boxes
     to. Python floats: float64, as numpy's float32 array over a tuple of Python floats gave before,
-    so results are the same bits. Kept for the last `info` and found again by `is`: every frame of
+    so results with an `info` are the same bits (without one, input pixels, float64 where they were
+    float32). Kept for the last `info` and found again by `is`: every frame of
     a video has the same one (`letterbox_info`), and hashing a dataclass right after an invoke
     cost ~25 us. Threads that race here at worst work it out again."""
     global _last_map
