@@ -18,9 +18,10 @@
 #        carry [".gpu5"], timeout_s 560: cp .gpu5/part04 /tmp/gpu/ && bash bench/gpu_check.sh
 #    edgekit travels as the wheel built here: prepare again after changing its code.
 # 2. The last call runs this script with no option: the figures come back under $OUT
-#    (gpu_check.log, summary.txt, bench-b1.json, bench-b32.json, modes-b1.json, modes-b32.json,
-#    doctor.txt, nvidia-smi.txt, steps.tsv). Save the bench JSONs under bench/results/ and run
-#    `edgekit compare` on them with a result from this machine.
+#    (gpu_check.log, summary.txt, bench-b1.json, bench-b32.json, modes-b1.json, modes-b32.json, and
+#    extras.tgz with doctor.txt, nvidia-smi.txt, steps.tsv, the tables, the TensorRT row and the
+#    `pytest -m gpu` report: a call brings back 8 files at most). Save the bench JSONs under
+#    bench/results/ and run `edgekit compare` on them with a result from this machine.
 #
 # A dry run of the same steps on this machine's CPU, with this checkout's venv (no parts needed;
 # MODEL= a batch-1 MobileNetV2 ONNX file if .gpu-model/ has none):
@@ -118,6 +119,9 @@ if [ "$mode" = gpu ]; then
   # without onnxruntime-gpu nothing here is worth the device time (the CPU build would run instead)
   step install 80 bash -c "$(declare -f install); PY=$PY; install" || { cat "$OUT/steps.tsv"; exit 1; }
   export PYTHONPATH=/tmp/site:/tmp/site-edgekit:/tmp/site-extra
+  # the checkout's edgekit/ is not the package the wheel installs (the wheel maps export/, runtime/
+  # and models/ into it): never let `python -c`/`-m` put the working directory first on sys.path
+  export PYTHONSAFEPATH=1
   step nvidia-smi 15 bash -c "nvidia-smi > '$OUT/nvidia-smi.txt'"
   step providers 30 "$PY" -c 'import onnxruntime as o; o.preload_dlls(); print(o.__version__, o.__file__, o.get_available_providers())'
 else
@@ -149,7 +153,19 @@ step bench-b$big 90 bash -c "ek bench '$mb' '$md' --device $devices --batch $big
   --out '$OUT/bench-b$big.json' --csv '$OUT/bench-b$big.csv' > '$OUT/bench-b$big.txt'"
 step modes-b$big 45 "$PY" bench/gpu_modes.py time "$mb" "$md" --batch "$big" --device "${devices%%,*}" \
   --runs "$runs32" --warmup "$warmup" --out "$OUT/modes-b$big.json"
+if [ "$mode" = gpu ]; then
+  # TensorRT runs, or the row says plainly that its provider did not load and what ran instead
+  step tensorrt 60 bash -c "ek bench '$m1' --device tensorrt --batch 1 --max-time 2 --no-save \
+    > '$OUT/tensorrt.txt' 2>&1"
+  step tests 120 "$PY" -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py \
+    --junitxml "$OUT/tests.xml" > "$OUT/tests.txt" 2>&1
+  tail -3 "$OUT/tests.txt"
+fi
 step summary 15 bash -c "'$PY' bench/gpu_modes.py summary '$OUT' > '$OUT/summary.txt'"
 cat "$OUT/summary.txt" 2>/dev/null
 echo "== done in $((SECONDS - start)) s; steps:"
 cat "$OUT/steps.tsv"
+# at most 8 files come back from a device call: the JSONs, the log and the summary as they are, the
+# rest in one archive
+(cd "$OUT" && ls | grep -Ev '^(bench-b[0-9]+\.json|modes-b[0-9]+\.json|gpu_check\.log|summary\.txt|extras\.tgz|models)$' \
+  | tar -czf extras.tgz -T - --remove-files)

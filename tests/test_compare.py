@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 from tensor_fixtures import make_tensor_models
 from typer.testing import CliRunner
@@ -64,24 +63,6 @@ def test_bad_result_files_are_one_sentence(results, tmp_path):
     assert r.exit_code == 1 and "version 7" in r.output and "Traceback" not in r.output
     r = invoke("compare", results[0], "--baseline", "nothing-like-this")
     assert r.exit_code == 1 and "names no row" in r.output
-
-
-@pytest.mark.gpu
-def test_cuda_io_binding_agrees_with_the_cpu(tmp_path):
-    """Not run in this session (no GPU): the CUDA path with IO binding (and a CUDA graph for this
-    fixed-shape file) gives the CPU's outputs, and reports the provider that ran."""
-    from edgekit.runtime.backends import open_model
-
-    files = make_tensor_models(tmp_path)
-    x = np.random.default_rng(0).uniform(-1, 1, (1, 8)).astype(np.float32)
-    with open_model(files["onnx"], device="cpu") as cpu, open_model(files["onnx"], device="cuda") as gpu:
-        assert gpu.providers[0] == "CUDAExecutionProvider" and gpu.io_binding and gpu.cuda_graph
-        want = cpu.run([x])[0]
-        for _ in range(3):  # the first run captures the graph, the next ones replay it
-            got = gpu.run([x])[0]
-            assert np.allclose(got, want, atol=1e-4)
-        y = x * 2  # new values through the same bound buffer
-        assert np.allclose(gpu.run([y])[0], cpu.run([y])[0], atol=1e-4)
 
 
 def test_a_row_the_test_cannot_tell_from_the_baseline_is_marked(results, tmp_path):

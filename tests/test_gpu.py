@@ -1,0 +1,94 @@
+"""The GPU path (`-m gpu`, run by bench/gpu_check.sh on a lent GPU machine; deselected elsewhere).
+
+Nothing here needs TensorFlow, which the GPU machine lacks: the models are ONNX graphs built with
+the onnx package, as a file made by any exporter would be."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from tensor_fixtures import onnx_model_bytes
+from typer.testing import CliRunner
+
+from edgekit.cli import app
+
+pytestmark = pytest.mark.gpu
+runner = CliRunner()
+
+
+def dense_onnx(path, batch: int | str = 1):
+    """x (batch, 8) -> MatMul -> Add -> Relu -> y (batch, 4); `batch` a name makes it dynamic."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.normal(size=(8, 4)).astype(np.float32), "w")
+    b = numpy_helper.from_array(rng.normal(size=(4,)).astype(np.float32), "b")
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["m"]),
+            helper.make_node("Add", ["m", "b"], ["a"]),
+            helper.make_node("Relu", ["a"], ["y"]),
+        ],
+        "dense",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 4])],
+        initializer=[w, b],
+    )
+    path.write_bytes(onnx_model_bytes(graph))
+    return path
+
+
+def test_cuda_io_binding_and_graph_agree_with_the_cpu(tmp_path):
+    """A fixed-shape file on CUDA: IO binding and a CUDA graph, the CPU's outputs, and the provider
+    that ran reported."""
+    from edgekit.runtime.backends import open_model
+
+    path = dense_onnx(tmp_path / "fixed.onnx")
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 8)).astype(np.float32)
+    with open_model(path, device="cpu") as cpu, open_model(path, device="cuda") as gpu:
+        assert gpu.providers[0] == "CUDAExecutionProvider" and gpu.io_binding and gpu.cuda_graph
+        want = cpu.run([x])[0]
+        for _ in range(3):  # the first run captures the graph, the next ones replay it
+            assert np.allclose(gpu.run([x])[0], want, atol=1e-4)
+        y = x * 2  # new values through the same bound buffer
+        assert np.allclose(gpu.run([y])[0], cpu.run([y])[0], atol=1e-4)
+
+
+def test_dynamic_shapes_get_binding_and_no_graph_and_say_so(tmp_path):
+    from edgekit.runtime.backends import open_model
+
+    path = dense_onnx(tmp_path / "dyn.onnx", batch="n")
+    rng = np.random.default_rng(2)
+    with open_model(path, device="cpu") as cpu, open_model(path, device="cuda") as gpu:
+        assert gpu.io_binding and not gpu.cuda_graph
+        assert any("no CUDA graph" in n for n in gpu.notes)
+        for n in (1, 5, 2):  # the bound buffers follow the batch
+            x = rng.uniform(-1, 1, (n, 8)).astype(np.float32)
+            got = gpu.run([x])[0]
+            assert got.shape == (n, 4) and np.allclose(got, cpu.run([x])[0], atol=1e-4)
+
+
+def test_tensorrt_runs_or_says_plainly_that_it_did_not(tmp_path):
+    from edgekit.runtime.backends import open_model
+
+    path = dense_onnx(tmp_path / "fixed.onnx")
+    with open_model(path, device="tensorrt") as s:
+        if s.providers[0] != "TensorrtExecutionProvider":
+            assert any("TensorRT" in n and "did not load" in n for n in s.notes), s.notes
+            assert s.providers[0] == "CUDAExecutionProvider"
+
+
+def test_bench_reports_what_ran_on_each_device(tmp_path):
+    path = dense_onnx(tmp_path / "fixed.onnx")
+    r = runner.invoke(
+        app, ["bench", str(path), "--device", "cuda,cpu", "--max-time", "1", "--no-save", "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    rows = {row["device"]: row for row in json.loads(r.stdout)["results"]}
+    assert set(rows) == {"cuda", "cpu"}
+    ran = rows["cuda"]["extra"]["execution"]
+    assert ran["providers"][0] == "CUDAExecutionProvider" and ran["io_binding"] and ran["cuda_graph"]
+    assert rows["cpu"]["extra"]["execution"]["providers"][0] == "CPUExecutionProvider"
+    assert all(row["error"] is None and row["p50_ms"] > 0 for row in rows.values())
