@@ -67,17 +67,21 @@ def test_dynamic_shapes_get_binding_and_no_graph_and_say_so(tmp_path):
         for n in (1, 5, 2):  # the bound buffers follow the batch
             x = rng.uniform(-1, 1, (n, 8)).astype(np.float32)
             got = gpu.run([x])[0]
-            assert got.shape == (n, 4) and np.allclose(got, cpu.run([x])[0], atol=1e-4)
+            # a batch above 1 is a GEMM, in TF32 on the CUDA provider by default (`use_tf32`): ~1e-3
+            assert got.shape == (n, 4) and np.allclose(got, cpu.run([x])[0], rtol=5e-3, atol=5e-3)
 
 
-def test_tensorrt_runs_or_says_plainly_that_it_did_not(tmp_path):
+def test_tensorrt_runs_or_says_plainly_that_it_did_not(tmp_path, capfd):
     from edgekit.runtime.backends import open_model
 
     path = dense_onnx(tmp_path / "fixed.onnx")
     with open_model(path, device="tensorrt") as s:
+        # onnxruntime's fallback prints "EP Error ..." on stdout, which belongs to --json results
+        assert "EP Error" not in capfd.readouterr().out
         if s.providers[0] != "TensorrtExecutionProvider":
             assert any("TensorRT" in n and "did not load" in n for n in s.notes), s.notes
             assert s.providers[0] == "CUDAExecutionProvider"
+            assert s.cuda_graph  # the CUDA provider's options survive TensorRT's absence
 
 
 def test_bench_reports_what_ran_on_each_device(tmp_path):
