@@ -51,6 +51,7 @@ def _ort():
     return ort
 
 
+_trt_failed: list[bool] = []  # TensorRT is listed but did not load once here: not tried again
 _preload_notes: list[str] = []  # what preload_dlls said, once it has run (a library it did not find)
 _preloaded: list[bool] = []
 
@@ -76,6 +77,8 @@ def _providers(ort, device: str, cuda_graph: bool = False) -> list:
     if device not in _PROVIDERS:
         raise UnsupportedError(f"unknown device {device!r}: use one of {', '.join(_PROVIDERS)}")
     available = set(ort.get_available_providers())
+    if _trt_failed:
+        available.discard("TensorrtExecutionProvider")
     providers = [p for p in _PROVIDERS[device] if p in available]
     if providers and providers[0] != "CPUExecutionProvider":
         preload_cuda(ort)
@@ -96,10 +99,18 @@ def _session(path: Path, options: SessionOptions, *, cuda_graph: bool = False, p
     if profile:
         so.enable_profiling = True
     providers = _providers(ort, options.device, cuda_graph)
+    said = io.StringIO()
     try:
-        return ort.InferenceSession(str(path), so, providers=providers)
+        # when a provider fails to load (TensorRT with no libnvinfer), onnxruntime prints an
+        # "EP Error" banner on stdout and retries without it: stdout belongs to --json results, and
+        # the session says itself which providers it got
+        with contextlib.redirect_stdout(said):
+            sess = ort.InferenceSession(str(path), so, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for bad files
         raise ModelFileError(f"{path} is not a valid ONNX model: {ort_reason(e)}") from None
+    if "TensorrtExecutionProvider" in providers and "TensorrtExecutionProvider" not in sess.get_providers():
+        _trt_failed.append(True)  # not asked for again in this process: each try costs a load
+    return sess
 
 
 def device_name(provider: str) -> str:
@@ -116,6 +127,8 @@ def first_device(device: str) -> str:
         available = set(_ort().get_available_providers())
     except MissingDependencyError:
         return "cpu"
+    if _trt_failed:
+        available.discard("TensorrtExecutionProvider")
     tried = [p for p in _PROVIDERS["auto"] if p in available]
     return device_name(tried[0]) if tried else "cpu"
 
