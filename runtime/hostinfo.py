@@ -19,14 +19,14 @@ from typing import Any
 X86_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni",
              "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16")  # fmt: skip
 ARM_FLAGS = ("asimd", "asimdhp", "asimddp", "i8mm", "bf16", "sve", "sve2", "sme")
-# distributions that ship each library, the first one installed is reported
+# the module each library is imported as, and the distributions that ship it
 PACKAGES = {
-    "onnxruntime": ("onnxruntime", "onnxruntime-gpu"),
-    "litert": ("ai-edge-litert",),
-    "tflite-runtime": ("tflite-runtime",),
-    "opencv": ("opencv-python", "opencv-python-headless", "opencv-contrib-python"),
-    "numpy": ("numpy",),
-    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow_cpu"),
+    "onnxruntime": ("onnxruntime", ("onnxruntime", "onnxruntime-gpu")),
+    "litert": ("ai_edge_litert", ("ai-edge-litert",)),
+    "tflite-runtime": ("tflite_runtime", ("tflite-runtime",)),
+    "opencv": ("cv2", ("opencv-python", "opencv-python-headless", "opencv-contrib-python")),
+    "numpy": ("numpy", ("numpy",)),
+    "tensorflow": ("tensorflow", ("tensorflow", "tensorflow-cpu", "tensorflow_cpu")),
 }
 BUSY_LOAD = 0.5  # a 1-minute load average above this many runnable tasks per core is a busy machine
 
@@ -66,16 +66,54 @@ def cpu() -> dict[str, Any]:
 
 
 def versions() -> dict[str, str | None]:
+    """Each library's version, as the distribution that ships the module Python imports reports it.
+    Where two distributions of one library are installed (onnxruntime and onnxruntime-gpu: both
+    ship `onnxruntime`), the one whose folder holds the imported module is named, and the other is
+    said too; nothing is imported to find out."""
     found: dict[str, str | None] = {}
-    for key, dists in PACKAGES.items():
-        found[key] = None
-        for dist in dists:
+    for key, (module, dists) in PACKAGES.items():
+        installed = []
+        for name in dists:
             try:
-                found[key] = f"{metadata.version(dist)}" + ("" if dist == dists[0] else f" ({dist})")
-                break
+                dist = metadata.distribution(name)
             except metadata.PackageNotFoundError:
                 continue
+            if all(_key(d.metadata["Name"]) != _key(dist.metadata["Name"]) for _, d in installed):
+                installed.append((name, dist))  # tensorflow-cpu and tensorflow_cpu are one distribution
+        if not installed:
+            found[key] = None
+            continue
+        name, dist = _importing(module, installed)
+        text = dist.version + ("" if name == dists[0] else f" ({name})")
+        others = [f"{n} {d.version}" for n, d in installed if n != name]
+        found[key] = text + (f"; {', '.join(others)} also installed" if others else "")
     return found
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def _importing(module: str, installed: list) -> tuple[str, Any]:
+    """Of the installed distributions, the one whose site folder the module is imported from
+    (the first one where that cannot be told: both in one folder, or the module not found)."""
+    from importlib.util import find_spec
+
+    if len(installed) == 1:
+        return installed[0]
+    try:
+        spec = find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.origin:
+        return installed[0]
+    origin = Path(spec.origin).resolve()
+    sites = [Path(str(dist.locate_file(""))).resolve() for _, dist in installed]
+    for (name, dist), site in zip(installed, sites, strict=True):
+        # several in one site folder overwrote each other's module: that folder cannot tell them apart
+        if origin.is_relative_to(site / module.split(".")[0]) and sites.count(site) == 1:
+            return name, dist
+    return installed[0]
 
 
 def gpu() -> list[dict[str, str]]:

@@ -330,3 +330,41 @@ def test_the_gpu_check_parses_and_its_cpu_parts_run(nets, tmp_path):
     for mode in doc["modes"].values():
         assert mode["p50_ms"] > 0 and mode["max_abs_diff_vs_plain"] < 1e-5
         assert mode["ran"]["providers"][0] == "CPUExecutionProvider" and not mode["ran"]["io_binding"]
+
+
+@pytest.mark.runtime_only
+def test_the_version_reported_is_the_one_python_imports(tmp_path, monkeypatch):
+    """onnxruntime-gpu installed in a folder ahead of an image's onnxruntime (the GPU machine): both
+    ship the module `onnxruntime`, and the result named the one that was not imported."""
+    import importlib
+    import sys
+
+    from edgekit.runtime import hostinfo
+
+    def site(folder: str, dist: str, version: str) -> Path:
+        root = tmp_path / folder
+        info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        (root / "ekprobe").mkdir()
+        (root / "ekprobe" / "__init__.py").write_text("")
+        return root
+
+    cpu, gpu = site("image", "ekprobe", "1.0"), site("extra", "ekprobe-gpu", "2.0")
+    monkeypatch.setitem(hostinfo.PACKAGES, "probe", ("ekprobe", ("ekprobe", "ekprobe-gpu")))
+    for first, want in (
+        (gpu, "2.0 (ekprobe-gpu); ekprobe 1.0 also installed"),
+        (cpu, "1.0; ekprobe-gpu 2.0 also installed"),
+    ):
+        other = cpu if first == gpu else gpu
+        monkeypatch.setattr(sys, "path", [str(first), str(other), *sys.path])
+        importlib.invalidate_caches()
+        assert hostinfo.versions()["probe"] == want
+    # one folder that holds both: it cannot be told which one's files are there; both are said
+    both = site("both", "ekprobe", "1.5")
+    info = both / "ekprobe_gpu-2.5.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ekprobe-gpu\nVersion: 2.5\n")
+    monkeypatch.setattr(sys, "path", [str(both), *sys.path])
+    importlib.invalidate_caches()
+    assert hostinfo.versions()["probe"] == "1.5; ekprobe-gpu 2.5 also installed"
