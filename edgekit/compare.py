@@ -122,6 +122,25 @@ def chart_size(c: Comparison) -> tuple[int, int]:
     return 1400, int(DPI * max(5.0, 1.5 + 0.28 * bars * max(1, len(c.hosts)) / 1.5))
 
 
+def _axis_scale(axis, values: Sequence[float], set_scale, set_lim, wide: float = 4.0) -> None:
+    """A log axis for values spread over more than a factor of `wide`, else a linear one; ticks as plain
+    numbers (1, 2, 5, 10 ... on a log axis: "6x10^0" and unlabelled decades read badly), and a
+    margin around values that are all alike, which would otherwise leave the axis with no tick."""
+    import matplotlib.ticker as ticker
+
+    values = [v for v in values if v > 0]
+    if not values:
+        return
+    low, high = min(values), max(values)
+    if high / low > wide:
+        set_scale("log")
+        axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_minor_formatter(ticker.NullFormatter())
+    elif high / low < 1.2 and set_lim is not None:
+        set_lim(low * 0.8, high * 1.2)
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+
+
 def plot(c: Comparison, path: Path) -> Path:
     """p50 with a p90 whisker per row and host (a log axis where the spread is wide), and size
     against latency with the metric written beside each point."""
@@ -179,9 +198,9 @@ def plot(c: Comparison, path: Path) -> Path:
     ax.set_yticklabels([k.replace(":", " ") for k in c.keys], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("latency p50 ms (whisker: p90)")
-    if p50s and max(p50s) / max(min(p50s), 1e-9) > WIDE_SPREAD:
-        ax.set_xscale("log")
-    ax.legend(fontsize=8, loc="lower right")
+    _axis_scale(ax.xaxis, p50s, ax.set_xscale, None, wide=WIDE_SPREAD)  # bars: linear from 0 unless wide
+    # under the axes: inside, it covered the last rows' bars and whiskers
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(n_hosts, 3))
     ax.grid(axis="x", alpha=0.3)
     ax.set_title("latency per file, backend and host")
     for j, host in enumerate(c.hosts):
@@ -204,9 +223,9 @@ def plot(c: Comparison, path: Path) -> Path:
                     xytext=(3, 3),
                     textcoords="offset points",
                 )
-    ax2.set_xscale("log")
-    ax2.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # "2x10^2 3x10^2" ran together
-    ax2.set_yscale("log")
+    sizes = [r.size_bytes / 1024 for k in c.keys for h in c.hosts if (r := c.row(h, k)) and r.size_bytes]
+    _axis_scale(ax2.xaxis, sizes, ax2.set_xscale, ax2.set_xlim)
+    _axis_scale(ax2.yaxis, p50s, ax2.set_yscale, ax2.set_ylim)
     ax2.set_xlabel("file size KB")
     ax2.set_ylabel("p50 ms")
     ax2.set_title("size against latency (label: held-out metric)")
