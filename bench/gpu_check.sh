@@ -23,6 +23,11 @@
 #    `pytest -m gpu` report: a call brings back 8 files at most). Save the bench JSONs under
 #    bench/results/ and run `edgekit compare` on them with a result from this machine.
 #
+# `bash bench/gpu_check.sh --image` in the last call instead runs the GPU image's own commands
+# (docker/Dockerfile.gpu: `edgekit doctor`, then `edgekit info` and `edgekit bench --device
+# cuda,cpu` on the quickstart's ONNX files, which --prepare puts in .gpu-model/quickstart/), into
+# $OUT/bench-quickstart.json.
+#
 # A dry run of the same steps on this machine's CPU, with this checkout's venv (no parts needed;
 # MODEL= a batch-1 MobileNetV2 ONNX file if .gpu-model/ has none):
 #        OUT=/tmp/x bash bench/gpu_check.sh --cpu
@@ -32,8 +37,9 @@ mode=gpu
 case "${1:-}" in
   --prepare) mode=prepare ;;
   --cpu) mode=cpu ;;
+  --image) mode=image ;;
   "") ;;
-  *) echo "usage: bash bench/gpu_check.sh [--prepare | --cpu]" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_check.sh [--prepare | --cpu | --image]" >&2; exit 2 ;;
 esac
 cd "$(dirname "$0")/.." || exit 1
 PYVER=${PYVER:-3.12}  # the GPU machine's Python (DESIGN.md: cp312)
@@ -47,6 +53,13 @@ if [ "$mode" = prepare ]; then
     made=$(mktemp -d /tmp/gpu-check-models.XXXX)
     "$py" bench/make_tensor_models.py "$made"
     cp "$made/mobilenetv2.onnx" .gpu-model/
+  fi
+  if [ ! -f .gpu-model/quickstart/model.onnx ]; then  # the quickstart's ONNX files, for --image
+    made=$(mktemp -d /tmp/gpu-check-quickstart.XXXX)
+    "$py" -c 'import sys; from edgekit.cli import main; sys.argv[0] = "edgekit"; sys.exit(main())' \
+      quickstart --out "$made" > /dev/null
+    mkdir -p .gpu-model/quickstart
+    cp "$made"/model*.onnx .gpu-model/quickstart/
   fi
   rm -f .gpu-model/wheels/*.whl
   "$py" -m pip wheel -q --no-deps -w .gpu-model/wheels .
@@ -95,7 +108,7 @@ step() {
   return "$rc"
 }
 
-if [ "$mode" = gpu ]; then
+if [ "$mode" = gpu ] || [ "$mode" = image ]; then
   PY=${PY:-python3}
   devices=cuda,cpu
   big=32
@@ -110,11 +123,11 @@ if [ "$mode" = gpu ]; then
     local whl
     whl=$(cat /tmp/gpu/wheel-name)
     [ -f "/tmp/gpu/$whl" ] || cat /tmp/gpu/part0? > "/tmp/gpu/$whl"
-    "$PY" -m pip install -q --no-index --no-deps --target /tmp/site "/tmp/gpu/$whl"
+    "$PY" -m pip install -q --upgrade --no-index --no-deps --target /tmp/site "/tmp/gpu/$whl"
     # edgekit and what it imports that this machine may lack (typer, flatbuffers), from carried wheels
-    "$PY" -m pip install -q --no-index --no-deps --target /tmp/site-edgekit /tmp/gpu/wheels/edgekit-*.whl
+    "$PY" -m pip install -q --upgrade --no-index --no-deps --target /tmp/site-edgekit /tmp/gpu/wheels/edgekit-*.whl
     PYTHONPATH=/tmp/site "$PY" -c 'import typer, flatbuffers' 2>/dev/null \
-      || "$PY" -m pip install -q --no-index --find-links /tmp/gpu/wheels --target /tmp/site-extra typer flatbuffers
+      || "$PY" -m pip install -q --upgrade --no-index --find-links /tmp/gpu/wheels --target /tmp/site-extra typer flatbuffers
   }
   # without onnxruntime-gpu nothing here is worth the device time (the CPU build would run instead)
   step install 80 bash -c "$(declare -f install); PY=$PY; install" || { cat "$OUT/steps.tsv"; exit 1; }
@@ -139,6 +152,21 @@ fi
 ek() { "$PY" -c 'import sys; from edgekit.cli import main; sys.argv[0] = "edgekit"; sys.exit(main())' "$@"; }
 export -f ek
 export PY
+
+if [ "$mode" = image ]; then
+  # The GPU image's own commands (docker/Dockerfile.gpu, docker/README.md) where Docker is not:
+  # `edgekit doctor`, then `edgekit info` and `edgekit bench` on the quickstart's ONNX files (cards,
+  # so the held-out accuracy is measured too) on CUDA and the CPU. The install differs from the
+  # image's: no network there, so the machine's own numpy, OpenCV and nvidia-*-cu13 libraries serve
+  # where the image installs them from PyPI.
+  qs=/tmp/gpu/quickstart
+  step doctor 30 bash -c "ek doctor > '$OUT/doctor.txt' 2>&1"
+  step info 30 bash -c "ek info '$qs/model_int8.onnx' > '$OUT/info.txt' 2>&1"
+  step bench-quickstart 240 bash -c "ek bench '$qs'/model*.onnx --device cuda,cpu --max-time 3 \
+    --out '$OUT/bench-quickstart.json' > '$OUT/bench-quickstart.txt' 2>&1"
+  cat "$OUT/doctor.txt" "$OUT/info.txt" "$OUT/bench-quickstart.txt" "$OUT/steps.tsv"
+  exit 0
+fi
 
 step variants 30 "$PY" bench/gpu_modes.py variants "$src" "$models" --batch "$big"
 m1=$src
