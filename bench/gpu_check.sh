@@ -23,6 +23,7 @@
 #    `pytest -m gpu` report: a call brings back 8 files at most). Save the bench JSONs under
 #    bench/results/ and run `edgekit compare` on them with a result from this machine.
 #
+# `bash bench/gpu_check.sh --tests` in the last call runs only the install and `pytest -m gpu`;
 # `bash bench/gpu_check.sh --image` in the last call instead runs the GPU image's own commands
 # (docker/Dockerfile.gpu: `edgekit doctor`, then `edgekit info` and `edgekit bench --device
 # cuda,cpu` on the quickstart's ONNX files, which --prepare puts in .gpu-model/quickstart/), into
@@ -38,8 +39,9 @@ case "${1:-}" in
   --prepare) mode=prepare ;;
   --cpu) mode=cpu ;;
   --image) mode=image ;;
+  --tests) mode=tests ;;
   "") ;;
-  *) echo "usage: bash bench/gpu_check.sh [--prepare | --cpu | --image]" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_check.sh [--prepare | --cpu | --image | --tests]" >&2; exit 2 ;;
 esac
 cd "$(dirname "$0")/.." || exit 1
 PYVER=${PYVER:-3.12}  # the GPU machine's Python (DESIGN.md: cp312)
@@ -108,7 +110,7 @@ step() {
   return "$rc"
 }
 
-if [ "$mode" = gpu ] || [ "$mode" = image ]; then
+if [ "$mode" != cpu ]; then
   PY=${PY:-python3}
   devices=cuda,cpu
   big=32
@@ -152,6 +154,12 @@ fi
 ek() { "$PY" -c 'import sys; from edgekit.cli import main; sys.argv[0] = "edgekit"; sys.exit(main())' "$@"; }
 export -f ek
 export PY
+
+if [ "$mode" = tests ]; then  # `pytest -m gpu` alone, after the install
+  step tests 120 "$PY" -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py > "$OUT/tests.txt" 2>&1
+  cat "$OUT/tests.txt" "$OUT/steps.tsv"
+  exit 0
+fi
 
 if [ "$mode" = image ]; then
   # The GPU image's own commands (docker/Dockerfile.gpu, docker/README.md) where Docker is not:

@@ -71,6 +71,30 @@ def test_dynamic_shapes_get_binding_and_no_graph_and_say_so(tmp_path):
             assert got.shape == (n, 4) and np.allclose(got, cpu.run([x])[0], rtol=5e-3, atol=5e-3)
 
 
+def test_a_node_with_no_cuda_kernel_runs_without_a_graph_and_says_why(tmp_path):
+    """ConvInteger has no CUDA kernel: it runs on the CPU, which rules a CUDA graph out (onnxruntime
+    refuses such a session). The file still opens and runs, with IO binding, and says why."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgekit.runtime.backends import open_model
+
+    w = numpy_helper.from_array(np.arange(9, dtype=np.uint8).reshape(1, 1, 3, 3), "w")
+    graph = helper.make_graph(
+        [helper.make_node("ConvInteger", ["x", "w"], ["c"]), helper.make_node("Cast", ["c"], ["y"], to=1)],
+        "conv_integer",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 1, 5, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 3, 3])],
+        initializer=[w],
+    )
+    path = tmp_path / "conv_integer.onnx"
+    path.write_bytes(onnx_model_bytes(graph))
+    x = np.random.default_rng(3).integers(0, 255, (1, 1, 5, 5), dtype=np.uint8)
+    with open_model(path, device="cpu") as cpu, open_model(path, device="cuda") as gpu:
+        assert gpu.io_binding and not gpu.cuda_graph
+        assert any(n.startswith("no CUDA graph") for n in gpu.notes), gpu.notes
+        assert np.array_equal(gpu.run([x])[0], cpu.run([x])[0])
+
+
 def test_tensorrt_runs_or_says_plainly_that_it_did_not(tmp_path, capfd):
     from edgekit.runtime.backends import open_model
 

@@ -211,11 +211,20 @@ class OnnxSession(Session):
             # asked again for the providers that loaded: when TensorRT did not, onnxruntime's own
             # fallback retries with bare provider names and drops the CUDA-graph option (seen on an
             # H200: 0.85 ms where the graph gives 0.37)
-            sess = _session(path, replace(options, device="cuda"), cuda_graph=True)
-            self.providers = list(sess.get_providers())
-            self.cuda_graph = _graph_enabled(sess)
-            if not self.cuda_graph:
-                self.notes.append("no CUDA graph: the CUDA provider did not take the option")
+            try:
+                graph = _session(path, replace(options, device="cuda"), cuda_graph=True)
+            except ModelFileError as e:
+                # onnxruntime refuses a graph when a node has no CUDA kernel (ConvInteger, say) and
+                # runs on the CPU: the session already open runs the file, without one
+                self.cuda_graph = False
+                why = str(e).partition("is not a valid ONNX model: ")[2] or str(e)
+                self.notes.append(f"no CUDA graph: {why}")
+            else:
+                sess = graph
+                self.providers = list(sess.get_providers())
+                self.cuda_graph = _graph_enabled(sess)
+                if not self.cuda_graph:
+                    self.notes.append("no CUDA graph: the CUDA provider did not take the option")
         elif gpu:
             self.notes.append("no CUDA graph: the model has dynamic shapes (IO binding only)")
         self._sess = sess
