@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Build the images and run edgekit inside them.
 #
-#   docker/test-images.sh [--check] [--cache DIR] [--gpu] [--only cpu|pi|gpu]... [--base-from-registry]
+#   docker/test-images.sh [--check] [--cache DIR] [--gpu] [--only cpu|pi|gpu]... [--tests] [--base-from-registry]
 #
 # CPU (docker/Dockerfile.cpu) and Pi (docker/Dockerfile.pi, arm64) are built and exercised:
 # `edgekit doctor`, `edgekit info` and `edgekit run` on the quickstart's exported models and on the
 # shipped BlazeFace, and in the CPU image also a short train -> export -> bench. The image sizes are
 # printed at the end, and the Pi image's by layer. The Pi image cannot be started by this machine's
 # Docker (x86, and no binfmt_misc registration on the host is made): its file system is exported and
-# run under qemu-user-static in a user namespace, the same way as docker/test-arm64.sh, and there the
-# runtime tests (`pytest -m runtime_only`) run too, on the image's own packages.
+# run under qemu-user-static in a user namespace, the same way as docker/test-arm64.sh. With --tests
+# the runtime tests (`pytest -m runtime_only`) run there too, on the image's own packages: about 9
+# minutes under qemu on two cores, which is why they are not run by default (docker/test-arm64.sh
+# runs the same tests on the same aarch64 wheels, with Python 3.11 and 3.13).
 # GPU (docker/Dockerfile.gpu): built and run with --gpu (its CUDA/cuDNN wheels are about 1.5 GB to
 # download); without it the Dockerfile is only checked for syntax. Either way the script says which.
 # --only builds and exercises just the images named (--only gpu implies --gpu).
@@ -23,6 +25,7 @@ source "$(dirname "$0")/lib.sh"
 
 CHECK=0
 GPU=0
+PI_TESTS=0
 ONLY=()
 REGISTRY=auto
 while (($#)); do
@@ -34,8 +37,9 @@ while (($#)); do
         case ${2:-} in cpu | pi | gpu) ONLY+=("$2") ;; *) die "--only takes cpu, pi or gpu, not '${2:-}'" ;; esac
         shift
         ;;
+    --tests) PI_TESTS=1 ;;
     --base-from-registry) REGISTRY=yes ;;
-    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
     shift
@@ -191,12 +195,19 @@ fi
 
 if wanted pi; then
     build pi docker/Dockerfile.pi --build-arg BASE="$BASE_ARM64" --build-arg BUILD_BASE="$BASE_AMD64"
-    log "edgekit:pi: its file system under qemu (arm64): doctor, info, run, bench, runtime tests"
+    log "edgekit:pi: its file system under qemu (arm64): doctor, info, run, bench$( ((PI_TESTS)) && echo ', runtime tests')"
     PI_ROOT=$CACHE/work/pi-image
     rm -rf "$PI_ROOT" && mkdir -p "$PI_ROOT"
     cid=$(docker create edgekit:pi)
     docker export "$cid" | tar -C "$PI_ROOT" -xf -
     docker rm "$cid" >/dev/null
+    mapfile -t PI_ENV < <(docker image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' edgekit:pi | grep .)
+fi
+if wanted pi && ! ((PI_TESTS)); then
+    EDGEKIT_USERSPEC=1000:1000 arm64_chroot "$PI_ROOT" "$IN:/in:ro" -- env "${PI_ENV[@]}" HOME=/tmp \
+        sh -c "cd /tmp && uname -m && $EXERCISE" 2>&1 | tee "$CACHE/results/image-pi.txt"
+fi
+if wanted pi && ((PI_TESTS)); then
     # the tests and their tools (pytest, scikit-image, onnx: aarch64 wheels, fetched natively) are
     # mounted, never put in the image; the image's own packages come first on the path
     stage_tests "$CACHE/work/pi-tests"
@@ -210,12 +221,13 @@ if wanted pi; then
         touch "$TOOLS/.edgekit-ready"
     fi
     chmod -R a+rX "$CACHE/work/pi-tests" "$TOOLS"
-    mapfile -t PI_ENV < <(docker image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' edgekit:pi | grep .)
     EDGEKIT_USERSPEC=1000:1000 arm64_chroot "$PI_ROOT" "$IN:/in:ro" "$CACHE/work/pi-tests:/tests-src:ro" \
         "$TOOLS:/test-tools:ro" -- env "${PI_ENV[@]}" HOME=/tmp sh -c "cd /tmp && uname -m && $EXERCISE
 echo '== pytest -m runtime_only (on the packages in the image; pytest mounted beside them)'
 cp -r /tests-src /tmp/edgekit-tests && cd /tmp/edgekit-tests && export PYTHONPATH=\$PYTHONPATH:/test-tools &&
 pytest() { python3 -m pytest \"\$@\"; } && $RUNTIME_TESTS" 2>&1 | tee "$CACHE/results/image-pi.txt"
+fi
+if wanted pi; then
     docker history --format '{{.Size}}\t{{.CreatedBy}}' edgekit:pi | cut -c1-150 | tee "$CACHE/results/image-pi-layers.txt"
 fi
 
