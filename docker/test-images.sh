@@ -164,9 +164,11 @@ echo "== run int8 ONNX on digits"; edgekit run /in/models/model_int8.onnx --sour
 echo "== run BlazeFace (shipped)"; edgekit run /in/models/face_detection_short_range.tflite --source /in/face.png --json | tail -2
 echo "== bench"; edgekit bench /in/models/model_int8.tflite /in/models/model_int8.onnx --runs 50'
 
+BUILT=()  # the images this run built: the size list marks the others, left by an earlier run
 build() {  # build NAME DOCKERFILE BUILD-ARGS...
     local name=$1 file=$2 t
     shift 2
+    BUILT+=("edgekit:$name")
     log "docker build edgekit:$name ($file)"
     t=$(date +%s)
     # certificates added on this machine (/usr/local/share/ca-certificates: a TLS proxy in front of
@@ -266,8 +268,10 @@ fi
 
 {
     for image in $(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -E '^edgekit(-base)?:' | sort); do
-        printf '%s %s bytes (%s MB)\n' "$image" "$(docker image inspect -f '{{.Size}}' "$image")" \
-            "$(($(docker image inspect -f '{{.Size}}' "$image") / 1000000))"
+        stale=
+        [[ $image == edgekit:* && " ${BUILT[*]} " != *" $image "* ]] && stale=' (not built in this run)'
+        printf '%s %s bytes (%s MB)%s\n' "$image" "$(docker image inspect -f '{{.Size}}' "$image")" \
+            "$(($(docker image inspect -f '{{.Size}}' "$image") / 1000000))" "$stale"
     done
     echo "edgekit:gpu: $GPU_NOTE"
 } | tee "$SIZES"
