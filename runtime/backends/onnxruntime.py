@@ -72,13 +72,19 @@ def preload_cuda(ort) -> list[str]:
     return _preload_notes
 
 
+def _available(ort) -> set[str]:
+    """The providers onnxruntime lists, less TensorRT once it failed to load in this process."""
+    available = set(ort.get_available_providers())
+    if _trt_failed:
+        available.discard("TensorrtExecutionProvider")
+    return available
+
+
 def _providers(ort, device: str, cuda_graph: bool = False) -> list:
     """The providers to ask for, in order, with the CUDA provider's CUDA-graph option when wanted."""
     if device not in _PROVIDERS:
         raise UnsupportedError(f"unknown device {device!r}: use one of {', '.join(_PROVIDERS)}")
-    available = set(ort.get_available_providers())
-    if _trt_failed:
-        available.discard("TensorrtExecutionProvider")
+    available = _available(ort)
     providers = [p for p in _PROVIDERS[device] if p in available]
     if providers and providers[0] != "CPUExecutionProvider":
         preload_cuda(ort)
@@ -124,11 +130,9 @@ def first_device(device: str) -> str:
     if device != "auto":
         return device
     try:
-        available = set(_ort().get_available_providers())
+        available = _available(_ort())
     except MissingDependencyError:
         return "cpu"
-    if _trt_failed:
-        available.discard("TensorrtExecutionProvider")
     tried = [p for p in _PROVIDERS["auto"] if p in available]
     return device_name(tried[0]) if tried else "cpu"
 
