@@ -45,6 +45,12 @@ case "${1:-}" in
 esac
 cd "$(dirname "$0")/.." || exit 1
 PYVER=${PYVER:-3.12}  # the GPU machine's Python (DESIGN.md: cp312)
+# the CLI through $PY (set below for each mode), without a console script on the path
+ek() { "$PY" -c 'import sys; from edgekit.cli import main; sys.argv[0] = "edgekit"; sys.exit(main())' "$@"; }
+gpu_tests() {  # `pytest -m gpu` into $OUT/tests.txt, extra pytest arguments after
+  "$PY" -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py "$@" > "$OUT/tests.txt" 2>&1
+}
+export -f ek gpu_tests
 
 if [ "$mode" = prepare ]; then
   set -e
@@ -58,8 +64,7 @@ if [ "$mode" = prepare ]; then
   fi
   if [ ! -f .gpu-model/quickstart/model.onnx ]; then  # the quickstart's ONNX files, for --image
     made=$(mktemp -d /tmp/gpu-check-quickstart.XXXX)
-    "$py" -c 'import sys; from edgekit.cli import main; sys.argv[0] = "edgekit"; sys.exit(main())' \
-      quickstart --out "$made" > /dev/null
+    PY=$py ek quickstart --out "$made" > /dev/null
     mkdir -p .gpu-model/quickstart
     cp "$made"/model*.onnx .gpu-model/quickstart/
   fi
@@ -151,12 +156,11 @@ else
   src=${MODEL:-.gpu-model/mobilenetv2.onnx}
 fi
 
-ek() { "$PY" -c 'import sys; from edgekit.cli import main; sys.argv[0] = "edgekit"; sys.exit(main())' "$@"; }
-export -f ek
-export PY
+
+export PY OUT
 
 if [ "$mode" = tests ]; then  # `pytest -m gpu` alone, after the install
-  step tests 120 "$PY" -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py > "$OUT/tests.txt" 2>&1
+  step tests 120 bash -c gpu_tests  # a function: `timeout` runs commands, so through bash
   cat "$OUT/tests.txt" "$OUT/steps.tsv"
   exit 0
 fi
@@ -193,8 +197,7 @@ if [ "$mode" = gpu ]; then
   # TensorRT runs, or the row says plainly that its provider did not load and what ran instead
   step tensorrt 60 bash -c "ek bench '$m1' --device tensorrt --batch 1 --max-time 2 --no-save \
     > '$OUT/tensorrt.txt' 2>&1"
-  step tests 120 "$PY" -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py \
-    --junitxml "$OUT/tests.xml" > "$OUT/tests.txt" 2>&1
+  step tests 120 bash -c 'gpu_tests --junitxml "$OUT/tests.xml"'
   tail -3 "$OUT/tests.txt"
 fi
 step summary 15 bash -c "'$PY' bench/gpu_modes.py summary '$OUT' > '$OUT/summary.txt'"

@@ -204,32 +204,30 @@ if wanted pi; then
     docker export "$cid" | tar -C "$PI_ROOT" -xf -
     docker rm "$cid" >/dev/null
     mapfile -t PI_ENV < <(docker image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' edgekit:pi | grep .)
-fi
-if wanted pi && ! ((PI_TESTS)); then
-    EDGEKIT_USERSPEC=1000:1000 arm64_chroot "$PI_ROOT" "$IN:/in:ro" -- env "${PI_ENV[@]}" HOME=/tmp \
-        sh -c "cd /tmp && uname -m && $EXERCISE" 2>&1 | tee "$CACHE/results/image-pi.txt"
-fi
-if wanted pi && ((PI_TESTS)); then
-    # the tests and their tools (pytest, scikit-image, onnx: aarch64 wheels, fetched natively) are
-    # mounted, never put in the image; the image's own packages come first on the path
-    stage_tests "$CACHE/work/pi-tests"
-    TOOLS=$CACHE/wheels/pi-test-tools
-    if ! [ -f "$TOOLS/.edgekit-ready" ]; then
-        rm -rf "$TOOLS"
-        # shellcheck disable=SC2046
-        "${NICE[@]}" python3 -m pip install -q --no-compile --target "$TOOLS" --only-binary=:all: \
-            $(aarch64_platforms) --python-version 3.11 --implementation cp "${TEST_EXTRAS[@]}" >&2 ||
-            die "pip could not fetch the aarch64 test tools (${TEST_EXTRAS[*]})"
-        touch "$TOOLS/.edgekit-ready"
-    fi
-    chmod -R a+rX "$CACHE/work/pi-tests" "$TOOLS"
-    EDGEKIT_USERSPEC=1000:1000 arm64_chroot "$PI_ROOT" "$IN:/in:ro" "$CACHE/work/pi-tests:/tests-src:ro" \
-        "$TOOLS:/test-tools:ro" -- env "${PI_ENV[@]}" HOME=/tmp sh -c "cd /tmp && uname -m && $EXERCISE
+    PI_MOUNTS=("$IN:/in:ro")
+    PI_TESTS_SH=
+    if ((PI_TESTS)); then
+        # the tests and their tools (pytest, scikit-image, onnx: aarch64 wheels, fetched natively)
+        # are mounted, never put in the image; the image's own packages come first on the path
+        stage_tests "$CACHE/work/pi-tests"
+        TOOLS=$CACHE/wheels/pi-test-tools
+        if ! [ -f "$TOOLS/.edgekit-ready" ]; then
+            rm -rf "$TOOLS"
+            # shellcheck disable=SC2046
+            "${NICE[@]}" python3 -m pip install -q --no-compile --target "$TOOLS" --only-binary=:all: \
+                $(aarch64_platforms) --python-version 3.11 --implementation cp "${TEST_EXTRAS[@]}" >&2 ||
+                die "pip could not fetch the aarch64 test tools (${TEST_EXTRAS[*]})"
+            touch "$TOOLS/.edgekit-ready"
+        fi
+        chmod -R a+rX "$CACHE/work/pi-tests" "$TOOLS"
+        PI_MOUNTS+=("$CACHE/work/pi-tests:/tests-src:ro" "$TOOLS:/test-tools:ro")
+        PI_TESTS_SH="
 echo '== pytest -m runtime_only (on the packages in the image; pytest mounted beside them)'
 cp -r /tests-src /tmp/edgekit-tests && cd /tmp/edgekit-tests && export PYTHONPATH=\$PYTHONPATH:/test-tools &&
-pytest() { python3 -m pytest \"\$@\"; } && $RUNTIME_TESTS" 2>&1 | tee "$CACHE/results/image-pi.txt"
-fi
-if wanted pi; then
+pytest() { python3 -m pytest \"\$@\"; } && $RUNTIME_TESTS"
+    fi
+    EDGEKIT_USERSPEC=1000:1000 arm64_chroot "$PI_ROOT" "${PI_MOUNTS[@]}" -- env "${PI_ENV[@]}" HOME=/tmp \
+        sh -c "cd /tmp && uname -m && $EXERCISE$PI_TESTS_SH" 2>&1 | tee "$CACHE/results/image-pi.txt"
     docker history --format '{{.Size}}\t{{.CreatedBy}}' edgekit:pi | cut -c1-150 | tee "$CACHE/results/image-pi-layers.txt"
 fi
 
@@ -270,8 +268,8 @@ fi
     for image in $(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -E '^edgekit(-base)?:' | sort); do
         stale=
         [[ $image == edgekit:* && " ${BUILT[*]} " != *" $image "* ]] && stale=' (not built in this run)'
-        printf '%s %s bytes (%s MB)%s\n' "$image" "$(docker image inspect -f '{{.Size}}' "$image")" \
-            "$(($(docker image inspect -f '{{.Size}}' "$image") / 1000000))" "$stale"
+        size=$(docker image inspect -f '{{.Size}}' "$image")
+        printf '%s %s bytes (%s MB)%s\n' "$image" "$size" "$((size / 1000000))" "$stale"
     done
     echo "edgekit:gpu: $GPU_NOTE"
 } | tee "$SIZES"
