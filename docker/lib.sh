@@ -105,7 +105,35 @@ stage_tests() {  # stage_tests DEST: the tests as a folder with no edgekit packa
 }
 
 # `pytest -m runtime_only` in the staged tests (run where they were staged: cd there first)
-RUNTIME_TESTS='pytest -q -p no:cacheprovider -m runtime_only -o addopts= -rs --durations=15 tests 2>&1 | tail -60'
+RUNTIME_TESTS='pytest -q -p no:cacheprovider -m runtime_only -o addopts= -rs --durations=15 tests'
+
+digest() {  # digest PATH...: one short hash of the files' names and contents, for a cache key
+    # a wheel is hashed by its members, not its bytes: a rebuild of the same sources differs only
+    # in the zip's timestamps; a folder by its files (no __pycache__)
+    python3 - "$@" <<'PYEOF'
+import hashlib, os, sys, zipfile
+
+h = hashlib.sha256()
+for path in sys.argv[1:]:
+    if os.path.isdir(path):
+        members = []
+        for folder, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".pytest_cache"))
+            for f in sorted(files):
+                full = os.path.join(folder, f)
+                with open(full, "rb") as fh:
+                    members.append((os.path.relpath(full, path), fh.read()))
+    elif zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            members = [(n, z.read(n)) for n in sorted(z.namelist())]
+    else:
+        with open(path, "rb") as fh:
+            members = [(os.path.basename(path), fh.read())]
+    for name, data in members:
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+print(h.hexdigest()[:16])
+PYEOF
+}
 
 # -- arm64 wheels, downloaded natively for the target Python -----------------------------------
 

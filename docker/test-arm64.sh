@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The runtime on arm64, with the Pi's own Pythons: Debian bookworm's 3.11 and trixie's 3.13.
 #
-#   docker/test-arm64.sh [--check] [--cache DIR] [--suite bookworm|trixie]...
+#   docker/test-arm64.sh [--check] [--rerun] [--cache DIR] [--suite bookworm|trixie]...
 #
 # For each suite: an arm64 Debian root file system (debootstrap, run under qemu-user-static with a
 # binfmt_misc registration private to a user namespace), the wheel built from this checkout installed
@@ -11,19 +11,24 @@
 #   - `edgekit bench --runs 20` on the quickstart's int8 TFLite and ONNX files and the shipped BlazeFace,
 #   - outputs compared with the x86 outputs of the same files (docker/parity.py), within each mode's bar.
 # Downloads, root file systems and results are kept under the cache folder
-# (default ~/.cache/edgekit-docker, or EDGEKIT_DOCKER_CACHE): a second run reuses them.
+# (default ~/.cache/edgekit-docker, or EDGEKIT_DOCKER_CACHE): a second run reuses them. The runtime
+# tests' passing result is reused too while their inputs (the wheel's contents, the tests, the venv,
+# the root file system, qemu) are unchanged, as a build system reuses a test result; --rerun runs
+# them anyway. Doctor, bench and parity always run. Exits non-zero when any step fails.
 # --check only checks the prerequisites. Needs root, user namespaces, debootstrap, qemu-user-static,
 # the Debian archive and the Python package index.
 source "$(dirname "$0")/lib.sh"
 
 SUITES=()
 CHECK=0
+RERUN=0
 while (($#)); do
     case $1 in
     --check) CHECK=1 ;;
+    --rerun) RERUN=1 ;;
     --cache) CACHE=$(realpath -m "$2"); shift ;;
     --suite) SUITES+=("$2"); shift ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
     shift
@@ -76,16 +81,40 @@ run_suite() {
             /work/wheel/$(basename "$WHEEL") ${TEST_EXTRAS[*]} && echo $key > $venv/.edgekit-key" >&2 ||
             die "pip install of the wheel failed on arm64 $suite"
     fi
-    log "arm64 $suite: doctor, runtime tests, bench, parity (under qemu)"
+    # the tests' result is reused when everything it depends on is what it was when they passed
+    local res=$CACHE/results/arm64-$suite tkey tests_sh steps='doctor, runtime tests, bench, parity'
+    mkdir -p "$res"
+    rm -f "$res"/{doctor,bench,parity}.rc
+    tkey=$( { digest "$WHEEL" "$CACHE/work/tests" "$REPO/docker/lib.sh"
+        echo "$suite $key $(cat "$root/.edgekit-ready") $RUNTIME_TESTS"
+        qemu-aarch64-static --version | head -1; } | sha256sum | cut -c1-16)
+    if ((!RERUN)) && [ "$(cat "$res/tests.key" 2>/dev/null)" = "$tkey" ] && [ "$(cat "$res/pytest.rc" 2>/dev/null)" = 0 ]; then
+        local when
+        when=$(date -r "$res/tests.key" '+%Y-%m-%d %H:%M')
+        log "arm64 $suite: runtime tests: their passing run of $when stands (same wheel, tests and venv; --rerun runs them)"
+        tests_sh="echo '== pytest -m runtime_only: the passing run of $when, not run again (same wheel, tests and venv; --rerun runs them)'
+tail -60 /out/pytest.txt"
+        steps='doctor, bench, parity'
+        touch "$res/reused"
+    else
+        rm -f "$res"/{tests.key,pytest.rc,pytest.txt,reused}
+        tests_sh="echo '== pytest -m runtime_only'; export PATH=$venv/bin:\$PATH
+$RUNTIME_TESTS >/out/pytest.txt 2>&1; rc pytest; tail -60 /out/pytest.txt"
+    fi
+    log "arm64 $suite: $steps (under qemu)"
     local script
-    script="cd /tmp && rm -rf edgekit-tests && cp -r /work/tests edgekit-tests && cd edgekit-tests
+    # rc NAME: the exit status of the command before it, kept for the verdict
+    script="rc() { echo \$? >/out/\$1.rc; }
+cd /tmp && rm -rf edgekit-tests && cp -r /work/tests edgekit-tests && cd edgekit-tests
 echo '== uname'; uname -m; grep -m1 Model /proc/cpuinfo
 echo '== edgekit'; $venv/bin/python -c 'import edgekit, sys; print(edgekit.__file__, sys.version.split()[0])'
-echo '== doctor'; $venv/bin/edgekit doctor
-echo '== pytest -m runtime_only'; export PATH=$venv/bin:\$PATH; $RUNTIME_TESTS
-echo '== bench'; $venv/bin/edgekit bench /work/models/model_int8.tflite /work/models/model_int8.onnx /work/models/face_detection_short_range.tflite --runs 20
-echo '== parity'; cd /work && $venv/bin/python /work/parity.py check /work/ref-x86.npz models/*"
-    arm64_chroot "$root" "${mounts[@]}" -- sh -c "$script" >"$out" 2>&1 || true
+echo '== doctor'; $venv/bin/edgekit doctor; rc doctor
+$tests_sh
+echo '== bench'; $venv/bin/edgekit bench /work/models/model_int8.tflite /work/models/model_int8.onnx /work/models/face_detection_short_range.tflite --runs 20; rc bench
+echo '== parity'; cd /work && $venv/bin/python /work/parity.py check /work/ref-x86.npz models/*; rc parity"
+    arm64_chroot "$root" "${mounts[@]}" "$res:/out" -- sh -c "$script" >"$out" 2>&1 || true
+    if [ -f "$res/tests.key" ]; then :  # reused: its date stays that of the run
+    elif [ "$(cat "$res/pytest.rc" 2>/dev/null)" = 0 ]; then echo "$tkey" >"$res/tests.key"; fi
     log "arm64 $suite: done, results in $out"
 }
 
@@ -106,15 +135,21 @@ for suite in "${SUITES[@]}"; do
     CLEANUP+=("kill ${JOBS[$suite]} 2>/dev/null")
 done
 FAILED=()
-for suite in "${SUITES[@]}"; do wait "${JOBS[$suite]}" || FAILED+=("$suite"); done
+for suite in "${SUITES[@]}"; do wait "${JOBS[$suite]}" || FAILED+=("$suite: could not run (see the messages above)"); done
 for suite in "${SUITES[@]}"; do
     printf '\n===== arm64 %s =====\n' "$suite"
     cat "$CACHE/results/arm64-$suite.txt" 2>/dev/null || echo "(no results)"
 done
 log "all done"
 for suite in "${SUITES[@]}"; do
-    f=$CACHE/results/arm64-$suite.txt
-    printf '%-9s %s | %s\n' "$suite" "$(grep -E '^[0-9]+ (passed|failed)|passed|failed' "$f" | tail -1)" \
-        "$(grep '^parity:' "$f" || echo 'parity: no result')"
+    res=$CACHE/results/arm64-$suite
+    printf '%-9s %s%s | %s\n' "$suite" "$(grep -E '^[0-9]+ (passed|failed)|passed|failed' "$res/pytest.txt" 2>/dev/null | tail -1)" \
+        "$([ -f "$res/reused" ] && date -r "$res/tests.key" '+ (the run of %Y-%m-%d %H:%M, reused)')" \
+        "$(grep '^parity:' "$res.txt" 2>/dev/null || echo 'parity: no result')"
+    bad=()
+    for step in doctor pytest bench parity; do
+        [ "$(cat "$res/$step.rc" 2>/dev/null)" = 0 ] || bad+=("$step")
+    done
+    ((${#bad[@]} == 0)) || [[ " ${FAILED[*]} " == *" $suite: "* ]] || FAILED+=("$suite: ${bad[*]} failed")
 done
-((${#FAILED[@]} == 0)) || die "could not run the tests on arm64 ${FAILED[*]} (see the messages above)"
+((${#FAILED[@]} == 0)) || die "on arm64, $(IFS=';'; echo "${FAILED[*]}" | sed 's/;/; /g') (see $CACHE/results)"

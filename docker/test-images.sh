@@ -224,7 +224,7 @@ if wanted pi; then
         PI_TESTS_SH="
 echo '== pytest -m runtime_only (on the packages in the image; pytest mounted beside them)'
 cp -r /tests-src /tmp/edgekit-tests && cd /tmp/edgekit-tests && export PYTHONPATH=\$PYTHONPATH:/test-tools &&
-pytest() { python3 -m pytest \"\$@\"; } && $RUNTIME_TESTS"
+pytest() { python3 -m pytest \"\$@\"; } && $RUNTIME_TESTS 2>&1 | tail -60"
     fi
     EDGEKIT_USERSPEC=1000:1000 arm64_chroot "$PI_ROOT" "${PI_MOUNTS[@]}" -- env "${PI_ENV[@]}" HOME=/tmp \
         sh -c "cd /tmp && uname -m && $EXERCISE$PI_TESTS_SH" 2>&1 | tee "$CACHE/results/image-pi.txt"

@@ -118,3 +118,40 @@ def test_slim_needs_a_folder(tmp_path):
         text=True,
     )
     assert proc.returncode == 1 and "python3 docker/slim.py DIR" in proc.stderr
+
+
+def _digest(*paths: Path) -> str:
+    proc = subprocess.run(
+        ["bash", "-c", 'source "$0" && digest "$@"', str(ROOT / "docker/lib.sh"), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_the_test_cache_key_follows_contents_not_timestamps(tmp_path):
+    """test-arm64.sh reuses a passing test run while the digest of the wheel and the tests is the
+    same: a rebuild of the same sources (other zip timestamps) keeps it, any changed byte does not."""
+    import zipfile
+
+    def wheel(name: str, body: bytes, when: tuple) -> Path:
+        path = tmp_path / name
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr(zipfile.ZipInfo("edgekit/core.py", date_time=when), body)
+            z.writestr(zipfile.ZipInfo("edgekit-0.dist-info/RECORD", date_time=when), b"record")
+        return path
+
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_a.py").write_text("def test(): pass\n")
+    first = _digest(wheel("a.whl", b"x = 1\n", (2026, 1, 1, 0, 0, 0)), tests)
+    assert len(first) == 16
+    assert _digest(wheel("b.whl", b"x = 1\n", (2026, 11, 27, 8, 0, 0)), tests) == first
+    (tests / "__pycache__").mkdir()
+    (tests / "__pycache__" / "test_a.pyc").write_bytes(b"compiled")
+    assert _digest(tmp_path / "b.whl", tests) == first
+    assert _digest(wheel("c.whl", b"x = 2\n", (2026, 1, 1, 0, 0, 0)), tests) != first
+    (tests / "test_a.py").write_text("def test(): assert 1\n")
+    assert _digest(tmp_path / "a.whl", tests) != first
