@@ -156,12 +156,15 @@ PYEOF
 chmod -R a+rX "$IN"
 
 # what runs inside each image, on /in (the inputs, read-only)
+# show FILTER CMD...: CMD's output through FILTER (head -12, tail -3), or all of it when CMD fails,
+# which then ends the script with CMD's status (a pipe into tail would hide it: sh has no pipefail)
 EXERCISE='set -e
+show() { f=$1; shift; if "$@" >/tmp/ek.out 2>&1; then $f /tmp/ek.out; else s=$?; cat /tmp/ek.out; echo "failed ($s): $*"; return $s; fi; }
 echo "== doctor"; edgekit doctor
-echo "== info"; edgekit info /in/models/model_int8.tflite | head -12
-echo "== run int8 TFLite on digits"; edgekit run /in/models/model_int8.tflite --source /in/digits --json | tail -3
-echo "== run int8 ONNX on digits"; edgekit run /in/models/model_int8.onnx --source /in/digits --json | tail -3
-echo "== run BlazeFace (shipped)"; edgekit run /in/models/face_detection_short_range.tflite --source /in/face.png --json | tail -2
+echo "== info"; show "head -12" edgekit info /in/models/model_int8.tflite
+echo "== run int8 TFLite on digits"; show "tail -3" edgekit run /in/models/model_int8.tflite --source /in/digits --json
+echo "== run int8 ONNX on digits"; show "tail -3" edgekit run /in/models/model_int8.onnx --source /in/digits --json
+echo "== run BlazeFace (shipped)"; show "tail -2" edgekit run /in/models/face_detection_short_range.tflite --source /in/face.png --json
 echo "== bench"; edgekit bench /in/models/model_int8.tflite /in/models/model_int8.onnx --runs 50'
 
 BUILT=()  # the images this run built: the size list marks the others, left by an earlier run
@@ -188,9 +191,10 @@ if wanted cpu; then
     log "edgekit:cpu: doctor, info, run, bench, and train -> export -> run"
     docker run --rm --network none -v "$IN:/in:ro" edgekit:cpu sh -c "$EXERCISE
 echo '== train, export, run inside the image'
-edgekit train mnist-cnn --epochs 1 --out /tmp/r >/dev/null 2>&1
-edgekit export /tmp/r/model.keras --to tflite --quantize int8 2>&1 | tail -2
-edgekit run /tmp/r/model_int8.tflite --source /in/digits --json | tail -1" 2>&1 | tee "$CACHE/results/image-cpu.txt"
+show 'tail -1' edgekit train mnist-cnn --epochs 1 --out /tmp/r
+show 'tail -2' edgekit export /tmp/r/model.keras --to tflite --quantize int8
+show 'tail -1' edgekit run /tmp/r/model_int8.tflite --source /in/digits --json" 2>&1 | tee "$CACHE/results/image-cpu.txt" ||
+        die "edgekit:cpu: a command inside the image failed (its output is above and in $CACHE/results/image-cpu.txt)"
 fi
 
 # -- Pi (arm64) --------------------------------------------------------------------------------
@@ -224,10 +228,11 @@ if wanted pi; then
         PI_TESTS_SH="
 echo '== pytest -m runtime_only (on the packages in the image; pytest mounted beside them)'
 cp -r /tests-src /tmp/edgekit-tests && cd /tmp/edgekit-tests && export PYTHONPATH=\$PYTHONPATH:/test-tools &&
-pytest() { python3 -m pytest \"\$@\"; } && $RUNTIME_TESTS 2>&1 | tail -60"
+pytest() { python3 -m pytest \"\$@\"; } && show 'tail -60' $RUNTIME_TESTS"
     fi
     EDGEKIT_USERSPEC=1000:1000 arm64_chroot "$PI_ROOT" "${PI_MOUNTS[@]}" -- env "${PI_ENV[@]}" HOME=/tmp \
-        sh -c "cd /tmp && uname -m && $EXERCISE$PI_TESTS_SH" 2>&1 | tee "$CACHE/results/image-pi.txt"
+        sh -c "cd /tmp && uname -m && $EXERCISE$PI_TESTS_SH" 2>&1 | tee "$CACHE/results/image-pi.txt" ||
+        die "edgekit:pi: a command in its file system failed (its output is above and in $CACHE/results/image-pi.txt)"
     docker history --format '{{.Size}}\t{{.CreatedBy}}' edgekit:pi | cut -c1-150 | tee "$CACHE/results/image-pi-layers.txt"
 fi
 
