@@ -41,9 +41,12 @@ def gray_video(path: Path, n: int, fps: float, size: tuple[int, int] = (64, 48))
 class MjpegServer:
     """An MJPEG-over-HTTP camera on a local port, as IP cameras serve it (multipart/x-mixed-replace).
     With `drop_after`, the first connection hangs up after that many frames: a stream that fails
-    mid-way and is back when the client reconnects."""
+    mid-way and is back when the client reconnects. Frames are flat and a shade lighter each time,
+    or `image` every time."""
 
-    def __init__(self, fps: float = 50.0, drop_after: int | None = None, size=(64, 48)) -> None:
+    def __init__(
+        self, fps: float = 50.0, drop_after: int | None = None, size=(64, 48), image: np.ndarray | None = None
+    ) -> None:
         self.connections, self.stopped = 0, False
         server = self
 
@@ -57,7 +60,7 @@ class MjpegServer:
                 i = 0
                 try:
                     while not server.stopped:
-                        img = np.full((size[1], size[0], 3), (8 * i) % 256, np.uint8)
+                        img = np.full((size[1], size[0], 3), (8 * i) % 256, np.uint8) if image is None else image
                         jpg = cv2.imencode(".jpg", img)[1].tobytes()
                         head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg)
                         self.wfile.write(head + jpg + b"\r\n")
