@@ -60,8 +60,11 @@ stage_tests "$CACHE/work/tests"
 cp "$REPO/docker/parity.py" "$CACHE/work/"
 
 run_suite() {
-    local suite=$1 root=$CACHE/rootfs/$1-arm64 pyver venv=/opt/edgekit-venv out
+    local suite=$1 root=$CACHE/rootfs/$1-arm64 pyver venv=/opt/edgekit-venv out res
     out=$CACHE/results/arm64-$suite.txt
+    res=$CACHE/results/arm64-$suite  # each step's exit status, and the tests' output and key
+    mkdir -p "$res"
+    rm -f "$res"/{doctor,bench,parity}.rc "$res/reused"
     make_arm64_rootfs "$suite" "$root" "$(packages "$suite")"
     pyver=$(arm64_chroot "$root" -- python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
     log "arm64 $suite: Python $pyver; aarch64 wheels for it"
@@ -82,9 +85,7 @@ run_suite() {
             die "pip install of the wheel failed on arm64 $suite"
     fi
     # the tests' result is reused when everything it depends on is what it was when they passed
-    local res=$CACHE/results/arm64-$suite tkey tests_sh steps='doctor, runtime tests, bench, parity'
-    mkdir -p "$res"
-    rm -f "$res"/{doctor,bench,parity}.rc
+    local tkey tests_sh steps='doctor, runtime tests, bench, parity'
     tkey=$( { digest "$WHEEL" "$CACHE/work/tests" "$REPO/docker/lib.sh"
         echo "$suite $key $(cat "$root/.edgekit-ready") $RUNTIME_TESTS"
         qemu-aarch64-static --version | head -1; } | sha256sum | cut -c1-16)
@@ -135,7 +136,10 @@ for suite in "${SUITES[@]}"; do
     CLEANUP+=("kill ${JOBS[$suite]} 2>/dev/null")
 done
 FAILED=()
-for suite in "${SUITES[@]}"; do wait "${JOBS[$suite]}" || FAILED+=("$suite: could not run (see the messages above)"); done
+declare -A RAN=()
+for suite in "${SUITES[@]}"; do
+    if wait "${JOBS[$suite]}"; then RAN[$suite]=1; else FAILED+=("$suite: could not run (see the messages above)"); fi
+done
 for suite in "${SUITES[@]}"; do
     printf '\n===== arm64 %s =====\n' "$suite"
     cat "$CACHE/results/arm64-$suite.txt" 2>/dev/null || echo "(no results)"
@@ -143,6 +147,7 @@ done
 log "all done"
 for suite in "${SUITES[@]}"; do
     res=$CACHE/results/arm64-$suite
+    [ "${RAN[$suite]:-}" ] || { printf '%-9s could not run\n' "$suite"; continue; }
     printf '%-9s %s%s | %s\n' "$suite" "$(grep -E '^[0-9]+ (passed|failed)|passed|failed' "$res/pytest.txt" 2>/dev/null | tail -1)" \
         "$([ -f "$res/reused" ] && date -r "$res/tests.key" '+ (the run of %Y-%m-%d %H:%M, reused)')" \
         "$(grep '^parity:' "$res.txt" 2>/dev/null || echo 'parity: no result')"
@@ -150,6 +155,6 @@ for suite in "${SUITES[@]}"; do
     for step in doctor pytest bench parity; do
         [ "$(cat "$res/$step.rc" 2>/dev/null)" = 0 ] || bad+=("$step")
     done
-    ((${#bad[@]} == 0)) || [[ " ${FAILED[*]} " == *" $suite: "* ]] || FAILED+=("$suite: ${bad[*]} failed")
+    ((${#bad[@]} == 0)) || FAILED+=("$suite: ${bad[*]} failed")
 done
 ((${#FAILED[@]} == 0)) || die "on arm64, $(IFS=';'; echo "${FAILED[*]}" | sed 's/;/; /g') (see $CACHE/results)"
