@@ -14,6 +14,7 @@ NICE=(nice -n 10)
 T0=$(date +%s)
 
 log() { printf '[%4ss] %s\n' "$(($(date +%s) - T0))" "$*" >&2; }
+usage() { sed -n '2,/^[^#]/{/^#/p}' "$0"; }  # the script's opening comment, for --help
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # -- cleanup: everything the scripts start is registered here and undone on exit or interrupt ----

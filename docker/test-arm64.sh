@@ -28,7 +28,7 @@ while (($#)); do
     --rerun) RERUN=1 ;;
     --cache) CACHE=$(realpath -m "$2"); shift ;;
     --suite) SUITES+=("$2"); shift ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h | --help) usage; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
     shift

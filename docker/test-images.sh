@@ -39,7 +39,7 @@ while (($#)); do
         ;;
     --tests) PI_TESTS=1 ;;
     --base-from-registry) REGISTRY=yes ;;
-    -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h | --help) usage; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
     shift

@@ -155,3 +155,12 @@ def test_the_test_cache_key_follows_contents_not_timestamps(tmp_path):
     assert _digest(wheel("c.whl", b"x = 2\n", (2026, 1, 1, 0, 0, 0)), tests) != first
     (tests / "test_a.py").write_text("def test(): assert 1\n")
     assert _digest(tmp_path / "a.whl", tests) != first
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_is_the_scripts_opening_comment(script):
+    proc = _run(script, "--help")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines and all(line.startswith("#") for line in lines)
+    assert "--check" in proc.stdout and "--cache" in proc.stdout
