@@ -100,13 +100,14 @@ tail -60 /out/pytest.txt"
     else
         rm -f "$res"/{tests.key,pytest.rc,pytest.txt,reused}
         tests_sh="echo '== pytest -m runtime_only'; export PATH=$venv/bin:\$PATH
+cd /tmp && rm -rf edgekit-tests && cp -r /work/tests edgekit-tests && cd edgekit-tests
 $RUNTIME_TESTS >/out/pytest.txt 2>&1; rc pytest; tail -60 /out/pytest.txt"
     fi
     log "arm64 $suite: $steps (under qemu)"
     local script
     # rc NAME: the exit status of the command before it, kept for the verdict
     script="rc() { echo \$? >/out/\$1.rc; }
-cd /tmp && rm -rf edgekit-tests && cp -r /work/tests edgekit-tests && cd edgekit-tests
+cd /tmp
 echo '== uname'; uname -m; grep -m1 Model /proc/cpuinfo
 echo '== edgekit'; $venv/bin/python -c 'import edgekit, sys; print(edgekit.__file__, sys.version.split()[0])'
 echo '== doctor'; $venv/bin/edgekit doctor; rc doctor
