@@ -158,4 +158,4 @@ for suite in "${SUITES[@]}"; do
     done
     ((${#bad[@]} == 0)) || FAILED+=("$suite: ${bad[*]} failed")
 done
-((${#FAILED[@]} == 0)) || die "on arm64, $(IFS=';'; echo "${FAILED[*]}" | sed 's/;/; /g') (see $CACHE/results)"
+((${#FAILED[@]} == 0)) || die "on arm64, $(printf '%s; ' "${FAILED[@]}")see $CACHE/results"

@@ -48,6 +48,7 @@ class MjpegServer:
         self, fps: float = 50.0, drop_after: int | None = None, size=(64, 48), image: np.ndarray | None = None
     ) -> None:
         self.connections, self.stopped = 0, False
+        fixed = None if image is None else cv2.imencode(".jpg", image)[1].tobytes()  # encoded once
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -60,8 +61,10 @@ class MjpegServer:
                 i = 0
                 try:
                     while not server.stopped:
-                        img = np.full((size[1], size[0], 3), (8 * i) % 256, np.uint8) if image is None else image
-                        jpg = cv2.imencode(".jpg", img)[1].tobytes()
+                        jpg = fixed
+                        if jpg is None:
+                            flat = np.full((size[1], size[0], 3), (8 * i) % 256, np.uint8)
+                            jpg = cv2.imencode(".jpg", flat)[1].tobytes()
                         head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg)
                         self.wfile.write(head + jpg + b"\r\n")
                         i += 1
