@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "runtime_overhead.json")
     args = parser.parse_args()
 
-    from edgekit.bench_table import machine
+    from edgekit.benchmark.results import machine
     from edgekit.fileio import write_text
     from edgekit.runtime.datasets import load_dataset
 

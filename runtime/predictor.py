@@ -14,6 +14,7 @@ import numpy as np
 from edgekit.card import ModelCard
 from edgekit.errors import DataError
 from edgekit.runtime.backends import Session, open_model
+from edgekit.runtime.files import ModelFile
 from edgekit.runtime.tasks import Task, TaskOptions, get_task
 
 NON_FINITE = "the model gave non-finite outputs (NaN or inf) for this input"
@@ -60,7 +61,7 @@ class Predictor:
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | ModelFile,
         *,
         backend: str | None = None,
         threads: int | None = None,
@@ -72,19 +73,20 @@ class Predictor:
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
-        self.session: Session = open_model(path, backend, threads, device)
-        self._open_args = (path, backend, threads, device)
+        self.file = ModelFile.open(path)  # read once: every worker's session opens these bytes
+        self.session: Session = open_model(self.file, backend, threads, device)
+        self._open_args = (self.file, backend, threads, device)
         self._options = options or TaskOptions()
         try:
             card = card or self.session.card
             if card is None:  # a well-known detector (BlazeFace, Ultralytics YOLO) needs none
                 from edgekit.runtime.inferred_cards import infer_card
 
-                card = infer_card(path, self.session)
+                card = infer_card(self.file, self.session)
             if card is None:  # any other file runs as tensors in, tensors out (the card says so)
                 from edgekit.runtime.tasks.tensor import tensor_card
 
-                card = tensor_card(path, self.session)
+                card = tensor_card(self.session)
             if labels is not None:  # --labels: class names for a model that has none or others
                 card = card.replace(labels=tuple(labels))
             self.card = card

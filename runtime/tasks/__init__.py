@@ -8,7 +8,6 @@ training reports all read through `edgekit.runtime.scoring`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,17 +16,8 @@ from edgekit.card import ModelCard
 from edgekit.errors import UnsupportedError
 from edgekit.registry import Registry
 from edgekit.runtime.backends import TensorInfo
+from edgekit.runtime.options import TaskOptions
 from edgekit.runtime.tensors import from_tensor, to_tensor
-
-
-@dataclass(frozen=True)
-class TaskOptions:
-    """Run-time choices that override the card's defaults; None keeps the card's value."""
-
-    top_k: int = 5
-    conf: float | None = None  # detection score threshold
-    iou: float | None = None  # detection NMS IoU threshold
-    classes: tuple[int, ...] | None = None  # keep only detections of these class ids
 
 
 class Task:
