@@ -17,7 +17,7 @@ from edgekit.errors import UnsupportedError
 from edgekit.registry import Registry
 from edgekit.runtime.backends import TensorInfo
 from edgekit.runtime.options import TaskOptions
-from edgekit.runtime.tensors import from_tensor, to_tensor
+from edgekit.runtime.tensors import reader, to_tensor
 
 
 class Task:
@@ -51,6 +51,7 @@ class Task:
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.options = options
+        self._read = [reader(info) for info in self.outputs]  # each output's codes -> values, made once
 
     def preprocess(self, raw: Any) -> list[np.ndarray]:
         raise NotImplementedError
@@ -64,7 +65,7 @@ class Task:
 
     def output(self, outputs: Sequence[np.ndarray], index: int = 0) -> np.ndarray:
         """Model output `index` as float values (dequantized where the tensor holds codes)."""
-        return from_tensor(outputs[index], self.outputs[index])
+        return self._read[index](outputs[index])
 
     def scores(self, outputs: Sequence[np.ndarray]) -> np.ndarray:
         """The first output as float32 values."""
