@@ -99,7 +99,7 @@ def export_model(
 ) -> ExportResult:
     """Export one artifact. A result that misses its bar is written as `<name>.rejected` and raises
     `RejectedExport`."""
-    from edgekit.models.train import card_inputs
+    from edgekit.runtime.features import card_inputs
 
     t0 = time.perf_counter()
     model_path = Path(model_path)

@@ -127,8 +127,8 @@ def test_every_artifact_holds_its_card_and_meets_its_bar(exported):
 def test_every_artifact_gives_the_validated_numbers_without_tensorflow(exported):
     from edgekit.export.api import keras_outputs
     from edgekit.export.data import eval_data
-    from edgekit.models.train import card_inputs
     from edgekit.runtime.backends.keras import load_keras_model
+    from edgekit.runtime.features import card_inputs
 
     name, folder, doc = exported
     card = ModelCard.load(folder / "card.json")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgekit.errors import UnsupportedError
-from edgekit.models.train import CardLike
+from edgekit.models.step import CardLike
 from edgekit.runtime.detection_formats.edgekit_grid import encode_grid, grid_postprocess
 from edgekit.runtime.scoring import evaluate_outputs
 from edgekit.runtime.tasks import TASKS
