@@ -57,6 +57,9 @@ def hparam_defaults(recipe: Recipe) -> dict[str, Any]:
     known = {n: p.default for n, p in params.items() if n != "num_classes" and p.kind is not p.VAR_KEYWORD}
     known.update(TRAINING_HPARAMS)
     known.update(recipe.hparams)
+    if recipe.input.data_args is not None:  # set by the data, not by --set
+        for name in recipe.input.data_args(recipe.input.preprocess):
+            known.pop(name, None)
     return known
 
 

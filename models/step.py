@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -117,26 +117,32 @@ class Step:
     epochs: int
     batch_size: int
     seed: int = 0
+    # what the data says about its inputs (a table's units and cleaning choices), over the
+    # recipe's declared preprocess, before it is fitted
+    given: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def of(
         cls,
         recipe: Recipe,
-        labels: tuple[str, ...],
+        dataset: Dataset,
         overrides: Mapping[str, Any] | None = None,
         *,
         epochs: int | None = None,
         batch_size: int | None = None,
         seed: int = 0,
     ) -> Step:
-        """The step with `overrides` over the recipe's hparams; None: the recipe's epochs and batch."""
+        """The step of `recipe` (as it adapts to the data) on `dataset`, with `overrides` over the
+        recipe's hparams; None: the recipe's epochs and batch size."""
+        recipe = recipe.for_data(dataset)
         return cls(
             recipe,
-            tuple(labels),
+            tuple(dataset.labels),
             MappingProxyType({**dict(recipe.hparams), **dict(overrides or {})}),
             epochs or recipe.training.epochs,
             batch_size or recipe.training.batch_size,
             seed,
+            MappingProxyType(dict(dataset.preprocess)),
         )
 
     @property
@@ -155,7 +161,7 @@ class Step:
             watch = None
             if recipe.training.watches_slice:  # a slice of what there is, as before the three-way split
                 train_split, watch = validation_slice(train_split, recipe.training.validation_fraction)
-        preprocess = dict(recipe.input.preprocess)
+        preprocess = {**recipe.input.preprocess, **self.given}
         if recipe.input.fit_preprocess is not None:  # fitted on the training data only
             preprocess = recipe.input.fit_preprocess(train_split, preprocess, dict(self.hparams))
         card_like = CardLike(recipe.task, self.labels, preprocess, postprocess_for(recipe))
@@ -187,8 +193,10 @@ class Step:
         """The recipe's model, from the step's seed, built and compiled inside `scope` (a
         distribution strategy's), its learning-rate schedule spanning the step's batches."""
         keras.utils.set_random_seed(self.seed)
+        data_args = self.recipe.input.data_args
+        arguments = {**self.build_hparams, **(data_args(data.preprocess) if data_args else {})}
         with scope():
-            model = self.recipe.build(num_classes=len(self.labels), **self.build_hparams)
+            model = self.recipe.build(num_classes=len(self.labels), **arguments)
             self.compile(keras, model, steps_per_epoch=-(-len(data.train) // self.batch_size))
         return model
 

@@ -86,11 +86,11 @@ class TrainConfig(RunConfig):
     def backup(self) -> Path:
         return self.out_dir / BACKUP_DIR
 
-    def step(self, labels: tuple[str, ...]) -> Step:
-        """The training step this run takes, for a dataset of these labels."""
+    def step(self, dataset: Dataset) -> Step:
+        """The training step this run takes on `dataset`."""
         return Step.of(
             self.recipe_entry,
-            labels,
+            dataset,
             self.hparams,
             epochs=self.epochs,
             batch_size=self.batch_size,
@@ -110,7 +110,8 @@ def train(config: TrainConfig | str, out_dir: str | Path | None = None, **option
     recipe = config.recipe_entry
     prepare_out_dir(config, recipe)
     dataset = load_data(config, recipe)
-    step = config.step(dataset.labels)
+    step = config.step(dataset)
+    recipe = step.recipe  # as it trains on this data
     data = step.prepare(*run_parts(dataset, config.limit, refit=config.refit))
 
     tf, keras = import_tf()
@@ -162,6 +163,8 @@ def load_data(config: TrainConfig, recipe: Recipe) -> Dataset:
             f"{len(dataset.heldout)} held-out samples",
             file=sys.stderr,
         )
+        for note in dataset.notes:  # what cleaning did to the rows (a table's)
+            print(f"  {note}", file=sys.stderr)
     return dataset
 
 

@@ -249,6 +249,11 @@ def tune(config: TuneConfig) -> TuneResult:
         quiet=True,
         dataset=dataset,
     )
+    if recipe.for_data(dataset).task != recipe.task:
+        raise ConfigError(
+            f"{recipe.name} on this data is a {recipe.for_data(dataset).task} model, but the search was "
+            f"set up for {recipe.task}: tune a recipe made for it (linear-regression for numbers)"
+        )
     whole = dataset.train.head(config.limit)
     check_folds(config, whole)
     if not config.quiet:
@@ -321,7 +326,7 @@ def _hypermodel(kt, keras, config: TuneConfig, dataset: Dataset, whole: Split, e
     def step(hp) -> Step:
         hparams = settings(hp.values)
         return Step.of(
-            recipe, dataset.labels, hparams, epochs=epochs, batch_size=config.batch_size, seed=config.seed
+            recipe, dataset, hparams, epochs=epochs, batch_size=config.batch_size, seed=config.seed
         )
 
     def prepared(trial: Step, index: int) -> Prepared:
