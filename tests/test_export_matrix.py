@@ -125,9 +125,9 @@ def test_every_artifact_holds_its_card_and_meets_its_bar(exported):
 
 
 def test_every_artifact_gives_the_validated_numbers_without_tensorflow(exported):
-    from edgekit.export.source import keras_outputs
     from edgekit.export.data import eval_data
-    from edgekit.models.train import card_inputs
+    from edgekit.export.source import keras_outputs
+    from edgekit.runtime.features import card_inputs
     from edgekit.runtime.files.keras import load_keras_model
 
     name, folder, doc = exported

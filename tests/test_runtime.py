@@ -147,7 +147,7 @@ def test_tflite_card_reader_needs_only_flatbuffers(artifacts):
 @pytest.mark.runtime_only
 def test_preprocessing_matches_training(mnist):
     from edgekit.models.recipes.mnist import MNIST_PIXELS
-    from edgekit.models.train import model_inputs
+    from edgekit.runtime.features import model_inputs
     from edgekit.runtime.preprocess import ImageSpec, normalize, prepare_image
 
     spec = ImageSpec.from_dict(MNIST_PIXELS)

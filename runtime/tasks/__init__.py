@@ -8,6 +8,7 @@ training reports all read through `edgekit.runtime.scoring`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,6 +21,19 @@ from edgekit.runtime.options import TaskOptions
 from edgekit.runtime.tensors import reader, to_tensor
 
 
+@dataclass(frozen=True)
+class MetricBar:
+    """What a quantized export must keep of one of the task's metrics, in the task's own terms:
+    at most `tolerance` worse than Keras's value, as a share of it where `relative` (0.05: 5%)."""
+
+    metric: str
+    tolerance: float
+    relative: bool = False
+
+    def allowed(self, reference: float) -> float:
+        return self.tolerance * abs(reference) if self.relative else self.tolerance
+
+
 class Task:
     """Base class; subclasses register themselves in TASKS under `name`."""
 
@@ -29,6 +43,10 @@ class Task:
     # model from elsewhere: `edgekit evaluate yolov8n.onnx --data labelled/`); None: no such loader
     dataset: ClassVar[str | None] = None
     classifies: ClassVar[bool] = False  # one class per input: top-1 agreement, confusion matrices
+    # metrics where lower is better (errors); every other one is higher-is-better
+    lower_is_better: ClassVar[frozenset[str]] = frozenset()
+    # what a quantized (dynamic, int8) export must keep beside the headline's drop in points
+    quantized_bars: ClassVar[tuple[MetricBar, ...]] = ()
 
     @classmethod
     def metrics(
