@@ -25,7 +25,7 @@ LAYERS = {0: "kernel", 1: "runtime", 2: "models/export", 3: "CLI"}
 
 
 def layer(module: str) -> int:
-    if module.startswith("edgekit.cli") or module in ORCHESTRATION:
+    if module.startswith(("edgekit.cli", "edgekit.remote")) or module in ORCHESTRATION:
         return 3
     if module.startswith(("edgekit.models", "edgekit.export")):
         return 2

@@ -67,6 +67,23 @@ def bench(
     seed: Annotated[
         int, typer.Option(help="Seed of the random order the rows run in (the table keeps yours).")
     ] = 0,
+    on: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Bench on this host instead, by its own edgekit (repeat for several, run at once): local, "
+            "ssh://[user@]host[:port], docker://IMAGE, or a name in the hosts file; the results merged."
+        ),
+    ] = None,
+    hosts: Annotated[
+        Path | None,
+        typer.Option(
+            help="The hosts file for --on names (default: ./edgekit-hosts.toml, ~/.config/edgekit/hosts.toml)."
+        ),
+    ] = None,
+    ssh_config: Annotated[Path | None, typer.Option(help="The ssh config file for --on (ssh -F).")] = None,
+    plot: Annotated[Path | None, typer.Option(help="With --on: draw the comparison as a PNG.")] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="With --on: Markdown tables.")] = False,
+    stream_rows: Annotated[bool, typer.Option("--stream-rows", hidden=True)] = False,
 ) -> None:
     """Latency (p50/p90/p99 with the median's interval), load and first-inference time, throughput,
     peak memory, size and the task's metric, one row per file x backend x device x threads x batch,
@@ -85,12 +102,26 @@ def bench(
         to_csv,
         verdict,
     )
-    from edgekit.errors import DataError
+    from edgekit.errors import ConfigError, DataError
     from edgekit.fileio import write_text
+    from edgekit.remote import protocol
     from edgekit.runtime.tasks.tensor import parse_shapes
 
     if runs is not None and runs < 1:
         raise typer.BadParameter("--runs must be at least 1")
+    if on:  # each host runs this same command; see edgekit/remote
+        from edgekit.remote import BenchSettings, bench_on
+
+        settings = BenchSettings(tuple(backend or ()), tuple(device or ()), tuple(threads or ()),
+                                 tuple(batch or ()), runs, max_time, warmup, baseline, profile,
+                                 tuple(shape or ()), data, eval_samples, seed)  # fmt: skip
+        bench_on(on, models, settings, hosts_file=hosts, ssh_config=ssh_config, out=out, no_save=no_save,
+                 csv=csv_out, plot=plot, markdown=markdown, json_out=json_out, echo=typer.echo)  # fmt: skip
+        return
+    if plot or markdown or hosts or ssh_config:
+        raise ConfigError(
+            "--plot, --markdown, --hosts and --ssh-config go with --on (one host: `edgekit compare`)"
+        )
     host = machine()
     rows = bench_models(
         models,
@@ -105,7 +136,7 @@ def bench(
         eval_samples=eval_samples,
         shapes=parse_shapes(shape),
         profile=profile,
-        progress=progress_printer(),
+        progress=protocol.stream_rows(progress_printer(), host) if stream_rows else progress_printer(),
         seed=seed,
     )
     base = find_row(rows, baseline) if baseline else default_baseline(rows)

@@ -1,0 +1,705 @@
+"""`edgekit bench FILES --on HOST ...`: the same benchmark on every host at once, each by its own
+`edgekit bench` (the CLI and its result file are the contract), then one merged table as `edgekit
+compare` prints it and which file to deploy where.
+
+Per host, in its own thread: probe the device (platform, edgekit version, files already cached),
+send what its cache lacks (a tar stream, by content digest), run its bench under the device's lock
+with progress streamed here line by line, and bring back its result file. Hosts fail one by one, each
+with its reason and remedy; Ctrl-C stops every run (its connection's input is closed, and the device
+script stops the run's whole process group) and keeps each row finished before it, here and in the
+saved files."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import sys
+import tarfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from edgekit.bench_table import (
+    SCHEMA_VERSION,
+    BenchResult,
+    BenchRow,
+    default_result_path,
+    failed_row,
+    load_result,
+    plan_rows,
+    result_doc,
+)
+from edgekit.errors import ConfigError, DataError, EdgekitError, first_line
+from edgekit.remote import device, protocol
+from edgekit.remote.hosts import Host, resolve
+from edgekit.remote.transport import Transport
+
+SIGNALS = {9: "SIGKILL", 15: "SIGTERM", 6: "SIGABRT", 11: "SIGSEGV", 2: "SIGINT", 1: "SIGHUP"}
+OOM_HINT = (
+    "on a device that is most often the kernel's out-of-memory killer (`dmesg | grep -i oom` there): "
+    "try a smaller --batch or file"
+)
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """The `edgekit bench` options every device runs with, as the user gave them."""
+
+    backend: tuple[str, ...] = ()
+    device: tuple[str, ...] = ()
+    threads: tuple[str, ...] = ()
+    batch: tuple[str, ...] = ()
+    runs: int | None = None
+    max_time: float = 5.0
+    warmup: int = 10
+    baseline: str | None = None
+    profile: bool = False
+    shape: tuple[str, ...] = ()
+    data: str | None = None
+    eval_samples: int = 1000
+    seed: int = 0
+
+    def options(self, data: str | None) -> list[str]:
+        """The options on the device's command line (`data`: the --data value there)."""
+        out: list[str] = []
+        for flag, values in (
+            ("--backend", self.backend),
+            ("--device", self.device),
+            ("--threads", self.threads),
+            ("--batch", self.batch),
+        ):
+            if values:
+                out += [flag, ",".join(values)]
+        if self.runs is not None:
+            out += ["--runs", str(self.runs)]
+        out += ["--max-time", str(self.max_time), "--warmup", str(self.warmup)]
+        out += ["--eval-samples", str(self.eval_samples), "--seed", str(self.seed)]
+        if self.baseline:
+            out += ["--baseline", self.baseline]
+        if self.profile:
+            out.append("--profile")
+        for s in self.shape:
+            out += ["--shape", s]
+        if data is not None:
+            out += ["--data", data]
+        return out
+
+    def plan(self, models: Sequence[Path]) -> list[tuple[Path, str | None, str, int | None, int]]:
+        """The rows as this machine would plan them: the rows a host that failed is shown with."""
+
+        def split(values: tuple[str, ...]) -> list[str]:
+            return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+        try:
+            threads = [int(t) for t in split(self.threads)] or [None]
+            batches = [int(b) for b in split(self.batch)] or [1]
+            return plan_rows(
+                models, split(self.backend) or ["auto"], split(self.device) or ["auto"], threads, batches
+            )
+        except (EdgekitError, ValueError):
+            return [(Path(m), None, "auto", None, 1) for m in models]
+
+
+@dataclass
+class HostRun:
+    """What happened on one host."""
+
+    host: Host
+    status: str = "waiting"  # measured, failed, interrupted
+    reason: str | None = None
+    rows: list[BenchRow] = field(default_factory=list)
+    machine: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, str] = field(default_factory=dict)
+    version: str | None = None
+    path: Path | None = None
+    schema_version: int = SCHEMA_VERSION
+    files_sent: int = 0
+    bytes_sent: int = 0
+    files_cached: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "host": self.host.name,
+            "target": self.host.target,
+            "status": self.status,
+            "reason": self.reason,
+            "rows": len(self.rows),
+            "edgekit": self.version,
+            "arch": self.facts.get("arch"),
+            "python": self.facts.get("python"),
+            "files_sent": self.files_sent,
+            "bytes_sent": self.bytes_sent,
+            "files_cached": self.files_cached,
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            "result": str(self.path) if self.path else None,
+            "notes": self.notes,
+        }
+
+
+class Printer:
+    """Lines from every host on one stream, whole, each prefixed with its host."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.lock = threading.Lock()
+
+    def __call__(self, host: str, text: str) -> None:
+        with self.lock:
+            self.stream.write(f"[{host}] {text}\n")
+            self.stream.flush()
+
+
+class _Failed(Exception):
+    """The host cannot go on; the message is the sentence the user reads."""
+
+
+class _Stopped(Exception):
+    """Ctrl-C: the host stopped on request."""
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class _Counting:
+    """A write-only file object that counts what goes through (the bytes sent to a device)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw, self.count = raw, 0
+
+    def write(self, data: bytes) -> int:
+        self.raw.write(data)
+        self.count += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+def _reader(stream: IO[bytes], sink: bytearray) -> threading.Thread:
+    def read() -> None:
+        for chunk in iter(lambda: stream.read(1 << 16), b""):
+            sink.extend(chunk)
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    return t
+
+
+def _version(text: str) -> str | None:
+    m = re.match(r"edgekit (\S+)$", text.strip())
+    return m.group(1) if m else None
+
+
+def _signal_text(rc: int) -> str | None:
+    """`killed by SIGKILL` for a shell status 128+N (or a negative Popen status)."""
+    n = -rc if rc < 0 else rc - 128 if 128 < rc < 160 else None
+    return None if n is None else f"killed by {SIGNALS.get(n, f'signal {n}')}"
+
+
+def annotate(row: BenchRow) -> str | None:
+    """A row's reason, with what a SIGKILLed row most likely means on a device."""
+    if row.error and re.search(r"ended with code -9\b", row.error):
+        return f"{row.error} ({OOM_HINT})"
+    return row.error
+
+
+class HostWorker:
+    """Runs one host: probe, send, bench, fetch. `stop` may be called from another thread."""
+
+    def __init__(self, run: HostRun, job: Job) -> None:
+        self.run = run
+        self.job = job
+        self.transport = Transport(run.host)
+        self.proc: Any = None
+        self.stopping = False
+        self.finished = False
+        self.run_id = uuid.uuid4().hex[:12]
+        self.have: set[str] = set()  # DIGEST/NAME already in the device's cache
+        self.stream = True  # the device's edgekit streams its rows (the same version as this one)
+        self._result: bytes | None = None
+
+    def say(self, text: str) -> None:
+        self.job.printer(self.run.host.name, text)
+
+    # -- the steps -------------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._probe()
+            self._send()
+            self._bench()
+        except _Stopped:
+            self.run.status = "interrupted"
+            self.run.reason = self.run.reason or "interrupted before it began"
+        except _Failed as e:
+            self.run.status, self.run.reason = "failed", str(e)
+        except Exception as e:  # a bug or an OS error: this host's row says so, the others go on
+            self.run.status, self.run.reason = "failed", f"{type(e).__name__}: {first_line(e)}"
+        finally:
+            self.run.seconds["total"] = time.perf_counter() - t0
+            try:
+                self._save()
+            except (EdgekitError, OSError) as e:
+                self.run.notes.append(f"could not save its result: {first_line(e)}")
+            self.finished = True
+
+    def _call(self, script: str, feed: Callable[[IO[bytes]], None] | None = None) -> tuple[int, str, str]:
+        if self.stopping:
+            raise _Stopped
+        proc = self.proc = self.transport.popen(script)
+        out, err = bytearray(), bytearray()
+        readers = [_reader(proc.stdout, out), _reader(proc.stderr, err)]
+        try:
+            if feed is not None:
+                feed(proc.stdin)
+        except (BrokenPipeError, ValueError, OSError):  # the device or a stop ended it: rc says which
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        rc = proc.wait()
+        for t in readers:
+            t.join()
+        self.proc = None
+        if self.stopping:
+            raise _Stopped
+        return rc, out.decode(errors="replace"), err.decode(errors="replace")
+
+    def _connection_failed(self, rc: int, err: str) -> None:
+        if self.transport.is_ssh and rc == 255:
+            raise _Failed(self.transport.failure(err))
+
+    def _probe(self) -> None:
+        t0 = time.perf_counter()
+        rc, out, err = self._call(device.probe_script(self.run.host, self.job.staged))
+        self.run.seconds["probe"] = time.perf_counter() - t0
+        self._connection_failed(rc, err)
+        facts, self.have = device.parse_facts(out)
+        self.run.facts = facts
+        if rc != 0 or "arch" not in facts:
+            raise _Failed(f"the shell there failed (exit {rc}): {_last(err)}")
+        host, where = self.run.host, "here" if self.run.host.kind != "ssh" else f"on {self.run.host.name}"
+        docker = facts.get("docker")
+        if docker == "missing":
+            raise _Failed(f"docker is not installed {where} (Debian: `sudo apt install docker.io`)")
+        if docker == "no-daemon":
+            raise _Failed(f"docker {where} cannot reach its daemon: start it (`sudo systemctl start docker`)")
+        if docker == "no-image":
+            raise _Failed(
+                f"there is no image {host.docker} {where}: build it (docker/README.md) or `docker pull {host.docker}`"
+            )
+        command = " ".join(host.edgekit)
+        if facts.get("edgekit") == "missing":
+            where = "there" if "/" in host.edgekit[0] else "on the PATH of a non-interactive session there"
+            raise _Failed(
+                f"no `{command}` {where}: "
+                + device.install_advice(facts, host, self.job.hosts_file or "edgekit-hosts.toml")
+            )
+        version = _version(facts.get("edgekit", ""))
+        if facts.get("edgekit_rc") != "0" or version is None:
+            raise _Failed(f"`{command} --version` failed there: {facts.get('edgekit') or 'no output'}")
+        self.run.version = version
+        from edgekit import __version__
+
+        self.stream = version == __version__
+        if not self.stream:
+            self.run.notes.append(
+                f"edgekit {version} there, {__version__} here: its rows are merged if its result schema is "
+                "one this edgekit reads (rows finished before an interrupt are kept only with the same version)"
+            )
+            self.say(self.run.notes[-1])
+
+    def _send(self) -> None:
+        missing = [s for s in self.job.staged if s.rel not in self.have]
+        self.run.files_cached = len(self.job.staged) - len(missing)
+        if not missing:
+            self.run.seconds["send"] = 0.0
+            return
+        t0 = time.perf_counter()
+        counter: list[_Counting] = []
+
+        def feed(stdin: IO[bytes]) -> None:
+            sink = _Counting(stdin)
+            counter.append(sink)
+            with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[arg-type]
+                for s in missing:
+                    info = tar.gettarinfo(s.local, arcname=s.rel)
+                    info.uid = info.gid = 0
+                    info.uname = info.gname = ""
+                    info.mode = 0o644
+                    with open(s.local, "rb") as f:
+                        tar.addfile(info, f)
+
+        size = sum(Path(s.local).stat().st_size for s in missing)
+        self.say(f"sending {len(missing)} file(s), {size / 1e6:.2f} MB, to its cache")
+        rc, _, err = self._call(device.upload_script(self.run.host, missing, self.run_id), feed)
+        self.run.seconds["send"] = time.perf_counter() - t0
+        self.run.bytes_sent = counter[0].count if counter else 0
+        self._connection_failed(rc, err)
+        if rc != 0:
+            raise _Failed(f"could not store the files in its cache: {_last(err)} (exit {rc})")
+        self.run.files_sent = len(missing)
+
+    def _bench(self) -> None:
+        job, run = self.job, self.run
+        args = device.bench_args(job.models, job.options, self.stream)
+        t0 = time.perf_counter()
+        if self.stopping:
+            raise _Stopped
+        proc = self.proc = self.transport.popen(device.run_script(run.host, args, self.run_id))
+        out = bytearray()
+        reader = _reader(proc.stdout, out)
+        started = ended = None
+        remote_rc: int | None = None
+        tail: list[str] = []
+        for raw in proc.stderr:
+            line = raw.decode(errors="replace").rstrip("\r\n")
+            parsed = protocol.parse(line)
+            if parsed is None:
+                if line.startswith("saved ") and "/runs/" in line:
+                    continue  # the device's own path: this side saves and says where
+                tail = [*tail[-20:], line]
+                self.say(line)
+            elif parsed[0] == "host":
+                run.machine = parsed[1]
+            elif parsed[0] == "row":
+                with contextlib.suppress(TypeError):  # a row this edgekit cannot read: the file says
+                    run.rows.append(BenchRow.from_dict(parsed[1]))
+            else:
+                text = parsed[1]
+                if text.startswith("wait"):
+                    self.say(
+                        f"another edgekit bench holds this device (pid {text[5:]}): waiting for it to end"
+                    )
+                elif text == "start":
+                    started = time.perf_counter()
+                elif text.startswith("exit "):
+                    ended, remote_rc = time.perf_counter(), int(text[5:])
+                elif text.startswith("error "):
+                    tail.append(text[6:])
+        rc = proc.wait()
+        reader.join()
+        self.proc = None
+        run.seconds["run"] = time.perf_counter() - t0
+        if started is not None and ended is not None:
+            run.seconds["bench"] = ended - started
+        self._outcome(rc, remote_rc, started, bytes(out), tail)
+
+    def _outcome(
+        self, rc: int, remote_rc: int | None, started: float | None, out: bytes, tail: list[str]
+    ) -> None:
+        run, name = self.run, self.run.host.name
+        kept = f" ({len(run.rows)} row(s) finished before it are kept)" if run.rows else ""
+        if self.stopping:
+            run.reason = f"interrupted{kept}"
+            raise _Stopped
+        if remote_rc is None:  # the script never finished: the connection or the script's shell ended
+            if self.transport.is_ssh and rc == 255:
+                if started is None:
+                    raise _Failed(self.transport.failure("\n".join(tail)))
+                raise _Failed(f"lost the connection to {name} mid-run: {_last(tail)}{kept}")
+            raise _Failed(f"the script there ended with status {rc}: {_last(tail)}{kept}")
+        if remote_rc == 0 and out.strip():
+            self._result = out
+            run.status = "measured"
+            return
+        killed = _signal_text(remote_rc)
+        if killed:
+            hint = f" ({OOM_HINT})" if "SIGKILL" in killed else ""
+            raise _Failed(f"its edgekit was {killed} mid-run{hint}{kept}")
+        errors = [ln[len("error: ") :] for ln in tail if ln.startswith("error: ")]
+        if run.rows and all(r.error for r in run.rows):
+            run.status = "failed"
+            run.reason = f"no row could be measured there: {annotate(run.rows[0])}"
+            return
+        raise _Failed(
+            f"its edgekit ended with status {remote_rc}: {errors[-1] if errors else _last(tail)}{kept}"
+        )
+
+    # -- saving ------------------------------------------------------------------------------------
+
+    def _save(self) -> None:
+        """The device's result file beside the local results (the run's record of where it came
+        from added); for a run that ended early, a result file of the rows it finished."""
+        run = self.run
+        on = {"name": run.host.name, "target": run.host.target, "edgekit": run.version}
+        result = self._result
+        path = default_result_path({"hostname": run.host.name}, self.job.out_dir)
+        from edgekit.fileio import write_text
+
+        if result is not None:
+            try:
+                doc = json.loads(result)
+            except ValueError:
+                run.status, run.reason = "failed", "its result file did not come back whole (not JSON)"
+                return
+            if isinstance(doc, dict):
+                doc["on"] = on
+            write_text(path, json.dumps(doc, indent=1))
+            try:
+                loaded = load_result(path)
+            except DataError as e:
+                from edgekit import __version__
+
+                run.status = "failed"
+                run.reason = (
+                    f"edgekit {run.version} there wrote a result this edgekit ({__version__}) does not read: "
+                    f"{e}; kept as {path}"
+                )
+                run.rows = []
+                return
+            run.rows, run.schema_version, run.path = loaded.rows, loaded.schema_version, path
+            run.machine = loaded.host or run.machine
+            return
+        if run.rows:
+            extra = {"interrupted": run.status == "interrupted", "ended_early": run.reason}
+            write_text(
+                path,
+                json.dumps(
+                    result_doc(run.rows, run.machine or {"hostname": run.host.name}, on=on, **extra), indent=1
+                ),
+            )
+            run.path = path
+
+    def stop(self) -> None:
+        """End the run: its connection's input is closed, on which the device script stops the bench's
+        whole process group (probes and transfers are simply ended)."""
+        self.stopping = True
+        proc = self.proc
+        if proc is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            proc.stdin.close()
+
+    def kill(self) -> None:
+        """What did not stop when asked: its local process ends (and with it the connection)."""
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+
+
+def _last(lines: Sequence[str] | str) -> str:
+    if isinstance(lines, str):
+        lines = lines.splitlines()
+    return next((ln.strip() for ln in reversed(lines) if ln.strip()), "no message")
+
+
+@dataclass
+class Job:
+    """What every host runs: the files (staged by digest), the options, where results go."""
+
+    models: list[device.Staged]
+    staged: list[device.Staged]  # the models and the --data file or folder, if local
+    options: list[str]
+    out_dir: Path
+    printer: Printer
+    hosts_file: str | None = None
+
+
+def _stage(paths: Sequence[Path]) -> list[device.Staged]:
+    staged = []
+    for p in paths:
+        if not p.is_file():
+            raise ConfigError(f"{p}: no such file" if not p.exists() else f"{p} is not a file")
+        if "\n" in p.name or "/" in p.name:
+            raise ConfigError(f"{p}: a file name with a line break cannot be sent")
+        staged.append(device.Staged(str(p.resolve()), _digest(p), p.name))
+    return staged
+
+
+@dataclass
+class FleetResult:
+    runs: list[HostRun]
+    interrupted: bool
+
+
+def run_fleet(
+    hosts: Sequence[Host],
+    models: Sequence[Path],
+    settings: BenchSettings,
+    out_dir: Path,
+    printer: Printer | None = None,
+    hosts_file: str | None = None,
+) -> FleetResult:
+    """Bench `models` on every host at once; each host's rows, reason and result file. Ctrl-C stops
+    them all and returns what finished, with `interrupted` set."""
+    staged = _stage([Path(m) for m in models])
+    data = settings.data
+    extra: list[device.Staged] = []
+    if data and Path(data).is_file():
+        extra = _stage([Path(data)])
+        data = extra[0].on_device()
+    elif data and Path(data).is_dir():
+        raise ConfigError(
+            f"--data {data} is a folder: with --on give one file (a .npz or .csv), or a dataset name, "
+            "or copy the folder to each device and name it in the hosts file's workdir"
+        )
+    job = Job(staged, staged + extra, settings.options(data), out_dir, printer or Printer(), hosts_file)
+    runs = [HostRun(h) for h in hosts]
+    workers = [HostWorker(r, job) for r in runs]
+    threads = [
+        threading.Thread(target=w.execute, name=f"edgekit-{w.run.host.name}", daemon=True) for w in workers
+    ]
+    for t in threads:
+        t.start()
+    interrupted = False
+    try:
+        # a sleep, not a join: a join cut short by Ctrl-C can leave its thread counted as ended
+        while not all(w.finished for w in workers):
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        interrupted = True
+        job.printer("edgekit", "interrupted: stopping the benchmark on every host (rows finished are kept)")
+        for w in workers:
+            w.stop()
+        deadline = time.monotonic() + 15
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        for w in workers:
+            w.kill()
+        for t in threads:
+            t.join(5)
+        for w in workers:
+            if not w.finished:
+                w.run.status, w.run.reason = (
+                    "interrupted",
+                    "did not stop within 20 s (its local process was ended)",
+                )
+    return FleetResult(runs, interrupted)
+
+
+def placeholder_rows(run: HostRun, settings: BenchSettings, models: Sequence[Path]) -> list[BenchRow]:
+    """A host with no row: each planned row failed with the host's reason, so it lines up."""
+    why = run.reason or run.status
+    return [failed_row(p, b, d, t, bt, why) for p, b, d, t, bt in settings.plan(models)]
+
+
+def results_for(fleet: FleetResult, settings: BenchSettings, models: Sequence[Path]) -> list[BenchResult]:
+    """One BenchResult per host for `compare.merge`, named by the host as --on named it."""
+    out = []
+    for run in fleet.runs:
+        rows = run.rows or placeholder_rows(run, settings, models)
+        host = {**run.machine, "hostname": run.host.name}
+        out.append(BenchResult(run.path or Path(run.host.name), host, rows, run.schema_version))
+    return out
+
+
+def status_lines(fleet: FleetResult) -> list[str]:
+    """One line per host (more for its failed rows): what ran, what was sent, where it is saved."""
+    out = ["hosts:"]
+    for run in fleet.runs:
+        head = f"  {run.host.name} ({run.host.target})"
+        if run.status == "measured":
+            ok = sum(1 for r in run.rows if r.error is None)
+            where = ", ".join(
+                x
+                for x in (run.facts.get("arch"), run.facts.get("python") and f"Python {run.facts['python']}")
+                if x
+            )
+            sent = (
+                f"sent {run.files_sent} file(s), {run.bytes_sent / 1e6:.2f} MB"
+                if run.files_sent
+                else f"sent no file ({run.files_cached} already there)"
+            )
+            out.append(
+                f"{head}: {ok} of {len(run.rows)} rows measured on edgekit {run.version} ({where}); {sent}"
+            )
+        elif run.status == "interrupted":
+            out.append(f"{head}: {run.reason}")
+        else:
+            out.append(f"{head}: failed: {run.reason}")
+        for r in run.rows:
+            if r.error and run.status == "measured":
+                out.append(f"    {r.name}: failed: {annotate(r)}")
+        out += [f"    note: {n}" for n in run.notes]
+    return out
+
+
+def bench_on(
+    targets: Sequence[str],
+    models: Sequence[Path],
+    settings: BenchSettings,
+    *,
+    hosts_file: Path | None = None,
+    ssh_config: Path | None = None,
+    out: Path | None = None,
+    no_save: bool = False,
+    csv: Path | None = None,
+    plot: Path | None = None,
+    markdown: bool = False,
+    json_out: bool = False,
+    echo: Callable[[str], None] = print,
+) -> FleetResult:
+    """The `--on` command: run, save each host's result, print the merged table and the advice.
+    Raises KeyboardInterrupt after the report when interrupted, DataError when a host failed."""
+    from edgekit import compare
+    from edgekit.fileio import temp_dir
+    from edgekit.remote import advice
+
+    if csv is not None:
+        raise ConfigError("--csv is for one host; with --on, `edgekit compare --json` reads the saved files")
+    if out is not None and out.suffix.lower() == ".json":
+        raise ConfigError("with --on, --out names a folder: one result file per host is saved there")
+    hosts = resolve(list(targets), hosts_file, ssh_config)
+    from edgekit.remote.hosts import default_hosts_file
+
+    used = hosts_file or default_hosts_file()
+    out_dir = temp_dir("remote") if no_save else (out or Path("bench-results"))
+    fleet = run_fleet(hosts, models, settings, out_dir, hosts_file=str(used) if used else None)
+    results = results_for(fleet, settings, models)
+    try:
+        c = compare.merge(results, settings.baseline)
+    except ConfigError:  # the baseline names no row that every host has: the first measured row
+        c = compare.merge(results)
+    tips = advice.advise(c)
+    if json_out:
+        doc = {
+            "hosts": [r.summary() for r in fleet.runs],
+            "baseline": c.baseline,
+            "rows": {
+                k: {h: asdict(r) if (r := c.cells.get((h, k))) else None for h in c.hosts} for k in c.keys
+            },
+            "advice": advice.to_json(tips),
+            "interrupted": fleet.interrupted,
+        }
+        echo(json.dumps(doc, indent=1))
+    elif markdown:
+        echo(compare.markdown(c) + "\n\n" + advice.markdown(tips) + "\n\n" + "\n".join(status_lines(fleet)))
+    else:
+        echo(
+            compare.text_table(c)
+            + "\n\n"
+            + "\n".join(advice.lines(tips))
+            + "\n\n"
+            + "\n".join(status_lines(fleet))
+        )
+    if not no_save:
+        for run in fleet.runs:
+            if run.path:
+                print(f"saved {run.path}", file=sys.stderr)
+    if plot and any(r.rows for r in fleet.runs):
+        compare.plot(c, plot)
+        print(f"saved {plot}", file=sys.stderr)
+    if fleet.interrupted:
+        raise KeyboardInterrupt
+    failed = [r for r in fleet.runs if r.status != "measured"]
+    if failed:
+        names = ", ".join(r.host.name for r in failed)
+        raise DataError(
+            f"{len(failed)} of {len(fleet.runs)} host(s) failed ({names}): their reasons are above"
+        )
+    return fleet
