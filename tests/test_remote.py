@@ -114,20 +114,63 @@ def test_the_docker_command_mounts_the_cache_and_stops_its_container():
     """What `docker://IMAGE` runs (the daemon-backed run is test_docker_host_runs_a_bench)."""
     staged = [device.Staged("/x/m.tflite", "ab" * 32, "m.tflite")]
     host = Host("pi", "docker", docker="edgekit:pi", docker_args=("--platform", "linux/arm64"))
-    script = device.run_script(host, device.bench_args(staged, ["--runs", "5"], True), "r1")
+    script = device.run_script(host, staged, device.bench_args(staged, ["--runs", "5"], True), "r1")
     assert (
         'docker run --rm --name edgekit-bench-r1 --network none --user "$(id -u):$(id -g)" -e HOME=/tmp '
         '-v "$W/files:$W/files:ro" -v "$R:$R" --platform linux/arm64 edgekit:pi edgekit bench '
         f'"$W/files/"{"ab" * 32}/m.tflite --runs 5 --out "$R/result.json" --stream-rows' in script
     )
-    assert "docker rm -f edgekit-bench-r1" in script
-    probe = device.probe_script(host, staged)
-    assert (
-        "docker image inspect edgekit:pi" in probe
-        and "docker run --rm --network none edgekit:pi edgekit --version" in probe
-    )
+    assert "docker rm -f edgekit-bench-r1" in script and "docker image inspect edgekit:pi" in script
     proc = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def _row(name: str, p50: float, *, metric: float | None = 0.98, size: int = 100_000, threads=None, seed=0):
+    import numpy as np
+
+    from edgekit.bench_table import BenchRow
+
+    samples = np.random.default_rng(seed).normal(p50, p50 * 0.02, 200).tolist()
+    return BenchRow(
+        model=name, backend="litert" if name.endswith("tflite") else "onnxruntime", device="cpu", format="",
+        quantization="int8" if "int8" in name else "fp32", size_bytes=size, load_ms=1, first_ms=1,
+        p50_ms=p50, p90_ms=p50 * 1.1, p99_ms=p50 * 1.2, mean_ms=p50, runs=200, threads=threads, accuracy=metric,
+        accuracy_samples=100, extra={"samples_ms": samples}, metric="accuracy", metric_value=metric,
+        ci_low_ms=p50 * 0.99, ci_high_ms=p50 * 1.01, bar_points=1.0,
+    )  # fmt: skip
+
+
+def test_which_file_to_deploy_where():
+    from edgekit.bench_table import BenchResult
+    from edgekit.compare import merge
+    from edgekit.remote import advice
+
+    pi = [
+        _row("model.tflite", 2.0, size=400_000, threads=4),
+        _row("model_int8.tflite", 1.0, metric=0.97, threads=4),  # fastest, 1 point down: within its bar
+        _row("model_int8.onnx", 1.02, metric=0.97, threads=4, seed=1),  # 2% slower: close, tested
+        _row("model_quant.tflite", 0.5, metric=0.90, size=50_000, threads=4),  # faster but misses the bar
+    ]
+    gpu = [_row("model.onnx", 0.3, size=400_000), _row("model_int8.onnx", 0.6)]
+    c = merge(
+        [
+            BenchResult(Path("pi5"), {"hostname": "pi5"}, pi, 2),
+            BenchResult(Path("g"), {"hostname": "gpu-box"}, gpu, 2),
+        ]
+    )
+    a_pi, a_gpu = advice.advise(c)
+    assert Path(a_pi.fastest.model).name == "model_int8.tflite"
+    assert Path(a_pi.runner_up.model).name == "model_int8.onnx" and a_pi.p_runner_up is not None
+    assert Path(a_pi.smallest.model).name == "model_int8.tflite"  # model_quant is smaller but misses its bar
+    assert Path(a_gpu.fastest.model).name == "model.onnx" and a_gpu.runner_up is None
+    text = "\n".join(advice.lines([a_pi, a_gpu]))
+    assert (
+        "the choice differs between hosts: pi5: use model_int8.tflite on litert/cpu, 4 threads; "
+        "gpu-box: use model.onnx on onnxruntime/cpu" in text
+    )
+    assert "1 ms (95% CI 0.99-1.01)" in text and "Mann-Whitney p" in text
+    md = advice.markdown([a_pi, a_gpu])
+    assert md.splitlines()[2].startswith("| pi5 | `model_int8.tflite on litert/cpu, 4 threads` | 1 ms")
 
 
 # --- through a real sshd ---------------------------------------------------------------------------
@@ -186,13 +229,19 @@ def test_ssh_rows_equal_a_local_bench_and_a_second_run_sends_nothing(server, tmp
     for secret in (server.client_key.read_text().splitlines()[1], str(server.client_key), str(config)):
         assert secret not in saved  # no key, nor where the keys and config are
 
-    # a second run: nothing sent, and a stale lock (a process that is gone) does not stop it
+    # a second run: nothing sent, and a stale lock (a process that is gone) does not stop it;
+    # Markdown and a chart as `edgekit compare` gives them
     (cache / "lock").mkdir()
     (cache / "lock" / "pid").write_text("999999\n")
-    r = edgekit("bench", MODELS[0], *QUICK, "--on", "box", "--out", "results", "--json", cwd=tmp_path)
+    r = edgekit("bench", MODELS[0], *QUICK, "--on", "box", "--out", "results", "--markdown", "--plot", "chart.png",
+                cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
-    (again,) = json.loads(r.stdout)["hosts"]
-    assert (again["files_sent"], again["bytes_sent"], again["files_cached"]) == (0, 0, 1)
+    assert "sent no file (1 already there)" in r.stdout and "sending" not in r.stderr
+    assert (
+        r.stdout.startswith("| row | box p50 ms |")
+        and "| host | use (fastest meeting its accuracy bar) |" in r.stdout
+    )
+    assert (tmp_path / "chart.png").stat().st_size > 0
     assert "holds this device" not in r.stderr and not (cache / "lock").exists()
     assert not list((cache / "runs").iterdir())  # the run folder went with the run
 
@@ -313,3 +362,89 @@ def test_ctrl_c_stops_the_remote_run_and_keeps_its_rows(server, tmp_path):
     assert len(load_result(saved).rows) == 1
     assert not left_in(sessions)  # no edgekit, no row's child left on the device
     assert not (cache / "lock").exists()
+
+
+# --- docker://IMAGE, where a Docker daemon answers -------------------------------------------------
+
+
+def _docker() -> str | None:
+    """Why no container can run here (None: one can)."""
+    import shutil
+
+    if shutil.which("docker") is None:
+        return "needs docker"
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        return "needs a running Docker daemon (docker info fails)"
+    return None
+
+
+@pytest.mark.skipif(_docker() is not None, reason=str(_docker()))
+def test_docker_host_runs_a_bench_and_ctrl_c_leaves_no_container(tmp_path):
+    """An image with nothing in it but /tmp, run with this machine's Python and this checkout mounted
+    read-only: the files, the user and the result folder are what `docker://` itself passes."""
+    import io
+    import tarfile
+    import uuid
+
+    image = f"edgekit-remote-test:{uuid.uuid4().hex[:8]}"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("tmp")
+        info.type, info.mode = tarfile.DIRTYPE, 0o1777
+        tar.addfile(info)
+    subprocess.run(["docker", "import", "-", image], input=buf.getvalue(), check=True, capture_output=True)
+    try:
+        root = Path(__file__).resolve().parents[1]
+        mounts = {str(root), sys.prefix, sys.base_prefix, "/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc"}
+        args = [a for m in sorted(mounts) if Path(m).exists() for a in ("-v", f"{m}:{m}:ro")]
+        hosts_file(
+            tmp_path,
+            f'[img]\ndocker = "{image}"\nedgekit = "{sys.executable} -m edgekit.cli"\n'
+            f'workdir = "{tmp_path / "cache"}"\ndocker_args = {json.dumps(args)}\n',
+        )
+        r = edgekit("bench", *MODELS, *QUICK, "--on", "img", "--out", "results", "--json", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        (host,) = json.loads(r.stdout)["hosts"]
+        assert host["status"] == "measured" and host["files_sent"] == 2
+        result = load_result(tmp_path / host["result"])
+        assert len(result.rows) == 2 and all(row.error is None for row in result.rows)
+
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "edgekit.cli",
+                "bench",
+                *map(str, MODELS),
+                *SLOWER,
+                "--on",
+                "img",
+                "--out",
+                "r2",
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            for line in proc.stderr:
+                if line.startswith("[img] [1/2]"):
+                    break
+            assert subprocess.run(["docker", "ps", "-q", "--filter", "name=edgekit-bench-"], capture_output=True,
+                                  text=True).stdout.strip()  # fmt: skip
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+        assert proc.returncode == 130
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            left = subprocess.run(["docker", "ps", "-aq", "--filter", "name=edgekit-bench-"], capture_output=True,
+                                  text=True).stdout.strip()  # fmt: skip
+            if not left:
+                break
+            time.sleep(0.5)
+        assert not left, left
+    finally:
+        subprocess.run(["docker", "image", "rm", "-f", image], capture_output=True)

@@ -1,7 +1,9 @@
-"""The POSIX shell scripts edgekit runs on a device (over ssh, or with sh here): what is there, the
-files it lacks, and the benchmark itself, locked, watched and stopped with the connection.
+"""The POSIX shell scripts edgekit runs on a device (over ssh, or with sh here): the benchmark,
+locked, watched and stopped with the connection, and the files it lacks.
 
-The device keeps a cache folder (the host's `workdir`, by default its own XDG cache folder):
+One script does the work: it checks edgekit and the files are there (else it says what is missing
+and ends: the files are sent and it runs again, so a cached run is one connection), then runs the
+bench. The device keeps a cache folder (the host's `workdir`, by default its own XDG cache folder):
 
     files/SHA256/NAME    every file ever sent, by the digest of its content (sent once)
     lock/pid             the bench running now: one at a time per device
@@ -74,52 +76,30 @@ def _launcher(host: Host, args: Sequence[str], run_id: str) -> str:
     )
 
 
-def probe_script(host: Host, staged: Sequence[Staged]) -> str:
-    """key=value lines: the platform (for the install command), the edgekit version (or `missing`),
-    and `have=DIGEST/NAME` for each file already in the cache."""
-    first = word(host.edgekit[0])
-    edgekit = " ".join(word(w) for w in host.edgekit)
-    lines = [
-        workdir(host),
-        'echo "arch=$(uname -m)"; echo "system=$(uname -s)"',
-        "command -v python3 >/dev/null 2>&1 && "
-        "echo \"python=$(python3 -c 'import platform; print(platform.python_version())' 2>/dev/null)\"",
-        '[ -r /etc/os-release ] && (. /etc/os-release; echo "distro=$ID $VERSION_ID")',
-        "command -v nvidia-smi >/dev/null 2>&1 && echo nvidia=yes",
-    ]
+def _preflight(host: Host, staged: Sequence[Staged]) -> str:
+    """Before the lock: is edgekit (or docker and its image) there, else the platform for the install
+    command (exit 127, or 69 for docker); which files the cache lacks (exit 75, one `missing` line
+    each: they are sent, and the script runs again)."""
     if host.docker:
         image = shlex.quote(host.docker)
-        lines += [
-            "if ! command -v docker >/dev/null 2>&1; then echo docker=missing",
-            f"elif ! docker image inspect {image} >/dev/null 2>&1; then "
-            f'echo "docker=$(docker info >/dev/null 2>&1 && echo no-image || echo no-daemon)"',
-            f"else v=$(docker run --rm --network none {image} {edgekit} --version 2>&1); "
-            'echo "edgekit_rc=$?"; echo "edgekit=$(printf "%s\\n" "$v" | tail -n 1)"; fi',
-        ]
+        check = f"""if ! command -v docker >/dev/null 2>&1; then say "docker missing"; exit 69; fi
+if ! docker image inspect {image} >/dev/null 2>&1; then
+  if docker info >/dev/null 2>&1; then say "docker no-image"; else say "docker no-daemon"; fi
+  exit 69
+fi"""
     else:
-        lines += [
-            f"if command -v {first} >/dev/null 2>&1; then v=$({edgekit} --version 2>&1); "
-            'echo "edgekit_rc=$?"; echo "edgekit=$(printf "%s\\n" "$v" | tail -n 1)"; '
-            "else echo edgekit=missing; fi",
-        ]
-    lines += [f'[ -e "$W/files/"{shlex.quote(s.rel)} ] && echo have={shlex.quote(s.rel)}' for s in staged]
-    lines.append("exit 0")
-    return "\n".join(lines)
-
-
-def parse_facts(stdout: str) -> tuple[dict[str, str], set[str]]:
-    """The probe's key=value lines, and the cached DIGEST/NAME entries."""
-    facts: dict[str, str] = {}
-    have: set[str] = set()
-    for line in stdout.splitlines():
-        key, sep, value = line.partition("=")
-        if not sep:
-            continue
-        if key == "have":
-            have.add(value)
-        else:
-            facts.setdefault(key, value.strip())
-    return facts, have
+        check = f"""if ! command -v {word(host.edgekit[0])} >/dev/null 2>&1; then
+  say no-edgekit; say "fact arch=$(uname -m)"; say "fact system=$(uname -s)"
+  command -v python3 >/dev/null 2>&1 && say "fact python=$(python3 -c 'import platform; print(platform.python_version())' 2>/dev/null)"
+  [ -r /etc/os-release ] && (. /etc/os-release; say "fact distro=$ID $VERSION_ID")
+  command -v nvidia-smi >/dev/null 2>&1 && say "fact nvidia=yes"
+  exit 127
+fi"""
+    lack = "".join(
+        f'[ -e "$W/files/"{q} ] || {{ say missing {q}; lacking=1; }}\n'
+        for q in (shlex.quote(s.rel) for s in staged)
+    )
+    return f'{check}\nlacking=\n{lack}[ -z "$lacking" ] || exit 75'
 
 
 def upload_script(host: Host, staged: Sequence[Staged], run_id: str) -> str:
@@ -139,16 +119,18 @@ tar -xf - -C "$I" || exit 71
 {moves}"""
 
 
-def run_script(host: Host, args: Sequence[str], run_id: str) -> str:
-    """Take the device's lock (waiting for a bench already running there; a lock whose process is
-    gone is stale and taken over), run edgekit with `args` in the background, stop its whole process
-    group if the connection ends first, then send the result file on stdout."""
+def run_script(host: Host, staged: Sequence[Staged], args: Sequence[str], run_id: str) -> str:
+    """Check edgekit and the files are there (`_preflight`); take the device's lock (waiting for a
+    bench already running there; a lock whose process is gone is stale and taken over); run edgekit
+    with `args` in the background, stop its whole process group if the connection ends first, then
+    send the result file on stdout."""
     stop_container = f"docker rm -f edgekit-bench-{run_id} >/dev/null 2>&1; " if host.docker else ""
     stop_container_tail = stop_container.rstrip("; ") or ":"
     return f"""{workdir(host)}
 R="$W/runs/{run_id}"
 say() {{ printf '@edgekit-remote: %s\\n' "$*" >&2; }}
 alive() {{ kill -0 "$1" 2>/dev/null || [ -d "/proc/$1" ]; }}
+{_preflight(host, staged)}
 mkdir -p "$W/runs" || {{ say "error cannot make $W/runs"; exit 70; }}
 waited=
 while ! mkdir "$W/lock" 2>/dev/null; do
@@ -165,8 +147,10 @@ done
 echo $$ > "$W/lock/pid"
 trap 'rm -rf "$R" "$W/lock"' EXIT
 trap 'exit 143' TERM HUP
-# the lock says no bench runs here: a run folder left is one whose process was killed outright
+# the lock says no bench runs here: a run folder left is one whose process was killed outright (and
+# a transfer's folder an hour old is one whose connection was)
 for old in "$W"/runs/*; do [ -e "$old" ] && rm -rf "$old"; done
+find "$W" -maxdepth 1 -name 'incoming-*' -mmin +60 -exec rm -rf {{}} + 2>/dev/null
 mkdir -p "$R" || exit 70
 pg=$(ps -o pgid= -p $$ 2>/dev/null | tr -d ' ')
 [ -n "$pg" ] || pg=$(cut -d' ' -f5 /proc/$$/stat 2>/dev/null)
@@ -205,7 +189,7 @@ def bench_args(files: Sequence[Staged], options: Sequence[str], stream: bool) ->
 
 
 def install_advice(facts: dict[str, str], host: Host, hosts_file: str) -> str:
-    """How to install edgekit on that device, from what the probe read there."""
+    """How to install edgekit on that device, from the facts the script read there."""
     system, arch = facts.get("system", "?"), facts.get("arch", "?")
     python = facts.get("python", "")
     spec = "edgekit"

@@ -2,9 +2,9 @@
 `edgekit bench` (the CLI and its result file are the contract), then one merged table as `edgekit
 compare` prints it and which file to deploy where.
 
-Per host, in its own thread: probe the device (platform, edgekit version, files already cached),
-send what its cache lacks (a tar stream, by content digest), run its bench under the device's lock
-with progress streamed here line by line, and bring back its result file. Hosts fail one by one, each
+Per host, in its own thread: the device script checks edgekit and the files are there (the files its
+cache lacks are sent as one tar stream, by content digest, and it runs again), runs the bench under
+the device's lock with progress streamed here line by line, and sends back its result file. Hosts fail one by one, each
 with its reason and remedy; Ctrl-C stops every run (its connection's input is closed, and the device
 script stops the run's whole process group) and keeps each row finished before it, here and in the
 saved files."""
@@ -133,8 +133,8 @@ class HostRun:
             "reason": self.reason,
             "rows": len(self.rows),
             "edgekit": self.version,
-            "arch": self.facts.get("arch"),
-            "python": self.facts.get("python"),
+            "arch": self.machine.get("arch") or self.facts.get("arch"),
+            "python": self.machine.get("python") or self.facts.get("python"),
             "files_sent": self.files_sent,
             "bytes_sent": self.bytes_sent,
             "files_cached": self.files_cached,
@@ -198,11 +198,6 @@ def _reader(stream: IO[bytes], sink: bytearray) -> threading.Thread:
     return t
 
 
-def _version(text: str) -> str | None:
-    m = re.match(r"edgekit (\S+)$", text.strip())
-    return m.group(1) if m else None
-
-
 def _signal_text(rc: int) -> str | None:
     """`killed by SIGKILL` for a shell status 128+N (or a negative Popen status)."""
     n = -rc if rc < 0 else rc - 128 if 128 < rc < 160 else None
@@ -216,8 +211,24 @@ def annotate(row: BenchRow) -> str | None:
     return row.error
 
 
+@dataclass
+class Attempt:
+    """What one run of the device script said and how it ended."""
+
+    rc: int = 0
+    remote_rc: int | None = None  # edgekit's status, as the script reported it ("exit N")
+    started: float | None = None  # when the bench began and ended (here, as the lines came)
+    ended: float | None = None
+    missing: list[str] = field(default_factory=list)  # DIGEST/NAME the cache lacks
+    facts: dict[str, str] = field(default_factory=dict)
+    problem: str | None = None  # no-edgekit, or docker's: missing, no-image, no-daemon
+    out: bytes = b""  # the result file
+    tail: list[str] = field(default_factory=list)  # the last lines that were not protocol
+
+
 class HostWorker:
-    """Runs one host: probe, send, bench, fetch. `stop` may be called from another thread."""
+    """Runs one host: the device script (which says what it lacks), the files it lacks, the script
+    again; the result back. `stop` may be called from another thread."""
 
     def __init__(self, run: HostRun, job: Job) -> None:
         self.run = run
@@ -227,20 +238,15 @@ class HostWorker:
         self.stopping = False
         self.finished = False
         self.run_id = uuid.uuid4().hex[:12]
-        self.have: set[str] = set()  # DIGEST/NAME already in the device's cache
-        self.stream = True  # the device's edgekit streams its rows (the same version as this one)
+        self.stream = True  # --stream-rows (an edgekit before it refuses the option: run again without)
         self._result: bytes | None = None
 
     def say(self, text: str) -> None:
         self.job.printer(self.run.host.name, text)
 
-    # -- the steps -------------------------------------------------------------------------------
-
     def execute(self) -> None:
         t0 = time.perf_counter()
         try:
-            self._probe()
-            self._send()
             self._bench()
         except _Stopped:
             self.run.status = "interrupted"
@@ -257,78 +263,78 @@ class HostWorker:
                 self.run.notes.append(f"could not save its result: {first_line(e)}")
             self.finished = True
 
-    def _call(self, script: str, feed: Callable[[IO[bytes]], None] | None = None) -> tuple[int, str, str]:
-        if self.stopping:
-            raise _Stopped
-        proc = self.proc = self.transport.popen(script)
-        out, err = bytearray(), bytearray()
-        readers = [_reader(proc.stdout, out), _reader(proc.stderr, err)]
-        try:
-            if feed is not None:
-                feed(proc.stdin)
-        except (BrokenPipeError, ValueError, OSError):  # the device or a stop ended it: rc says which
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-        rc = proc.wait()
-        for t in readers:
-            t.join()
-        self.proc = None
-        if self.stopping:
-            raise _Stopped
-        return rc, out.decode(errors="replace"), err.decode(errors="replace")
-
-    def _connection_failed(self, rc: int, err: str) -> None:
-        if self.transport.is_ssh and rc == 255:
-            raise _Failed(self.transport.failure(err))
-
-    def _probe(self) -> None:
-        t0 = time.perf_counter()
-        rc, out, err = self._call(device.probe_script(self.run.host, self.job.staged))
-        self.run.seconds["probe"] = time.perf_counter() - t0
-        self._connection_failed(rc, err)
-        facts, self.have = device.parse_facts(out)
-        self.run.facts = facts
-        if rc != 0 or "arch" not in facts:
-            raise _Failed(f"the shell there failed (exit {rc}): {_last(err)}")
-        host, where = self.run.host, "here" if self.run.host.kind != "ssh" else f"on {self.run.host.name}"
-        docker = facts.get("docker")
-        if docker == "missing":
-            raise _Failed(f"docker is not installed {where} (Debian: `sudo apt install docker.io`)")
-        if docker == "no-daemon":
-            raise _Failed(f"docker {where} cannot reach its daemon: start it (`sudo systemctl start docker`)")
-        if docker == "no-image":
-            raise _Failed(
-                f"there is no image {host.docker} {where}: build it (docker/README.md) or `docker pull {host.docker}`"
-            )
-        command = " ".join(host.edgekit)
-        if facts.get("edgekit") == "missing":
-            where = "there" if "/" in host.edgekit[0] else "on the PATH of a non-interactive session there"
-            raise _Failed(
-                f"no `{command}` {where}: "
-                + device.install_advice(facts, host, self.job.hosts_file or "edgekit-hosts.toml")
-            )
-        version = _version(facts.get("edgekit", ""))
-        if facts.get("edgekit_rc") != "0" or version is None:
-            raise _Failed(f"`{command} --version` failed there: {facts.get('edgekit') or 'no output'}")
-        self.run.version = version
-        from edgekit import __version__
-
-        self.stream = version == __version__
-        if not self.stream:
-            self.run.notes.append(
-                f"edgekit {version} there, {__version__} here: its rows are merged if its result schema is "
-                "one this edgekit reads (rows finished before an interrupt are kept only with the same version)"
-            )
-            self.say(self.run.notes[-1])
-
-    def _send(self) -> None:
-        missing = [s for s in self.job.staged if s.rel not in self.have]
-        self.run.files_cached = len(self.job.staged) - len(missing)
-        if not missing:
-            self.run.seconds["send"] = 0.0
+    def _bench(self) -> None:
+        sent = False
+        while True:
+            if self.stopping:
+                raise _Stopped
+            t0 = time.perf_counter()
+            args = device.bench_args(self.job.models, self.job.options, self.stream)
+            a = self._attempt(device.run_script(self.run.host, self.job.staged, args, self.run_id))
+            if a.missing and not sent:
+                self.run.seconds["check"] = time.perf_counter() - t0
+                self._send([s for s in self.job.staged if s.rel in a.missing])
+                sent = True
+                continue
+            if self.stream and a.remote_rc == 2 and any("--stream-rows" in ln for ln in a.tail):
+                self.stream = False  # an edgekit before this option: its rows come with its file only
+                continue
+            self.run.seconds["run"] = time.perf_counter() - t0
+            if a.started is not None and a.ended is not None:
+                self.run.seconds["bench"] = a.ended - a.started
+            self.run.files_cached = len(self.job.staged) - self.run.files_sent
+            self._outcome(a)
             return
+
+    def _attempt(self, script: str) -> Attempt:
+        """Run the device script once, streaming its progress here and collecting its rows."""
+        run, a = self.run, Attempt()
+        proc = self.proc = self.transport.popen(script)
+        if self.stopping:  # a stop that came while it started: it ends as soon as it reads its input
+            self.stop()
+        out = bytearray()
+        reader = _reader(proc.stdout, out)
+        for raw in proc.stderr:
+            line = raw.decode(errors="replace").rstrip("\r\n")
+            parsed = protocol.parse(line)
+            if parsed is None:
+                if line.startswith("saved ") and "/runs/" in line:
+                    continue  # the device's own path: this side saves and says where
+                a.tail = [*a.tail[-20:], line]
+                self.say(line)
+            elif parsed[0] == "host":
+                run.machine = parsed[1]
+            elif parsed[0] == "row":
+                with contextlib.suppress(TypeError):  # a row this edgekit cannot read: the file says
+                    run.rows.append(BenchRow.from_dict(parsed[1]))
+            else:
+                self._wrapper_line(parsed[1], a)
+        a.rc = proc.wait()
+        reader.join()
+        self.proc = None
+        a.out = bytes(out)
+        return a
+
+    def _wrapper_line(self, text: str, a: Attempt) -> None:
+        word, _, rest = text.partition(" ")
+        if word == "wait":
+            self.say(f"another edgekit bench holds this device (pid {rest}): waiting for it to end")
+        elif word == "start":
+            a.started = time.perf_counter()
+        elif word == "exit":
+            a.ended, a.remote_rc = time.perf_counter(), int(rest)
+        elif word == "missing":
+            a.missing.append(rest)
+        elif word == "fact":
+            key, _, value = rest.partition("=")
+            a.facts[key] = value
+        elif word in ("no-edgekit", "docker"):
+            a.problem = text
+        elif word == "error":
+            a.tail.append(rest)
+
+    def _send(self, missing: list[device.Staged]) -> None:
+        """The files the device lacks, as one tar stream into its cache."""
         t0 = time.perf_counter()
         counter: list[_Counting] = []
 
@@ -346,138 +352,127 @@ class HostWorker:
 
         size = sum(Path(s.local).stat().st_size for s in missing)
         self.say(f"sending {len(missing)} file(s), {size / 1e6:.2f} MB, to its cache")
-        rc, _, err = self._call(device.upload_script(self.run.host, missing, self.run_id), feed)
+        proc = self.proc = self.transport.popen(device.upload_script(self.run.host, missing, self.run_id))
+        err = bytearray()
+        readers = [_reader(proc.stdout, bytearray()), _reader(proc.stderr, err)]
+        try:
+            feed(proc.stdin)
+        except (BrokenPipeError, ValueError, OSError):  # the device or a stop ended it: rc says which
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        rc = proc.wait()
+        for t in readers:
+            t.join()
+        self.proc = None
         self.run.seconds["send"] = time.perf_counter() - t0
         self.run.bytes_sent = counter[0].count if counter else 0
-        self._connection_failed(rc, err)
-        if rc != 0:
-            raise _Failed(f"could not store the files in its cache: {_last(err)} (exit {rc})")
-        self.run.files_sent = len(missing)
-
-    def _bench(self) -> None:
-        job, run = self.job, self.run
-        args = device.bench_args(job.models, job.options, self.stream)
-        t0 = time.perf_counter()
         if self.stopping:
             raise _Stopped
-        proc = self.proc = self.transport.popen(device.run_script(run.host, args, self.run_id))
-        out = bytearray()
-        reader = _reader(proc.stdout, out)
-        started = ended = None
-        remote_rc: int | None = None
-        tail: list[str] = []
-        for raw in proc.stderr:
-            line = raw.decode(errors="replace").rstrip("\r\n")
-            parsed = protocol.parse(line)
-            if parsed is None:
-                if line.startswith("saved ") and "/runs/" in line:
-                    continue  # the device's own path: this side saves and says where
-                tail = [*tail[-20:], line]
-                self.say(line)
-            elif parsed[0] == "host":
-                run.machine = parsed[1]
-            elif parsed[0] == "row":
-                with contextlib.suppress(TypeError):  # a row this edgekit cannot read: the file says
-                    run.rows.append(BenchRow.from_dict(parsed[1]))
-            else:
-                text = parsed[1]
-                if text.startswith("wait"):
-                    self.say(
-                        f"another edgekit bench holds this device (pid {text[5:]}): waiting for it to end"
-                    )
-                elif text == "start":
-                    started = time.perf_counter()
-                elif text.startswith("exit "):
-                    ended, remote_rc = time.perf_counter(), int(text[5:])
-                elif text.startswith("error "):
-                    tail.append(text[6:])
-        rc = proc.wait()
-        reader.join()
-        self.proc = None
-        run.seconds["run"] = time.perf_counter() - t0
-        if started is not None and ended is not None:
-            run.seconds["bench"] = ended - started
-        self._outcome(rc, remote_rc, started, bytes(out), tail)
+        text = err.decode(errors="replace")
+        if self.transport.is_ssh and rc == 255:
+            raise _Failed(self.transport.failure(text))
+        if rc != 0:
+            raise _Failed(f"could not store the files in its cache: {_last(text)} (exit {rc})")
+        self.run.files_sent = len(missing)
 
-    def _outcome(
-        self, rc: int, remote_rc: int | None, started: float | None, out: bytes, tail: list[str]
-    ) -> None:
-        run, name = self.run, self.run.host.name
+    def _outcome(self, a: Attempt) -> None:
+        run, host = self.run, self.run.host
         kept = f" ({len(run.rows)} row(s) finished before it are kept)" if run.rows else ""
         if self.stopping:
             run.reason = f"interrupted{kept}"
             raise _Stopped
-        if remote_rc is None:  # the script never finished: the connection or the script's shell ended
-            if self.transport.is_ssh and rc == 255:
-                if started is None:
-                    raise _Failed(self.transport.failure("\n".join(tail)))
-                raise _Failed(f"lost the connection to {name} mid-run: {_last(tail)}{kept}")
-            raise _Failed(f"the script there ended with status {rc}: {_last(tail)}{kept}")
-        if remote_rc == 0 and out.strip():
-            self._result = out
+        if a.facts:
+            run.facts = a.facts
+        where = "here" if host.kind != "ssh" else f"on {host.name}"
+        if a.problem == "docker missing":
+            raise _Failed(f"docker is not installed {where} (Debian: `sudo apt install docker.io`)")
+        if a.problem == "docker no-daemon":
+            raise _Failed(f"docker {where} cannot reach its daemon: start it (`sudo systemctl start docker`)")
+        if a.problem == "docker no-image":
+            raise _Failed(
+                f"there is no image {host.docker} {where}: build it (docker/README.md) or `docker pull {host.docker}`"
+            )
+        if a.problem == "no-edgekit":
+            command = " ".join(host.edgekit)
+            place = "there" if "/" in host.edgekit[0] else "on the PATH of a non-interactive session there"
+            advice = device.install_advice(a.facts, host, self.job.hosts_file or "edgekit-hosts.toml")
+            raise _Failed(f"no `{command}` {place}: {advice}")
+        if a.missing:
+            raise _Failed(
+                f"the files sent are not in its cache ({', '.join(a.missing)}): is its workdir writable?"
+            )
+        if a.remote_rc is None:  # the script never finished: the connection or the script's shell ended
+            if self.transport.is_ssh and a.rc == 255:
+                if a.started is None:
+                    raise _Failed(self.transport.failure("\n".join(a.tail)))
+                raise _Failed(f"lost the connection to {host.name} mid-run: {_last(a.tail)}{kept}")
+            raise _Failed(f"the script there ended with status {a.rc}: {_last(a.tail)}{kept}")
+        if a.remote_rc == 0 and a.out.strip():
+            self._result = a.out
             run.status = "measured"
             return
-        killed = _signal_text(remote_rc)
+        killed = _signal_text(a.remote_rc)
         if killed:
             hint = f" ({OOM_HINT})" if "SIGKILL" in killed else ""
             raise _Failed(f"its edgekit was {killed} mid-run{hint}{kept}")
-        errors = [ln[len("error: ") :] for ln in tail if ln.startswith("error: ")]
         if run.rows and all(r.error for r in run.rows):
             run.status = "failed"
             run.reason = f"no row could be measured there: {annotate(run.rows[0])}"
             return
-        raise _Failed(
-            f"its edgekit ended with status {remote_rc}: {errors[-1] if errors else _last(tail)}{kept}"
-        )
+        errors = [ln[len("error: ") :] for ln in a.tail if ln.startswith("error: ")]
+        why = errors[-1] if errors else _last(a.tail)
+        raise _Failed(f"its edgekit ended with status {a.remote_rc}: {why}{kept}")
 
     # -- saving ------------------------------------------------------------------------------------
 
     def _save(self) -> None:
         """The device's result file beside the local results (the run's record of where it came
         from added); for a run that ended early, a result file of the rows it finished."""
-        run = self.run
-        on = {"name": run.host.name, "target": run.host.target, "edgekit": run.version}
-        result = self._result
-        path = default_result_path({"hostname": run.host.name}, self.job.out_dir)
+        from edgekit import __version__
         from edgekit.fileio import write_text
 
-        if result is not None:
+        run = self.run
+        run.version = str(run.machine.get("edgekit")) if run.machine.get("edgekit") else None
+        on = {"name": run.host.name, "target": run.host.target}
+        path = default_result_path({"hostname": run.host.name}, self.job.out_dir)
+        if self._result is not None:
             try:
-                doc = json.loads(result)
+                doc = json.loads(self._result)
             except ValueError:
                 run.status, run.reason = "failed", "its result file did not come back whole (not JSON)"
                 return
             if isinstance(doc, dict):
                 doc["on"] = on
+                machine = doc.get("machine") if isinstance(doc.get("machine"), dict) else {}
+                run.version = str(machine.get("edgekit") or run.version)
             write_text(path, json.dumps(doc, indent=1))
             try:
                 loaded = load_result(path)
             except DataError as e:
-                from edgekit import __version__
-
-                run.status = "failed"
+                run.status, run.rows = "failed", []
                 run.reason = (
                     f"edgekit {run.version} there wrote a result this edgekit ({__version__}) does not read: "
                     f"{e}; kept as {path}"
                 )
-                run.rows = []
                 return
             run.rows, run.schema_version, run.path = loaded.rows, loaded.schema_version, path
             run.machine = loaded.host or run.machine
-            return
-        if run.rows:
+        elif run.rows:
             extra = {"interrupted": run.status == "interrupted", "ended_early": run.reason}
-            write_text(
-                path,
-                json.dumps(
-                    result_doc(run.rows, run.machine or {"hostname": run.host.name}, on=on, **extra), indent=1
-                ),
-            )
+            host = run.machine or {"hostname": run.host.name}
+            write_text(path, json.dumps(result_doc(run.rows, host, on=on, **extra), indent=1))
             run.path = path
+        if run.version and run.version != __version__:
+            run.notes.append(
+                f"edgekit {run.version} there, {__version__} here: the rows are compared as long as its result "
+                "schema is one this edgekit reads; `pip install -U edgekit` on both sides to match"
+            )
 
     def stop(self) -> None:
         """End the run: its connection's input is closed, on which the device script stops the bench's
-        whole process group (probes and transfers are simply ended)."""
+        whole process group (a transfer is simply cut: its files are moved into place only whole)."""
         self.stopping = True
         proc = self.proc
         if proc is None:
@@ -605,11 +600,8 @@ def status_lines(fleet: FleetResult) -> list[str]:
         head = f"  {run.host.name} ({run.host.target})"
         if run.status == "measured":
             ok = sum(1 for r in run.rows if r.error is None)
-            where = ", ".join(
-                x
-                for x in (run.facts.get("arch"), run.facts.get("python") and f"Python {run.facts['python']}")
-                if x
-            )
+            m = run.machine
+            where = ", ".join(x for x in (m.get("arch"), m.get("python") and f"Python {m['python']}") if x)
             sent = (
                 f"sent {run.files_sent} file(s), {run.bytes_sent / 1e6:.2f} MB"
                 if run.files_sent
