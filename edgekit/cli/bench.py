@@ -110,7 +110,7 @@ def bench(
     if runs is not None and runs < 1:
         raise typer.BadParameter("--runs must be at least 1")
     if on:  # each host runs this same command; see edgekit/remote
-        from edgekit.remote import BenchSettings, bench_on
+        from edgekit.remote.fleet import BenchSettings, bench_on
 
         settings = BenchSettings(tuple(backend or ()), tuple(device or ()), tuple(threads or ()),
                                  tuple(batch or ()), runs, max_time, warmup, baseline, profile,

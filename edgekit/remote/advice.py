@@ -40,14 +40,24 @@ class Figure:
 class HostAdvice:
     host: str
     fastest: BenchRow | None
-    runner_up: BenchRow | None  # the next fastest that meets the bar, when within CLOSE
-    p_runner_up: float | None  # Mann-Whitney p of the two rows' per-run times
+    close: tuple[tuple[BenchRow, float | None], ...]  # the others meeting the bar within CLOSE, with p
     smallest: BenchRow | None
     bar_known: bool  # whether the accuracy of the chosen rows was measured on this host
     reason: str | None = None  # why there is no advice (nothing measured)
 
-    def told_apart(self) -> bool:
-        return self.p_runner_up is not None and self.p_runner_up < SIGNIFICANCE
+    @property
+    def runner_up(self) -> BenchRow | None:
+        return self.close[0][0] if self.close else None
+
+    @property
+    def p_runner_up(self) -> float | None:
+        return self.close[0][1] if self.close else None
+
+    def equivalent(self) -> list[BenchRow]:
+        """The fastest and every close row the Mann-Whitney test does not tell from it at 5%."""
+        if self.fastest is None:
+            return []
+        return [self.fastest] + [r for r, p in self.close if p is not None and p >= SIGNIFICANCE]
 
 
 def choice(r: BenchRow) -> str:
@@ -60,33 +70,27 @@ def choice(r: BenchRow) -> str:
     return text
 
 
-def _same_choice(a: BenchRow, b: BenchRow) -> bool:
-    return (Path(a.model).name, a.backend, a.device, a.threads, a.batch) == (
-        Path(b.model).name,
-        b.backend,
-        b.device,
-        b.threads,
-        b.batch,
-    )
+def _key(r: BenchRow) -> tuple:
+    return (Path(r.model).name, r.backend, r.device, r.threads, r.batch)
 
 
 def for_host(host: str, rows: list[BenchRow]) -> HostAdvice:
     ok = [r for r in rows if r.error is None and r.p50_ms > 0]
     if not ok:
-        return HostAdvice(host, None, None, None, None, False, reason="nothing measured")
+        return HostAdvice(host, None, (), None, False, reason="nothing measured")
     good = [r for r in ok if meets_bar(r, ok) is not False]
     pool = good or ok
     ranked = sorted(pool, key=lambda r: Figure(r).per_item)
     fastest = ranked[0]
-    runner, p = None, None
-    if len(ranked) > 1 and Figure(ranked[1]).per_item <= Figure(fastest).per_item * (1 + CLOSE):
-        runner = ranked[1]
-        a, b = fastest.extra.get("samples_ms") or [], runner.extra.get("samples_ms") or []
-        if a and b and fastest.batch == runner.batch:
-            p = mann_whitney(a, b)[1]
+    close = []
+    for r in ranked[1:]:
+        if Figure(r).per_item > Figure(fastest).per_item * (1 + CLOSE):
+            break
+        a, b = fastest.extra.get("samples_ms") or [], r.extra.get("samples_ms") or []
+        p = mann_whitney(a, b)[1] if a and b and fastest.batch == r.batch else None
+        close.append((r, p))
     smallest = min(pool, key=lambda r: (r.size_bytes, Figure(r).per_item))
-    known = fastest.metric_value is not None
-    return HostAdvice(host, fastest, runner, p, smallest, known)
+    return HostAdvice(host, fastest, tuple(close), smallest, fastest.metric_value is not None)
 
 
 def advise(c: Comparison) -> list[HostAdvice]:
@@ -97,25 +101,37 @@ def _bar(a: HostAdvice) -> str:
     return "meets its accuracy bar" if a.bar_known else "accuracy not measured there"
 
 
+def _p(p: float | None) -> str:
+    return "?" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def _close_text(r: BenchRow, p: float | None) -> str:
+    verdict = (
+        "slower (told apart at 5%)"
+        if p is not None and p < SIGNIFICANCE
+        else "not told apart: either will do"
+    )
+    return f"{choice(r)}, {Figure(r).text()}: Mann-Whitney p {_p(p)}, {verdict}"
+
+
 def _runner_text(a: HostAdvice) -> str:
-    if a.runner_up is None:
-        return ""
-    p = "?" if a.p_runner_up is None else ("<0.001" if a.p_runner_up < 0.001 else f"{a.p_runner_up:.3f}")
-    verdict = "faster" if a.told_apart() else "not told apart at 5%: either will do"
-    return f"{choice(a.runner_up)}, {Figure(a.runner_up).text()}: Mann-Whitney p {p}, {verdict}"
+    return _close_text(*a.close[0]) if a.close else ""
 
 
 def differs(advice: list[HostAdvice]) -> str | None:
-    """One line naming each host's choice, where the hosts' fastest choices are not all the same."""
+    """One line: a choice every host can take (the fastest, or one its test does not tell from the
+    fastest), else each host's own."""
     chosen = [a for a in advice if a.fastest is not None]
     if len(chosen) < 2:
         return None
-    first = chosen[0].fastest
-    if all(_same_choice(a.fastest, first) for a in chosen[1:]):  # type: ignore[arg-type]
-        return f"every host: use {choice(first)}"
+    common = set.intersection(*({_key(r) for r in a.equivalent()} for a in chosen))
+    if common:
+        pick = next(r for r in chosen[0].equivalent() if _key(r) in common)
+        return f"every host: use {choice(pick)}"
     return "the choice differs between hosts: " + "; ".join(
-        f"{a.host}: use {choice(a.fastest)}" for a in chosen
-    )  # type: ignore[arg-type]
+        f"{a.host}: use {choice(a.fastest)}"  # type: ignore[arg-type]
+        for a in chosen
+    )
 
 
 def lines(advice: list[HostAdvice]) -> list[str]:
@@ -125,8 +141,8 @@ def lines(advice: list[HostAdvice]) -> list[str]:
             out.append(f"  {a.host}: {a.reason}")
             continue
         out.append(f"  {a.host}: fastest: {choice(a.fastest)}, {Figure(a.fastest).text()}, {_bar(a)}")
-        if a.runner_up is not None:
-            out.append(f"  {' ' * len(a.host)}  close: {_runner_text(a)}")
+        for r, p in a.close[:3]:
+            out.append(f"  {' ' * len(a.host)}  close: {_close_text(r, p)}")
         if a.smallest is not None:
             s = a.smallest
             out.append(
@@ -167,8 +183,7 @@ def to_json(advice: list[HostAdvice]) -> list[dict[str, Any]]:
         {
             "host": a.host,
             "fastest": row(a.fastest),
-            "runner_up": row(a.runner_up),
-            "p_runner_up": a.p_runner_up,
+            "close": [{**(row(r) or {}), "mann_whitney_p": p} for r, p in a.close],
             "smallest": row(a.smallest),
             "accuracy_measured": a.bar_known,
             "reason": a.reason,
