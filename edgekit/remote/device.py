@@ -2,8 +2,8 @@
 locked, watched and stopped with the connection, and the files it lacks.
 
 One script does the work: it checks edgekit and the files are there (else it says what is missing
-and ends: the files are sent and it runs again, so a cached run is one connection), then runs the
-bench. The device keeps a cache folder (the host's `workdir`, by default its own XDG cache folder):
+and ends: it runs again with the files it lacks as a tar stream on its stdin, so a cached run is one
+connection and a first run two), then runs the bench. The device keeps a cache folder (the host's `workdir`, by default its own XDG cache folder):
 
     files/SHA256/NAME    every file ever sent, by the digest of its content (sent once)
     lock/pid             the bench running now: one at a time per device
@@ -102,34 +102,38 @@ fi"""
     return f'{check}\nlacking=\n{lack}[ -z "$lacking" ] || exit 75'
 
 
-def upload_script(host: Host, staged: Sequence[Staged], run_id: str) -> str:
-    """Unpack a tar stream of DIGEST/NAME entries into the cache; each entry is moved into place in
-    one rename once the whole stream has arrived, so a cut connection leaves no half file there."""
-    moves = "\n".join(
+def _receive(staged: Sequence[Staged], run_id: str) -> str:
+    """Unpack the tar stream of DIGEST/NAME entries that comes first on stdin into the cache; each
+    entry is moved into place in one rename once the whole stream has arrived, so a cut connection
+    leaves no half file there. tar stops at the archive's end: what follows on stdin (nothing, until
+    the connection ends) is the watchdog's."""
+    moves = "".join(
         f'mkdir -p "$W/files/"{shlex.quote(s.digest)} && mv -f "$I/"{shlex.quote(s.rel)} '
-        f'"$W/files/"{shlex.quote(s.rel)} || exit 73'
+        f'"$W/files/"{shlex.quote(s.rel)} || {{ say "error cannot store {s.name} in $W/files"; exit 73; }}\n'
         for s in staged
     )
-    return f"""{workdir(host)}
-I="$W/incoming-{run_id}"
-trap 'rm -rf "$I"' EXIT
-mkdir -p "$I" "$W/files" || exit 70
-command -v tar >/dev/null 2>&1 || {{ echo "the device has no tar" >&2; exit 72; }}
-tar -xf - -C "$I" || exit 71
-{moves}"""
+    return f"""I="$W/incoming-{run_id}"
+mkdir -p "$I" "$W/files" || {{ say "error cannot make $W/files"; exit 70; }}
+command -v tar >/dev/null 2>&1 || {{ say "error the device has no tar"; rm -rf "$I"; exit 72; }}
+tar -xf - -C "$I" || {{ say "error the files did not arrive whole"; rm -rf "$I"; exit 71; }}
+{moves}rm -rf "$I"
+say received"""
 
 
-def run_script(host: Host, staged: Sequence[Staged], args: Sequence[str], run_id: str) -> str:
-    """Check edgekit and the files are there (`_preflight`); take the device's lock (waiting for a
-    bench already running there; a lock whose process is gone is stale and taken over); run edgekit
-    with `args` in the background, stop its whole process group if the connection ends first, then
-    send the result file on stdout."""
+def run_script(
+    host: Host, staged: Sequence[Staged], args: Sequence[str], run_id: str, send: Sequence[Staged] = ()
+) -> str:
+    """Receive the files `send` (a tar stream first on stdin); check edgekit and the files are there
+    (`_preflight`); take the device's lock (waiting for a bench already running there; a lock whose
+    process is gone is stale and taken over); run edgekit with `args` in the background, stop its
+    whole process group if the connection ends first, then send the result file on stdout."""
     stop_container = f"docker rm -f edgekit-bench-{run_id} >/dev/null 2>&1; " if host.docker else ""
     stop_container_tail = stop_container.rstrip("; ") or ":"
     return f"""{workdir(host)}
 R="$W/runs/{run_id}"
 say() {{ printf '@edgekit-remote: %s\\n' "$*" >&2; }}
 alive() {{ kill -0 "$1" 2>/dev/null || [ -d "/proc/$1" ]; }}
+{_receive(send, run_id) if send else ""}
 {_preflight(host, staged)}
 mkdir -p "$W/runs" || {{ say "error cannot make $W/runs"; exit 70; }}
 waited=

@@ -4,10 +4,10 @@ compare` prints it and which file to deploy where.
 
 Per host, in its own thread: the device script checks edgekit and the files are there (the files its
 cache lacks are sent as one tar stream, by content digest, and it runs again), runs the bench under
-the device's lock with progress streamed here line by line, and sends back its result file. Hosts fail one by one, each
-with its reason and remedy; Ctrl-C stops every run (its connection's input is closed, and the device
-script stops the run's whole process group) and keeps each row finished before it, here and in the
-saved files."""
+the device's lock with progress streamed here line by line, and sends back its result file. Hosts
+fail one by one, each with its reason and remedy; Ctrl-C stops every run (its connection's input is
+closed, and the device script stops the run's whole process group) and keeps each row finished
+before it, here and in the saved files."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import re
+import signal
 import sys
 import tarfile
 import threading
@@ -40,7 +41,6 @@ from edgekit.remote import device, protocol
 from edgekit.remote.hosts import Host, resolve
 from edgekit.remote.transport import Transport
 
-SIGNALS = {9: "SIGKILL", 15: "SIGTERM", 6: "SIGABRT", 11: "SIGSEGV", 2: "SIGINT", 1: "SIGHUP"}
 OOM_HINT = (
     "on a device that is most often the kernel's out-of-memory killer (`dmesg | grep -i oom` there): "
     "try a smaller --batch or file"
@@ -91,19 +91,28 @@ class BenchSettings:
         return out
 
     def plan(self, models: Sequence[Path]) -> list[tuple[Path, str | None, str, int | None, int]]:
-        """The rows as this machine would plan them: the rows a host that failed is shown with."""
+        """The rows as this machine plans them (the rows a host that failed is shown with); a value
+        no device would take is one sentence here, before any host is reached."""
 
         def split(values: tuple[str, ...]) -> list[str]:
             return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
-        try:
-            threads = [int(t) for t in split(self.threads)] or [None]
-            batches = [int(b) for b in split(self.batch)] or [1]
-            return plan_rows(
-                models, split(self.backend) or ["auto"], split(self.device) or ["auto"], threads, batches
-            )
-        except (EdgekitError, ValueError):
-            return [(Path(m), None, "auto", None, 1) for m in models]
+        def ints(values: tuple[str, ...], option: str) -> list[int]:
+            try:
+                out = [int(v) for v in split(values)]
+            except ValueError:
+                raise ConfigError(f"{option} takes whole numbers such as 1,2,4") from None
+            if any(v < 1 for v in out):
+                raise ConfigError(f"{option} must be at least 1")
+            return out
+
+        if self.max_time <= 0:
+            raise ConfigError("--max-time must be positive")
+        threads: list[int | None] = [*ints(self.threads, "--threads")] or [None]
+        batches = ints(self.batch, "--batch") or [1]
+        return plan_rows(
+            models, split(self.backend) or ["auto"], split(self.device) or ["auto"], threads, batches
+        )
 
 
 @dataclass
@@ -201,7 +210,12 @@ def _reader(stream: IO[bytes], sink: bytearray) -> threading.Thread:
 def _signal_text(rc: int) -> str | None:
     """`killed by SIGKILL` for a shell status 128+N (or a negative Popen status)."""
     n = -rc if rc < 0 else rc - 128 if 128 < rc < 160 else None
-    return None if n is None else f"killed by {SIGNALS.get(n, f'signal {n}')}"
+    if n is None:
+        return None
+    try:
+        return f"killed by {signal.Signals(n).name}"
+    except ValueError:
+        return f"killed by signal {n}"
 
 
 def annotate(row: BenchRow) -> str | None:
@@ -219,6 +233,7 @@ class Attempt:
     remote_rc: int | None = None  # edgekit's status, as the script reported it ("exit N")
     started: float | None = None  # when the bench began and ended (here, as the lines came)
     ended: float | None = None
+    received: float | None = None  # when the files sent were in the cache
     missing: list[str] = field(default_factory=list)  # DIGEST/NAME the cache lacks
     facts: dict[str, str] = field(default_factory=dict)
     problem: str | None = None  # no-edgekit, or docker's: missing, no-image, no-daemon
@@ -264,36 +279,45 @@ class HostWorker:
             self.finished = True
 
     def _bench(self) -> None:
-        sent = False
+        send: list[device.Staged] = []
         while True:
             if self.stopping:
                 raise _Stopped
             t0 = time.perf_counter()
             args = device.bench_args(self.job.models, self.job.options, self.stream)
-            a = self._attempt(device.run_script(self.run.host, self.job.staged, args, self.run_id))
-            if a.missing and not sent:
+            script = device.run_script(self.run.host, self.job.staged, args, self.run_id, send)
+            a = self._attempt(script, send)
+            if a.missing and not send and a.received is None:
+                send = [s for s in self.job.staged if s.rel in a.missing]
                 self.run.seconds["check"] = time.perf_counter() - t0
-                self._send([s for s in self.job.staged if s.rel in a.missing])
-                sent = True
+                size = sum(Path(s.local).stat().st_size for s in send)
+                self.say(f"sending {len(send)} file(s), {size / 1e6:.2f} MB, to its cache")
                 continue
             if self.stream and a.remote_rc == 2 and any("--stream-rows" in ln for ln in a.tail):
-                self.stream = False  # an edgekit before this option: its rows come with its file only
+                self.stream, send = False, []  # an edgekit before this option: rows come with the file only
                 continue
             self.run.seconds["run"] = time.perf_counter() - t0
+            if a.received is not None:
+                self.run.seconds["send"] = a.received - t0
             if a.started is not None and a.ended is not None:
                 self.run.seconds["bench"] = a.ended - a.started
             self.run.files_cached = len(self.job.staged) - self.run.files_sent
             self._outcome(a)
             return
 
-    def _attempt(self, script: str) -> Attempt:
-        """Run the device script once, streaming its progress here and collecting its rows."""
+    def _attempt(self, script: str, send: Sequence[device.Staged] = ()) -> Attempt:
+        """Run the device script once (the files `send` first on its stdin, as a tar stream), streaming
+        its progress here and collecting its rows."""
         run, a = self.run, Attempt()
         proc = self.proc = self.transport.popen(script)
         if self.stopping:  # a stop that came while it started: it ends as soon as it reads its input
             self.stop()
         out = bytearray()
         reader = _reader(proc.stdout, out)
+        feeder = None
+        if send:
+            feeder = threading.Thread(target=self._feed, args=(proc.stdin, send), daemon=True)
+            feeder.start()
         for raw in proc.stderr:
             line = raw.decode(errors="replace").rstrip("\r\n")
             parsed = protocol.parse(line)
@@ -311,14 +335,38 @@ class HostWorker:
                 self._wrapper_line(parsed[1], a)
         a.rc = proc.wait()
         reader.join()
+        if feeder is not None:
+            feeder.join()
         self.proc = None
         a.out = bytes(out)
+        if a.received is not None:
+            self.run.files_sent = len(send)
         return a
+
+    def _feed(self, stdin: IO[bytes], send: Sequence[device.Staged]) -> None:
+        """The files, as one tar stream; stdin stays open after it (the run's lifeline)."""
+        sink = _Counting(stdin)
+        try:
+            with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[arg-type]
+                for s in send:
+                    info = tar.gettarinfo(s.local, arcname=s.rel)
+                    info.uid = info.gid = 0
+                    info.uname = info.gname = ""
+                    info.mode = 0o644
+                    with open(s.local, "rb") as f:
+                        tar.addfile(info, f)
+            stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):  # the device or a stop ended it: its status says
+            pass
+        finally:
+            self.run.bytes_sent += sink.count
 
     def _wrapper_line(self, text: str, a: Attempt) -> None:
         word, _, rest = text.partition(" ")
         if word == "wait":
             self.say(f"another edgekit bench holds this device (pid {rest}): waiting for it to end")
+        elif word == "received":
+            a.received = time.perf_counter()
         elif word == "start":
             a.started = time.perf_counter()
         elif word == "exit":
@@ -332,50 +380,6 @@ class HostWorker:
             a.problem = text
         elif word == "error":
             a.tail.append(rest)
-
-    def _send(self, missing: list[device.Staged]) -> None:
-        """The files the device lacks, as one tar stream into its cache."""
-        t0 = time.perf_counter()
-        counter: list[_Counting] = []
-
-        def feed(stdin: IO[bytes]) -> None:
-            sink = _Counting(stdin)
-            counter.append(sink)
-            with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[arg-type]
-                for s in missing:
-                    info = tar.gettarinfo(s.local, arcname=s.rel)
-                    info.uid = info.gid = 0
-                    info.uname = info.gname = ""
-                    info.mode = 0o644
-                    with open(s.local, "rb") as f:
-                        tar.addfile(info, f)
-
-        size = sum(Path(s.local).stat().st_size for s in missing)
-        self.say(f"sending {len(missing)} file(s), {size / 1e6:.2f} MB, to its cache")
-        proc = self.proc = self.transport.popen(device.upload_script(self.run.host, missing, self.run_id))
-        err = bytearray()
-        readers = [_reader(proc.stdout, bytearray()), _reader(proc.stderr, err)]
-        try:
-            feed(proc.stdin)
-        except (BrokenPipeError, ValueError, OSError):  # the device or a stop ended it: rc says which
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-        rc = proc.wait()
-        for t in readers:
-            t.join()
-        self.proc = None
-        self.run.seconds["send"] = time.perf_counter() - t0
-        self.run.bytes_sent = counter[0].count if counter else 0
-        if self.stopping:
-            raise _Stopped
-        text = err.decode(errors="replace")
-        if self.transport.is_ssh and rc == 255:
-            raise _Failed(self.transport.failure(text))
-        if rc != 0:
-            raise _Failed(f"could not store the files in its cache: {_last(text)} (exit {rc})")
-        self.run.files_sent = len(missing)
 
     def _outcome(self, a: Attempt) -> None:
         run, host = self.run, self.run.host
@@ -403,6 +407,8 @@ class HostWorker:
             raise _Failed(
                 f"the files sent are not in its cache ({', '.join(a.missing)}): is its workdir writable?"
             )
+        if a.remote_rc is None and a.started is None and a.rc in (70, 71, 72, 73):
+            raise _Failed(f"could not store the files in its cache: {_last(a.tail)}")
         if a.remote_rc is None:  # the script never finished: the connection or the script's shell ended
             if self.transport.is_ssh and a.rc == 255:
                 if a.started is None:
@@ -532,6 +538,7 @@ def run_fleet(
 ) -> FleetResult:
     """Bench `models` on every host at once; each host's rows, reason and result file. Ctrl-C stops
     them all and returns what finished, with `interrupted` set."""
+    settings.plan([Path(m) for m in models])  # a bad option: one sentence before any host is reached
     staged = _stage([Path(m) for m in models])
     data = settings.data
     extra: list[device.Staged] = []
@@ -580,7 +587,7 @@ def run_fleet(
 def placeholder_rows(run: HostRun, settings: BenchSettings, models: Sequence[Path]) -> list[BenchRow]:
     """A host with no row: each planned row failed with the host's reason, so it lines up."""
     why = run.reason or run.status
-    return [failed_row(p, b, d, t, bt, why) for p, b, d, t, bt in settings.plan(models)]
+    return [failed_row(p, b, d, t, bt, why) for p, b, d, t, bt in settings.plan([Path(m) for m in models])]
 
 
 def results_for(fleet: FleetResult, settings: BenchSettings, models: Sequence[Path]) -> list[BenchResult]:
@@ -670,7 +677,8 @@ def bench_on(
         }
         echo(json.dumps(doc, indent=1))
     elif markdown:
-        echo(compare.markdown(c) + "\n\n" + advice.markdown(tips) + "\n\n" + "\n".join(status_lines(fleet)))
+        hosts_md = "\n".join(f"- {ln.strip()}" if ln.startswith("  ") else ln for ln in status_lines(fleet))
+        echo(compare.markdown(c) + "\n\n" + advice.markdown(tips) + "\n\n" + hosts_md)
     else:
         echo(
             compare.text_table(c)
