@@ -270,7 +270,6 @@ def test_each_failure_is_its_row_and_one_sentence(server, tmp_path):
         closed = no_path.port + 1 if no_path.port < 65535 else no_path.port - 1
         hosts_file(
             tmp_path,
-            f'[refused]\nssh = "ssh://127.0.0.1:{closed}"\n'
             f'[unknown-key]\nssh = "ssh://127.0.0.1:{server.port}"\nssh_config = "{server.config("u", known=unknown)}"\n'
             f'[wrong-key]\nssh = "ssh://127.0.0.1:{server.port}"\nssh_config = "{server.config("w", key=other)}"\n'
             f'[no-edgekit]\nssh = "ssh://127.0.0.1:{no_path.port}"\nssh_config = "{no_path.config()}"\n',
@@ -278,14 +277,15 @@ def test_each_failure_is_its_row_and_one_sentence(server, tmp_path):
         # the unknown key's config would accept a new key silently: edgekit refuses it all the same
         with open(server.root / "u", "a") as f:
             f.write("  StrictHostKeyChecking accept-new\n")
-        r = edgekit("bench", MODELS[0], *QUICK, "--on", "refused", "--on", "unknown-key", "--on", "wrong-key",
+        r = edgekit("bench", MODELS[0], *QUICK, "--on", f"ssh://127.0.0.1:{closed}", "--ssh-config", no_path.config("c"), "--on", "unknown-key", "--on", "wrong-key",
                     "--on", "no-edgekit", "--out", "results", cwd=tmp_path)  # fmt: skip
     finally:
         no_path.stop()
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     lines = {ln.split(" (", 1)[0].strip(): ln for ln in r.stdout.splitlines() if ": failed: " in ln}
-    assert set(lines) == {"refused", "unknown-key", "wrong-key", "no-edgekit"}, r.stdout
-    assert "connection refused" in lines["refused"]
+    refused = f"127.0.0.1:{closed}"  # an --on target with the --ssh-config of the command line
+    assert set(lines) == {refused, "unknown-key", "wrong-key", "no-edgekit"}, r.stdout
+    assert "connection refused" in lines[refused]
     assert f"ssh-keyscan -p {server.port} 127.0.0.1 >> {unknown}" in lines["unknown-key"]
     assert unknown.read_text() == ""  # nothing was accepted
     assert "refused the login" in lines["wrong-key"] and "ssh-copy-id" in lines["wrong-key"]

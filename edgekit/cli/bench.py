@@ -71,7 +71,8 @@ def bench(
         list[str] | None,
         typer.Option(
             help="Bench on this host instead, by its own edgekit (repeat for several, run at once): local, "
-            "ssh://[user@]host[:port], docker://IMAGE, or a name in the hosts file; the results merged."
+            "ssh://user@host:port (user, port optional), docker://IMAGE, or a name in the hosts file; the "
+            "results merged."
         ),
     ] = None,
     hosts: Annotated[
