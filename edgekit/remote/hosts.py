@@ -23,7 +23,7 @@ import os
 import re
 import shlex
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,7 +49,6 @@ class Host:
     docker: str | None = None  # the image, for kind "docker" or on an ssh host
     docker_args: tuple[str, ...] = ()
     workdir: str | None = None  # on the device; None: DEFAULT_WORKDIR
-    source: str = field(default="", compare=False)  # what the user wrote (for messages)
 
     def __post_init__(self) -> None:
         if self.kind not in ("local", "ssh", "docker"):
@@ -72,23 +71,29 @@ class Host:
             return where + (f" (docker {self.docker})" if self.docker else "")
         if self.kind == "docker":
             return f"docker://{self.docker}"
-        return "local" if self.edgekit == ("edgekit",) or self.name == "local" else "local (own edgekit)"
+        if self.docker:
+            return f"local (docker {self.docker})"
+        return (
+            "local"
+            if self.edgekit in (("edgekit",), local_host().edgekit)
+            else f"local ({' '.join(self.edgekit)})"
+        )
 
 
 def local_host() -> Host:
     """This machine, running this very edgekit (the interpreter that runs this process)."""
-    return Host("local", "local", edgekit=(sys.executable, "-m", "edgekit.cli"), source="local")
+    return Host("local", "local", edgekit=(sys.executable, "-m", "edgekit.cli"))
 
 
 def parse_target(text: str, name: str | None = None, ssh_config: Path | None = None) -> Host:
     """A host from `local`, `ssh://[user@]host[:port]` or `docker://IMAGE`."""
     if text == "local":
-        return local_host() if name in (None, "local") else Host(name, "local", source=text)
+        return local_host() if name in (None, "local") else Host(name, "local")
     if text.startswith("docker://"):
         image = text[len("docker://") :]
         if not image or any(c.isspace() for c in image):
             raise ConfigError(f"{text!r}: give the image as docker://NAME[:TAG]")
-        return Host(name or image, "docker", docker=image, source=text)
+        return Host(name or image, "docker", docker=image)
     if text.startswith("ssh://"):
         try:
             parts = urlsplit(text)
@@ -103,7 +108,7 @@ def parse_target(text: str, name: str | None = None, ssh_config: Path | None = N
         host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
         dest = f"{parts.username}@{parts.hostname}" if parts.username else parts.hostname
         label = name or (host + (f":{port}" if port else ""))
-        return Host(label, "ssh", destination=dest, port=port, ssh_config=ssh_config, source=text)
+        return Host(label, "ssh", destination=dest, port=port, ssh_config=ssh_config)
     raise ConfigError(f"{text!r} is not local, ssh://[user@]host[:port] or docker://IMAGE")
 
 
@@ -187,15 +192,13 @@ def _from_table(name: str, table: Any, path: Path, ssh_config: Path | None) -> H
             docker=docker,
             docker_args=tuple(args),
             workdir=workdir,
-            source=f"{path} [{name}]",
         )
     if docker and not local:
         return Host(name, "docker", docker=docker, docker_args=tuple(args), edgekit=words,
-                    workdir=workdir, source=f"{path} [{name}]")  # fmt: skip
-    if not edgekit and not docker and workdir is None:
-        return Host(name, "local", edgekit=local_host().edgekit, source=f"{path} [{name}]")
-    return Host(name, "local", edgekit=words, docker=docker, docker_args=tuple(args), workdir=workdir,
-                source=f"{path} [{name}]")  # fmt: skip
+                    workdir=workdir)  # fmt: skip
+    # a local host with no command of its own runs this very edgekit
+    command = words if edgekit or docker else local_host().edgekit
+    return Host(name, "local", edgekit=command, docker=docker, docker_args=tuple(args), workdir=workdir)
 
 
 def load_hosts(path: Path, ssh_config: Path | None = None) -> dict[str, Host]:
