@@ -662,8 +662,9 @@ def bench_on(
     results = results_for(fleet, settings, models)
     try:
         c = compare.merge(results, settings.baseline)
-    except ConfigError:  # the baseline names no row that every host has: the first measured row
+    except ConfigError as e:  # after the runs: the table still comes, against the first measured row
         c = compare.merge(results)
+        print(f"note: {e}; the table is against {c.baseline}", file=sys.stderr)
     tips = advice.advise(c)
     if json_out:
         doc = {
