@@ -18,6 +18,7 @@ import numpy as np
 from edgekit.card import ModelCard
 from edgekit.export.base import Bar
 from edgekit.runtime.datasets import Split
+from edgekit.runtime.files import ModelFile
 from edgekit.runtime.metrics import class_probabilities
 from edgekit.runtime.predictor import Predictor
 from edgekit.runtime.preprocess import dequantize
@@ -29,7 +30,7 @@ def is_classifier(card: ModelCard) -> bool:
     return get_task(card.task).classifies
 
 
-def run_artifact(artifact: Path, items: Sequence[Any]) -> tuple[list[np.ndarray], dict[str, Any]]:
+def run_artifact(artifact: Path | ModelFile, items: Sequence[Any]) -> tuple[list[np.ndarray], dict[str, Any]]:
     """The artifact's float outputs for raw items (one array per model output, one row per item),
     and the quantization of its integer input/output tensors."""
     with Predictor(artifact) as predictor:
@@ -78,7 +79,7 @@ def in_reference_order(got: list[np.ndarray], reference: Sequence[np.ndarray]) -
 
 
 def parity_report(
-    artifact: Path,
+    artifact: Path | ModelFile,
     card: ModelCard,
     reference: Sequence[np.ndarray],
     heldout: Split,

@@ -23,9 +23,9 @@ from edgekit.errors import ConfigError
 from edgekit.fileio import atomic_path, check_writable, write_text
 from edgekit.models.recipe import Recipe, get_recipe
 from edgekit.plots import confusion_matrix, plot_confusion, plot_curves
-from edgekit.runtime.backends.keras import embed_keras_card
 from edgekit.runtime.datasets import HELDOUT_SEED, Dataset, Split, load_dataset
 from edgekit.runtime.features import features
+from edgekit.runtime.files.keras import embed_keras_card
 from edgekit.runtime.metrics import class_probabilities
 from edgekit.runtime.scoring import evaluate_outputs
 from edgekit.runtime.tasks import get_task

@@ -25,3 +25,15 @@ def features(
     x = np.asarray(x)
     # integer features (token ids) stay integer; floats are the model's float32
     return x if x.dtype.kind in "iu" else x.astype(np.float32, copy=False)
+
+
+def model_inputs(
+    preprocess: Mapping[str, Any], input_shape: tuple[int | None, ...], split: Any
+) -> np.ndarray:
+    """A split's raw items -> what the model takes, through the runtime's own preprocessing."""
+    return features(preprocess, split.x, input_shape)
+
+
+def card_inputs(card: Any, split: Any) -> np.ndarray:
+    """`model_inputs` for a model with a card (its preprocessing and input shape)."""
+    return model_inputs(card.preprocess, tuple(card.input.shape[1:]), split)

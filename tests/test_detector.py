@@ -331,10 +331,11 @@ def converted(tiny_run) -> dict[str, Path]:
     from edgekit.export.api import plan_export
     from edgekit.export.base import get_exporter
     from edgekit.models.train import card_inputs
-    from edgekit.runtime.backends.keras import load_keras_model, read_keras_card
+    from edgekit.runtime.files import read_card
+    from edgekit.runtime.files.keras import load_keras_model
 
     model_path = tiny_run / "run" / "model.keras"
-    card = read_keras_card(model_path)
+    card = read_card(model_path)
     model = load_keras_model(model_path)
     calib = card_inputs(card, load_dataset("yolo", str(tiny_run / "scenes")).train)
     files = {}

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sshd_server import Sshd, keygen, missing
 
-from edgekit.bench_table import load_result
+from edgekit.benchmark.results import load_result
 from edgekit.errors import ConfigError, UnknownNameError
 from edgekit.remote import device
 from edgekit.remote.hosts import Host, load_hosts, parse_target, resolve
@@ -128,7 +128,7 @@ def test_the_docker_command_mounts_the_cache_and_stops_its_container():
 def _row(name: str, p50: float, *, metric: float | None = 0.98, size: int = 100_000, threads=None, seed=0):
     import numpy as np
 
-    from edgekit.bench_table import BenchRow
+    from edgekit.benchmark.results import BenchRow
 
     samples = np.random.default_rng(seed).normal(p50, p50 * 0.02, 200).tolist()
     return BenchRow(
@@ -141,8 +141,8 @@ def _row(name: str, p50: float, *, metric: float | None = 0.98, size: int = 100_
 
 
 def test_which_file_to_deploy_where():
-    from edgekit.bench_table import BenchResult
-    from edgekit.compare import merge
+    from edgekit.benchmark.compare import merge
+    from edgekit.benchmark.results import BenchResult
     from edgekit.remote import advice
 
     pi = [

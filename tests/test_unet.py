@@ -252,7 +252,7 @@ def unet_files(tiny_unet) -> dict[tuple[str, str], Path]:
     from edgekit.card import ModelCard
     from edgekit.export.base import ExportOptions, Quantization, get_exporter
     from edgekit.models.train import card_inputs
-    from edgekit.runtime.backends.keras import load_keras_model
+    from edgekit.runtime.files.keras import load_keras_model
 
     run = tiny_unet.root / "run"
     card = ModelCard.load(run / "card.json")
@@ -273,7 +273,7 @@ def unet_files(tiny_unet) -> dict[tuple[str, str], Path]:
 @pytest.mark.parametrize("fmt", ["tflite", "onnx"])
 def test_exported_unet_agrees_with_keras(unet_files, tiny_unet, fmt):
     from edgekit.models.train import card_inputs
-    from edgekit.runtime.backends.keras import load_keras_model
+    from edgekit.runtime.files.keras import load_keras_model
     from edgekit.runtime.predictor import Predictor
     from edgekit.runtime.scoring import evaluate
 

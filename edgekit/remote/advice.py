@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgekit.bench_table import BenchRow, meets_bar
-from edgekit.compare import Comparison
+from edgekit.benchmark.compare import Comparison
+from edgekit.benchmark.results import BenchRow
+from edgekit.benchmark.verdict import meets_bar
 from edgekit.runtime.timing import SIGNIFICANCE, mann_whitney
 
 CLOSE = 0.10  # a runner-up within 10% of the fastest is tested before one is called faster

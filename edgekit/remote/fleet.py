@@ -26,16 +26,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from edgekit.bench_table import (
+from edgekit.benchmark.plan import Planned, failed_row, plan_rows
+from edgekit.benchmark.results import (
     SCHEMA_VERSION,
     BenchResult,
     BenchRow,
     default_result_path,
-    failed_row,
     load_result,
-    plan_rows,
     result_doc,
 )
+from edgekit.benchmark.runner import BenchSettings
 from edgekit.errors import ConfigError, DataError, EdgekitError, first_line
 from edgekit.remote import device, protocol
 from edgekit.remote.hosts import Host, resolve
@@ -47,72 +47,38 @@ OOM_HINT = (
 )
 
 
-@dataclass(frozen=True)
-class BenchSettings:
-    """The `edgekit bench` options every device runs with, as the user gave them."""
+def device_options(s: BenchSettings, data: str | None) -> list[str]:
+    """`s` as the options of the device's `edgekit bench` (`data`: the --data value there); every one
+    given, so a device whose defaults differ measures what this one asked."""
+    out = ["--backend", ",".join(s.backends), "--device", ",".join(s.devices)]
+    threads = [str(t) for t in s.threads if t is not None]
+    if threads:
+        out += ["--threads", ",".join(threads)]
+    out += ["--batch", ",".join(map(str, s.batches))]
+    if s.runs is not None:
+        out += ["--runs", str(s.runs)]
+    out += ["--max-time", str(s.max_time), "--warmup", str(s.warmup)]
+    if s.eval_samples is not None:
+        out += ["--eval-samples", str(s.eval_samples)]
+    if s.seed is not None:
+        out += ["--seed", str(s.seed)]
+    if s.baseline:
+        out += ["--baseline", s.baseline]
+    if s.profile:
+        out.append("--profile")
+    for name, dims in s.shapes.items():
+        out += ["--shape", f"{name}={'x'.join(map(str, dims))}"]
+    if data is not None:
+        out += ["--data", data]
+    return out
 
-    backend: tuple[str, ...] = ()
-    device: tuple[str, ...] = ()
-    threads: tuple[str, ...] = ()
-    batch: tuple[str, ...] = ()
-    runs: int | None = None
-    max_time: float = 5.0
-    warmup: int = 10
-    baseline: str | None = None
-    profile: bool = False
-    shape: tuple[str, ...] = ()
-    data: str | None = None
-    eval_samples: int = 1000
-    seed: int = 0
 
-    def options(self, data: str | None) -> list[str]:
-        """The options on the device's command line (`data`: the --data value there)."""
-        out: list[str] = []
-        for flag, values in (
-            ("--backend", self.backend),
-            ("--device", self.device),
-            ("--threads", self.threads),
-            ("--batch", self.batch),
-        ):
-            if values:
-                out += [flag, ",".join(values)]
-        if self.runs is not None:
-            out += ["--runs", str(self.runs)]
-        out += ["--max-time", str(self.max_time), "--warmup", str(self.warmup)]
-        out += ["--eval-samples", str(self.eval_samples), "--seed", str(self.seed)]
-        if self.baseline:
-            out += ["--baseline", self.baseline]
-        if self.profile:
-            out.append("--profile")
-        for s in self.shape:
-            out += ["--shape", s]
-        if data is not None:
-            out += ["--data", data]
-        return out
-
-    def plan(self, models: Sequence[Path]) -> list[tuple[Path, str | None, str, int | None, int]]:
-        """The rows as this machine plans them (the rows a host that failed is shown with); a value
-        no device would take is one sentence here, before any host is reached."""
-
-        def split(values: tuple[str, ...]) -> list[str]:
-            return [v.strip() for value in values for v in value.split(",") if v.strip()]
-
-        def ints(values: tuple[str, ...], option: str) -> list[int]:
-            try:
-                out = [int(v) for v in split(values)]
-            except ValueError:
-                raise ConfigError(f"{option} takes whole numbers such as 1,2,4") from None
-            if any(v < 1 for v in out):
-                raise ConfigError(f"{option} must be at least 1")
-            return out
-
-        if self.max_time <= 0:
-            raise ConfigError("--max-time must be positive")
-        threads: list[int | None] = [*ints(self.threads, "--threads")] or [None]
-        batches = ints(self.batch, "--batch") or [1]
-        return plan_rows(
-            models, split(self.backend) or ["auto"], split(self.device) or ["auto"], threads, batches
-        )
+def plan(models: Sequence[Path], s: BenchSettings) -> list[Planned]:
+    """The rows as this machine plans them (the rows a host that failed is shown with); a name no
+    device would take is one sentence here, before any host is reached."""
+    return plan_rows(
+        [Path(m) for m in models], list(s.backends), list(s.devices), list(s.threads), list(s.batches)
+    )
 
 
 @dataclass
@@ -538,7 +504,7 @@ def run_fleet(
 ) -> FleetResult:
     """Bench `models` on every host at once; each host's rows, reason and result file. Ctrl-C stops
     them all and returns what finished, with `interrupted` set."""
-    settings.plan([Path(m) for m in models])  # a bad option: one sentence before any host is reached
+    plan(models, settings)  # a bad option: one sentence before any host is reached
     staged = _stage([Path(m) for m in models])
     data = settings.data
     extra: list[device.Staged] = []
@@ -550,7 +516,9 @@ def run_fleet(
             f"--data {data} is a folder: with --on give one file (a .npz or .csv), or a dataset name, "
             "or copy the folder to each device and name it in the hosts file's workdir"
         )
-    job = Job(staged, staged + extra, settings.options(data), out_dir, printer or Printer(), hosts_file)
+    job = Job(
+        staged, staged + extra, device_options(settings, data), out_dir, printer or Printer(), hosts_file
+    )
     runs = [HostRun(h) for h in hosts]
     workers = [HostWorker(r, job) for r in runs]
     threads = [
@@ -587,7 +555,7 @@ def run_fleet(
 def placeholder_rows(run: HostRun, settings: BenchSettings, models: Sequence[Path]) -> list[BenchRow]:
     """A host with no row: each planned row failed with the host's reason, so it lines up."""
     why = run.reason or run.status
-    return [failed_row(p, b, d, t, bt, why) for p, b, d, t, bt in settings.plan([Path(m) for m in models])]
+    return [failed_row(p, why) for p in plan(models, settings)]
 
 
 def results_for(fleet: FleetResult, settings: BenchSettings, models: Sequence[Path]) -> list[BenchResult]:
@@ -645,7 +613,7 @@ def bench_on(
 ) -> FleetResult:
     """The `--on` command: run, save each host's result, print the merged table and the advice.
     Raises KeyboardInterrupt after the report when interrupted, DataError when a host failed."""
-    from edgekit import compare
+    from edgekit.benchmark import compare
     from edgekit.fileio import temp_dir
     from edgekit.remote import advice
 

@@ -18,8 +18,14 @@ ROW = "@edgekit-row "
 WRAPPER = "@edgekit-remote: "  # said by the shell script around the device's edgekit (device.py)
 
 
-def stream_rows(progress: Callable[[int, int, Any], None], host: dict[str, Any], stream: Any = None):
+def stream_rows(
+    progress: Callable[[int, int, Any], None], host: dict[str, Any] | None = None, stream: Any = None
+):
     """`progress` that also writes each finished row (and, at once, the host record) as one line."""
+    if host is None:
+        from edgekit.benchmark.results import machine
+
+        host = machine()
     out = stream or sys.stderr
     out.write(HOST + json.dumps(host) + "\n")
     out.flush()

@@ -8,7 +8,6 @@ training reports all read through `edgekit.runtime.scoring`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,17 +16,8 @@ from edgekit.card import ModelCard
 from edgekit.errors import UnsupportedError
 from edgekit.registry import Registry
 from edgekit.runtime.backends import TensorInfo
-from edgekit.runtime.tensors import from_tensor, to_tensor
-
-
-@dataclass(frozen=True)
-class TaskOptions:
-    """Run-time choices that override the card's defaults; None keeps the card's value."""
-
-    top_k: int = 5
-    conf: float | None = None  # detection score threshold
-    iou: float | None = None  # detection NMS IoU threshold
-    classes: tuple[int, ...] | None = None  # keep only detections of these class ids
+from edgekit.runtime.options import TaskOptions
+from edgekit.runtime.tensors import reader, to_tensor
 
 
 class Task:
@@ -61,6 +51,7 @@ class Task:
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.options = options
+        self._read = [reader(info) for info in self.outputs]  # each output's codes -> values, made once
 
     def preprocess(self, raw: Any) -> list[np.ndarray]:
         raise NotImplementedError
@@ -74,7 +65,7 @@ class Task:
 
     def output(self, outputs: Sequence[np.ndarray], index: int = 0) -> np.ndarray:
         """Model output `index` as float values (dequantized where the tensor holds codes)."""
-        return from_tensor(outputs[index], self.outputs[index])
+        return self._read[index](outputs[index])
 
     def scores(self, outputs: Sequence[np.ndarray]) -> np.ndarray:
         """The first output as float32 values."""
