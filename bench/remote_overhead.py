@@ -82,7 +82,8 @@ def on_host(files: list[Path], cwd: Path, fresh_cache: bool, cache: Path) -> dic
     if fresh_cache:
         shutil.rmtree(cache, ignore_errors=True)
     wall, proc = run(
-        [*edgekit_cmd(), "bench", *map(str, files), *BENCH, "--on", "box", "--out", "results", "--json"], cwd=cwd
+        [*edgekit_cmd(), "bench", *map(str, files), *BENCH, "--on", "box", "--out", "results", "--json"],
+        cwd=cwd,
     )
     (host,) = json.loads(proc.stdout)["hosts"]
     s = host["seconds"]
@@ -136,7 +137,9 @@ def main() -> None:
                     if side == "local":
                         sides["local"].append(local(files, work))
                     elif side == "by_hand":
-                        sides["by_hand"].append(by_hand(files, ssh, scp, str(work / "by-hand"), work / "r.json"))
+                        sides["by_hand"].append(
+                            by_hand(files, ssh, scp, str(work / "by-hand"), work / "r.json")
+                        )
                     else:
                         sides["on_first"].append(on_host(files, work, True, cache))
                         sides["on_cached"].append(on_host(files, work, False, cache))
