@@ -22,12 +22,12 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from edgekit.deps import module_command
 from edgekit.errors import ConfigError, UnknownNameError
 
 HOSTS_FILE = "edgekit-hosts.toml"
@@ -82,7 +82,7 @@ class Host:
 
 def local_host() -> Host:
     """This machine, running this very edgekit (the interpreter that runs this process)."""
-    return Host("local", "local", edgekit=(sys.executable, "-m", "edgekit.cli"))
+    return Host("local", "local", edgekit=tuple(module_command("edgekit.cli")))
 
 
 def parse_target(text: str, name: str | None = None, ssh_config: Path | None = None) -> Host:
