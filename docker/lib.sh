@@ -94,6 +94,37 @@ quickstart_models() {  # the quickstart's files (trained once, then cached); pri
     echo "$out"
 }
 
+make_inputs() {  # make_inputs DEST QUICKSTART: what the images are exercised on, read-only for all
+    # the quickstart's models and the shipped BlazeFace, 8 shipped digits and a photo with a face
+    local dest=$1 qs=$2 py
+    py=$(host_python)
+    rm -rf "$dest" && mkdir -p "$dest/models" "$dest/digits"
+    cp "$qs"/model*.tflite "$qs"/model*.onnx "$REPO/runtime/assets/face_detection_short_range.tflite" "$dest/models/"
+    "$py" - "$dest" <<'PYEOF'
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgekit.runtime.datasets import load_dataset
+
+out = Path(sys.argv[1])
+data = load_dataset("mnist", "shipped")
+for i in range(8):
+    cv2.imwrite(str(out / "digits" / f"digit_{i}_label_{int(data.heldout.y[i * 100])}.png"), data.heldout.x[i * 100])
+try:  # a real photo with a face when scikit-image is installed, else a drawn one
+    from skimage.data import astronaut
+
+    img = np.ascontiguousarray(astronaut()[..., ::-1])
+except ImportError:
+    img = np.full((256, 256, 3), 90, np.uint8)
+    cv2.ellipse(img, (128, 120), (60, 80), 0, 0, 360, (120, 160, 220), -1)
+cv2.imwrite(str(out / "face.png"), img)
+PYEOF
+    chmod -R a+rX "$dest"
+}
+
 # -- the runtime tests, for a Python that has the installed wheel and no TensorFlow ---------------
 
 TEST_EXTRAS=(pytest scikit-image onnx)  # the runtime tests' own needs; scikit-image: its photos
