@@ -31,7 +31,7 @@ REGISTRY=auto
 while (($#)); do
     case $1 in
     --check) CHECK=1 ;;
-    --cache) CACHE=$(realpath -m "$2"); shift ;;
+    --cache) CACHE=$(from_caller "$2"); shift ;;
     --gpu) GPU=1 ;;
     --only)
         case ${2:-} in cpu | pi | gpu) ONLY+=("$2") ;; *) die "--only takes cpu, pi or gpu, not '${2:-}'" ;; esac
