@@ -175,6 +175,26 @@ def test_help_is_the_scripts_opening_comment(script):
 # -- the Python steps, against an installed edgekit, from a fresh checkout -----------------------
 
 
+def _copy_checkout(dest: Path) -> None:
+    """What a clone of this checkout holds, with the working tree's edits: the files git tracks or
+    would (no .venv, build outputs or caches)."""
+    listed = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        timeout=60,
+    )
+    if listed.returncode != 0:  # not a git checkout: everything but what .gitignore names
+        ignore = shutil.ignore_patterns(
+            ".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", ".gpu*", "runs"
+        )
+        shutil.copytree(ROOT, dest, ignore=ignore)
+        return
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        if (ROOT / name).is_file():  # a file deleted in the working tree is listed but gone
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+
+
 @pytest.fixture(scope="module")
 def fresh_clone(tmp_path_factory) -> tuple[Path, Path]:
     """(a copy of the checkout with no .venv, a cache folder whose venv-x86 holds the wheel built from
@@ -186,21 +206,7 @@ def fresh_clone(tmp_path_factory) -> tuple[Path, Path]:
     pytest.importorskip("setuptools")
     base = tmp_path_factory.mktemp("fresh")
     clone = base / "edgekit"
-    shutil.copytree(
-        ROOT,
-        clone,
-        ignore=shutil.ignore_patterns(
-            ".git",
-            ".venv",
-            "__pycache__",
-            "*.egg-info",
-            "build",
-            "dist",
-            ".pytest_cache",
-            ".ruff_cache",
-            ".gpu*",
-        ),
-    )
+    _copy_checkout(clone)
     wheels = base / "wheel"
     pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
     proc = subprocess.run(
