@@ -67,37 +67,39 @@ def bench(
     seed: Annotated[
         int, typer.Option(help="Seed of the random order the rows run in (the table keeps yours).")
     ] = 0,
+    on: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Bench on this host instead, by its own edgekit (repeat for several, run at once): local, "
+            "ssh://user@host:port (user, port optional), docker://IMAGE, or a name in the hosts file; the "
+            "results merged."
+        ),
+    ] = None,
+    hosts: Annotated[
+        Path | None,
+        typer.Option(
+            help="The hosts file for --on names (default: ./edgekit-hosts.toml, ~/.config/edgekit/hosts.toml)."
+        ),
+    ] = None,
+    ssh_config: Annotated[Path | None, typer.Option(help="The ssh config file for --on (ssh -F).")] = None,
+    plot: Annotated[Path | None, typer.Option(help="With --on: draw the comparison as a PNG.")] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="With --on: Markdown tables.")] = False,
+    stream_rows: Annotated[bool, typer.Option("--stream-rows", hidden=True)] = False,
 ) -> None:
     """Latency (p50/p90/p99 with the median's interval), load and first-inference time, throughput,
     peak memory, size and the task's metric, one row per file x backend x device x threads x batch,
     each in its own process, in a random order; each row against the baseline with a Mann-Whitney
     test; a verdict for this host under the table."""
-    from edgekit.bench_table import (
-        bench_models,
-        default_baseline,
-        default_result_path,
-        find_row,
-        machine,
-        mark_against,
-        progress_printer,
-        result_doc,
-        table,
-        to_csv,
-        verdict,
-    )
-    from edgekit.errors import DataError
-    from edgekit.fileio import write_text
+    from edgekit.benchmark.runner import Benchmark, BenchSettings, progress_printer
+    from edgekit.errors import ConfigError, DataError
+    from edgekit.fileio import check_writable
     from edgekit.runtime.tasks.tensor import parse_shapes
 
-    if runs is not None and runs < 1:
-        raise typer.BadParameter("--runs must be at least 1")
-    host = machine()
-    rows = bench_models(
-        models,
-        _list(backend) or ["auto"],
-        devices=_list(device) or ["auto"],
-        threads=_ints(threads, "--threads") or [None],
-        batches=_ints(batch, "--batch") or [1],
+    settings = BenchSettings(
+        backends=tuple(_list(backend)) or ("auto",),
+        devices=tuple(_list(device)) or ("auto",),
+        threads=tuple(_ints(threads, "--threads")) or (None,),
+        batches=tuple(_ints(batch, "--batch")) or (1,),
         runs=runs,
         max_time=max_time,
         warmup=warmup,
@@ -105,24 +107,53 @@ def bench(
         eval_samples=eval_samples,
         shapes=parse_shapes(shape),
         profile=profile,
-        progress=progress_printer(),
         seed=seed,
+        baseline=baseline,
     )
-    base = find_row(rows, baseline) if baseline else default_baseline(rows)
-    mark_against(rows, base)
-    doc = result_doc(rows, host, baseline=base.name if base else None, seed=seed, verdict=verdict(rows, host))
+    if on:  # each host runs this same bench by its own edgekit: edgekit/remote
+        from edgekit.remote.fleet import bench_on
+
+        bench_on(on, models, settings, hosts_file=hosts, ssh_config=ssh_config, out=out, no_save=no_save,
+                 csv=csv_out, plot=plot, markdown=markdown, json_out=json_out, echo=typer.echo)  # fmt: skip
+        return
+    if plot or markdown or hosts or ssh_config:
+        raise ConfigError(
+            "--plot, --markdown, --hosts and --ssh-config go with --on (one host: `edgekit compare`)"
+        )
+    benchmark = Benchmark(models, settings)
+    # where the results go is checked before minutes of measuring, not after
+    save_to = None if no_save else (out or Path("bench-results") / "result.json")
+    for target in (save_to, csv_out):
+        if target is not None:
+            check_writable(target, force=True)
+    progress = progress_printer()
+    if stream_rows:  # for the machine that started this bench over `--on` (edgekit/remote/protocol.py)
+        from edgekit.remote.protocol import stream_rows as streaming
+
+        progress = streaming(progress)
+    report = benchmark.run(progress=progress)
+    doc = report.doc()
     if json_out:
         typer.echo(json.dumps(doc, indent=1))
     else:
-        typer.echo(table(rows, base))
+        typer.echo(report.table())
         typer.echo("")
-        typer.echo("\n".join(doc["verdict"]))
-    if all(r.error for r in rows):  # a result with no figure is not worth a file
-        raise DataError(f"nothing could be measured: {rows[0].error}" if rows else "nothing to measure")
-    if not no_save:
-        path = out or default_result_path(host)
-        write_text(path, json.dumps(doc, indent=1))
+        typer.echo("\n".join(report.verdict))
+    if report.interrupted:
+        typer.secho(
+            f"interrupted: {len(report.rows)} of {report.planned} rows were measured; they are kept",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    if report.rows and all(r.error for r in report.rows):  # a result with no figure is not worth a file
+        raise DataError(f"nothing could be measured: {report.rows[0].error}")
+    if report.rows and not no_save:
+        from edgekit.benchmark.results import default_result_path
+
+        path = report.save(out or default_result_path(report.host))
         typer.echo(f"saved {path}", err=True)
-    if csv_out:
-        write_text(csv_out, to_csv(rows))
+    if csv_out and report.rows:
+        report.save_csv(csv_out)
         typer.echo(f"saved {csv_out}", err=True)
+    if report.interrupted:
+        raise typer.Exit(130)
