@@ -28,7 +28,7 @@ while (($#)); do
     case $1 in
     --check) CHECK=1 ;;
     --rerun) RERUN=1 ;;
-    --cache) CACHE=$(realpath -m "$2"); shift ;;
+    --cache) CACHE=$(from_caller "$2"); shift ;;
     --suite) SUITES+=("$2"); shift ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
