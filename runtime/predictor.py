@@ -74,6 +74,7 @@ class Predictor:
             raise ValueError("workers must be at least 1")
         self.session: Session = open_model(path, backend, threads, device)
         self._open_args = (path, backend, threads, device)
+        self.threads = threads  # inference threads asked for (None: the library's default)
         self._options = options or TaskOptions()
         try:
             card = card or self.session.card
