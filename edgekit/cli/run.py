@@ -1,4 +1,4 @@
-# No `from __future__ import annotations` here: typer reads the annotations of `run`'s 29 options
+# No `from __future__ import annotations` here: typer reads the annotations of `run`'s 30 options
 # at every start, and as strings it compiles and evaluates each one (5 ms of every `edgekit run`).
 import json
 from pathlib import Path
@@ -113,6 +113,9 @@ def run(
     max_viewers: Annotated[
         int, typer.Option(min=1, help="Viewers of each source's stream at once (more get 503).")
     ] = 4,
+    serve_fps: Annotated[
+        float, typer.Option(min=0.1, help="Frames a second sent to viewers of each source, at most.")
+    ] = 15.0,
 ) -> None:
     """Run a model on images, a folder, a video, a camera or a stream, printing labels or detections
     and, at the end, a summary (frames in, processed, dropped, throughput, latency)."""
@@ -132,13 +135,15 @@ def run(
 
         source = [text_spec(text)]
     assert source
-    if serve is None and (token is not None or no_auth or max_viewers != 4):
-        raise typer.BadParameter("--token, --no-auth and --max-viewers go with --serve")
+    if serve is None and (token is not None or no_auth or max_viewers != 4 or serve_fps != 15.0):
+        raise typer.BadParameter("--token, --no-auth, --max-viewers and --serve-fps go with --serve")
     served = None
     if serve is not None:
         from edgekit.runtime.serve import ServeOptions
 
-        served = ServeOptions.parse(serve, token=token, no_auth=no_auth, max_viewers=max_viewers)
+        served = ServeOptions.parse(
+            serve, token=token, no_auth=no_auth, max_viewers=max_viewers, max_fps=serve_fps
+        )
     try:
         keep = tuple(int(c) for c in classes.split(",")) if classes else None
     except ValueError:
