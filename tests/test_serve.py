@@ -39,9 +39,9 @@ EDGEKIT = [sys.executable, "-m", "edgekit.cli"]
 
 
 def counting_video(path: Path, n: int, fps: float = 30.0, size=(160, 120)) -> Path:
-    """Frame i is a flat gray of 8*i (mod 256), so a frame read back says which it was."""
+    """Frame i is a flat gray of 2*i (mod 256), so a frame read back says which it was."""
     w, h = size
-    return make_video(path, [np.full((h, w, 3), (8 * i) % 256, np.uint8) for i in range(n)], fps=fps)
+    return make_video(path, [np.full((h, w, 3), (2 * i) % 256, np.uint8) for i in range(n)], fps=fps)
 
 
 class Served:
