@@ -14,6 +14,7 @@ process (`Pipeline`, as `edgekit run` runs it). Prints and saves JSON:
   processed fps, and each source's share), and as 30 fps cameras (the video in real time).
 
     python bench/serve.py --mnist quickstart/model_int8.tflite [--rounds 5] [--out bench/results/serve.json]
+    python bench/serve.py --soak-minutes 10     # viewers coming and going: memory over time
 
 The viewers' own reading runs on the same machine (2 cores here): what it takes is in the figures.
 """
@@ -431,6 +432,95 @@ def several(models: dict[str, Path], video: Path, live_seconds: float) -> dict:
     return out
 
 
+def churn(url: str, seconds: float, seed: int) -> None:
+    """Viewers coming and going for `seconds`: each opens the stream or /results, reads a little
+    (some nothing: stalled ones), and leaves; prints how many came."""
+    rng, came, end = random.Random(seed), 0, time.perf_counter() + seconds
+
+    def one() -> None:
+        path = rng.choice(["/stream.mjpg", "/results", "/snapshot.jpg"])
+        try:
+            with _request(url, path) as s:
+                s.settimeout(5)
+                if rng.random() < 0.1:  # a stalled viewer: asks and never reads
+                    time.sleep(rng.uniform(0, 3))
+                    return
+                for _ in range(rng.randint(1, 40)):
+                    if not s.recv(1 << 16):
+                        break
+        except OSError:  # refused (503 closes), reset or timed out: the next one comes anyway
+            pass
+
+    while time.perf_counter() < end:
+        threads = [threading.Thread(target=one) for _ in range(rng.randint(1, 6))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        came += len(threads)
+    print(json.dumps({"viewers": came}))
+
+
+def soak(minutes: float, out: Path) -> None:
+    """BlazeFace on a 30 fps camera, served, with viewers coming and going for `minutes`: the
+    process's resident memory over time (goal: flat after the first minute)."""
+    import cv2
+
+    from edgekit.runtime.pipeline import Pipeline, RunOptions
+    from edgekit.runtime.serve import ServeOptions
+    from edgekit.runtime.sources.live import LiveSource
+
+    video = make_video(Path(out).with_suffix(".avi"), 30)
+    cap = cv2.VideoCapture(str(video))
+    frame = cap.read()[1]
+    cap.release()
+    video.unlink()
+    source = LiveSource("clock camera", lambda: ClockCamera(frame, 30.0))
+    run = Pipeline.open(FACE, source, RunOptions(serve=ServeOptions(port=0, stall=2.0)))
+    thread = threading.Thread(target=lambda: [None for _ in run], daemon=True)
+    thread.start()
+    seconds = minutes * 60
+    viewers = subprocess.Popen(
+        [sys.executable, __file__, "--churn", run.url, str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    samples, start = [], time.perf_counter()
+    while viewers.poll() is None:
+        time.sleep(10)
+        rss = int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 2**20
+        hub = run.server.hub
+        samples.append(
+            {
+                "s": round(time.perf_counter() - start),
+                "rss_mb": round(rss, 2),
+                "streams": len(run.server.streams),
+            }
+        )
+        print(samples[-1], flush=True)
+    came = json.loads(viewers.communicate()[0])["viewers"]
+    feed = hub.feeds[0]
+    after_warmup = [x["rss_mb"] for x in samples if x["s"] >= 60] or [samples[0]["rss_mb"]]
+    result = {
+        "minutes": minutes,
+        "viewers_came": came,
+        "stalled_dropped": feed.dropped_viewers,
+        "refused_503": feed.refused,
+        "jpeg_encoded": feed.encoded,
+        "processed": feed.processed,
+        "rss_mb_first_after_warmup": after_warmup[0],
+        "rss_mb_end": samples[-1]["rss_mb"],
+        "rss_mb_max_after_warmup": max(after_warmup),
+        "samples": samples,
+    }
+    source.close()
+    thread.join(10)
+    run.close()
+    Path(out).write_text(json.dumps(result, indent=1) + "\n")
+    print(
+        f"{came} viewers in {minutes:g} min: RSS {result['rss_mb_first_after_warmup']} MB after a minute, "
+        f"{result['rss_mb_end']} MB at the end; saved {out}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mnist", type=Path, help="the quickstart's model_int8.tflite")
@@ -441,11 +531,17 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve.json")
     ap.add_argument("--viewers", nargs=2, metavar=("N", "URL"), help=argparse.SUPPRESS)
     ap.add_argument("--client-delays", nargs=2, metavar=("URL", "SECONDS"), help=argparse.SUPPRESS)
+    ap.add_argument("--churn", nargs=2, metavar=("URL", "SECONDS"), help=argparse.SUPPRESS)
+    ap.add_argument("--soak-minutes", type=float, help="only the soak: viewers coming and going this long")
     args = ap.parse_args()
     if args.viewers:
         return viewers(args.viewers[1], int(args.viewers[0]))
     if args.client_delays:
         return client_delays(args.client_delays[0], float(args.client_delays[1]))
+    if args.churn:
+        return churn(args.churn[0], float(args.churn[1]), args.seed)
+    if args.soak_minutes:
+        return soak(args.soak_minutes, ROOT / "bench" / "results" / "serve-soak.json")
 
     from edgekit.fileio import temp_dir
     from edgekit.runtime import hostinfo

@@ -79,17 +79,20 @@ def test_two_videos_take_turns_and_every_frame_of_each_is_processed(tmp_path):
 
 
 def test_a_slow_source_does_not_hold_up_a_fast_one():
-    slow = live("slow camera", 60, period=0.5)
+    """A camera at 1 fps beside one at 100: the fast one is not held to the slow one's pace (in
+    step they would have the same count), whatever the model's speed (emulated arm64 included)."""
+    slow = live("slow camera", 60, period=1.0)
     fast = live("fast camera", 180, period=0.01)
     counts = [0, 0]
     with Pipeline.open(FACE, [slow, fast]) as run:
         start = time.perf_counter()
         for result in run:
             counts[result.item.feed] += 1
-            if time.perf_counter() - start > 1.5:
+            if counts[1] >= 20:
                 break
-    assert counts[1] > 10 * counts[0] >= 10  # the fast one at its own rate, the slow one at its own
-    assert counts[0] <= 4
+        elapsed = time.perf_counter() - start
+    assert counts[0] <= elapsed + 2  # the slow one at its own rate
+    assert counts[1] == 20 and counts[1] > 3 * counts[0]
 
 
 def test_a_source_that_drops_out_is_reopened_alone_and_a_dead_one_ends_alone():
@@ -103,13 +106,14 @@ def test_a_source_that_drops_out_is_reopened_alone_and_a_dead_one_ends_alone():
         start = time.perf_counter()
         for result in run:
             counts[result.item.feed] += 1
-            if time.perf_counter() - start > 1.5:
+            settled = back.reconnects and dead.error and back.read > 40 and counts[2] >= 60
+            if settled or time.perf_counter() - start > 30:
                 break
         summary = run.summary()
     one, two, three = summary.feeds
-    assert one.reconnects == 1 and one.error is None and counts[0] > 25  # went on after the reconnect
+    assert one.reconnects == 1 and one.error is None and back.read > 40  # read on after the reconnect
     assert two.reconnects == 0 and "camera 2 was lost" in two.error and counts[1] <= 20
-    assert three.reconnects == 0 and counts[2] > 60  # never held up by the others' trouble
+    assert three.reconnects == 0 and counts[2] >= 60  # never held up by the others' trouble
     assert "camera 2 was lost" in summary.error
     for feed in run.source.feeds:  # per source: every frame read was processed or dropped
         assert feed.read == run.feed_stats[feed.index].processed + feed.dropped

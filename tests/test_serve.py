@@ -188,7 +188,14 @@ def test_every_route_answers_and_nothing_else_does(serve, camera):
     status, headers, jpeg = get(run.base + "/snapshot.jpg")
     assert status == 200 and headers["Content-Type"] == "image/jpeg"
     assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (120, 160, 3)
-    for path in ("/nothing", "/../../etc/passwd", "/page.html", "/%2e%2e/etc/passwd", "/stream.mjpg/x"):
+    for path in (
+        "/nothing",
+        "/../../etc/passwd",
+        "/page.html",
+        "/%2e%2e/etc/passwd",
+        "/stream.mjpg/x",
+        "/snapshot.jpg?feed=%C2%B2",
+    ):
         assert get(run.base + path)[0] == 404, path
     assert get(run.base + "/stream.mjpg?feed=1")[0] == 404  # one source: feed 0 only
     conn = http.client.HTTPConnection("127.0.0.1", run.port, timeout=5)

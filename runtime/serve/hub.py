@@ -1,7 +1,7 @@
 """What a run and its server share: each source's newest result, its figures over the last seconds,
 histograms for `/metrics`, a short log of results for `/results`, and the JPEG encoder.
 
-The run's thread only stores references and counts (`ServeSink.write`: a few microseconds, with or
+The run's thread only stores references and counts (`Hub.publish`: about 2 µs a frame, with or
 without viewers). Everything that costs is done elsewhere and only when asked: the encoder thread
 draws and encodes a source's newest frame while someone watches it, at most once per processed
 frame and at most `max_fps` a second; the server's thread turns results into JSON while someone
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.runtime.predictor import Prediction
-from edgekit.runtime.sinks import Draw, Sink
+from edgekit.runtime.sinks import Draw
 from edgekit.runtime.sources import Item
 from edgekit.runtime.sources.many import Feed
 
@@ -258,20 +258,3 @@ def _p50_p99(seconds: Sequence[float]) -> dict[str, float | None]:
         return {"p50": None, "p99": None}
     p50, p99 = np.percentile(np.asarray(seconds, dtype=np.float64), [50, 99])
     return {"p50": round(float(p50) * 1e3, 3), "p99": round(float(p99) * 1e3, 3)}
-
-
-class ServeSink(Sink):
-    """The run's side of `--serve`: each result into the hub; closing stops the server."""
-
-    def __init__(self, hub: Hub, server: Any) -> None:
-        self.hub = hub
-        self.server = server
-
-    def write(self, item: Item, prediction: Prediction) -> None:
-        self.hub.publish(item, prediction)
-
-    def close(self) -> None:
-        if self.hub.ended is None:
-            self.hub.ended = "the run is over"
-        self.server.stop()
-        self.hub.stop()

@@ -99,7 +99,7 @@ class _Handler(web.RequestHandler):
         """The source `?feed=N` names (0 when not given), or None after a 404 saying which exist."""
         text = self.get_query_argument("feed", "0")
         n = len(self.hub.feeds)
-        if not text.isdigit() or int(text) >= n:
+        if not (text.isascii() and text.isdigit()) or int(text) >= n:
             self._refuse(404, f"no feed {text[:20]!r}: this run has feeds 0-{n - 1}")
             return None
         return self.hub.feeds[int(text)]
