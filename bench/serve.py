@@ -173,15 +173,15 @@ def client_delays(url: str, seconds: float) -> None:
     conn = http.client.HTTPConnection(host, timeout=30)
     conn.request("GET", "/stream.mjpg" + (rest[rest.index("?") :] if "?" in rest else ""))
     response = conn.getresponse()
-    delays, end = [], time.perf_counter() + seconds
+    delays, end, buf = [], time.perf_counter() + seconds, b""
+    separator = b"\r\n--frame\r\nContent-Type: image/jpeg\r\n\r\n"  # each part ends at the next
+    while b"\r\n\r\n" not in buf:
+        buf += response.read1(1 << 16)
+    buf = buf.split(b"\r\n\r\n", 1)[1]
     while time.perf_counter() < end:
-        response.readline()
-        length = 0
-        while (line := response.readline()) != b"\r\n":
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        jpeg = response.read(length)
-        response.readline()
+        while separator not in buf:
+            buf += response.read1(1 << 16)
+        jpeg, buf = buf.split(separator, 1)
         arrived = now_ms()
         frame = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
         delays.append(arrived - read_clock(frame))

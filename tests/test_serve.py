@@ -153,24 +153,32 @@ def sse_events(url: str, count: int, timeout: float = 10.0) -> list[tuple[str, s
     return events
 
 
+SEPARATOR = b"\r\n--frame\r\nContent-Type: image/jpeg\r\n\r\n"  # after each frame, the next part
+
+
 def mjpeg_frames(url: str, count: int, timeout: float = 10.0) -> list[bytes]:
-    """The first `count` JPEGs of a multipart/x-mixed-replace stream, parsed by hand."""
+    """The first `count` JPEGs of a multipart/x-mixed-replace stream, parsed by hand: each part
+    ends where the next boundary starts."""
     host, _, rest = url.removeprefix("http://").partition("/")
     conn = http.client.HTTPConnection(host, timeout=timeout)
     conn.request("GET", "/" + rest)
     response = conn.getresponse()
     assert response.status == 200
     assert response.getheader("Content-Type") == "multipart/x-mixed-replace; boundary=frame"
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += response.read1(65536)
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    assert head == b"--frame\r\nContent-Type: image/jpeg"
     frames = []
     while len(frames) < count:
-        assert response.readline() == b"--frame\r\n"
-        headers = {}
-        while (line := response.readline()) != b"\r\n":
-            key, _, value = line.decode().partition(":")
-            headers[key.lower()] = value.strip()
-        assert headers["content-type"] == "image/jpeg"
-        frames.append(response.read(int(headers["content-length"])))
-        assert response.readline() == b"\r\n"
+        while SEPARATOR not in buf:
+            chunk = response.read1(65536)
+            assert chunk, "the stream ended"
+            buf += chunk
+        jpeg, buf = buf.split(SEPARATOR, 1)
+        assert jpeg[:2] == b"\xff\xd8" and jpeg[-2:] == b"\xff\xd9"  # a whole JPEG
+        frames.append(jpeg)
     conn.close()
     return frames
 
