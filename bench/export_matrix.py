@@ -25,13 +25,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench/results/export_matrix.json"))
     args = ap.parse_args()
 
-    from edgekit.bench_table import bench_model, machine
+    from edgekit.benchmark.results import machine
+    from edgekit.benchmark.runner import Benchmark, BenchSettings
     from edgekit.errors import EdgekitError
     from edgekit.export.api import export_all
     from edgekit.models.recipe import recipe_names
     from edgekit.models.train import TrainConfig, train
-    from edgekit.runtime.backends.keras import load_keras_model
-    from edgekit.runtime.ops import op_report
+    from edgekit.runtime.files import ModelFile
+    from edgekit.runtime.files.keras import load_keras_model
 
     names = args.recipes.split(",") if args.recipes else recipe_names()
     rows, skipped = [], {}
@@ -47,7 +48,7 @@ def main() -> None:
             model = load_keras_model(trained.model_path)
             print(f"{name}: held-out {trained.card.metrics}", file=sys.stderr)
             try:  # every target, fp32 first within each format: the others are measured against it
-                outcomes = export_all(trained.model_path, model=model)
+                outcomes = export_all(trained.model_path, keras_model=model)
             except EdgekitError as e:
                 skipped[name] = str(e)
                 print(f"skip {name}: {e}", file=sys.stderr)
@@ -59,8 +60,8 @@ def main() -> None:
                     rows.append({"recipe": name, "format": fmt, "mode": mode, "error": str(outcome.error)})
                     continue
                 res = outcome.result
-                ops = op_report(res.path)
-                bench = bench_model(res.path, runs=args.runs, warmup=50)
+                ops = ModelFile.open(res.path).ops
+                bench = Benchmark([res.path], BenchSettings(runs=args.runs, warmup=50)).run().rows[0]
                 fp32_p50.setdefault(fmt, bench.p50_ms)
                 fp32_size = rows_size(rows, name, fmt) or res.size
                 r = res.report

@@ -43,8 +43,8 @@ def main() -> None:
             Path(tmp) / "qs", runs=args.runs, progress=lambda m: print(m, file=sys.stderr)
         )
     print(result.table)
-    rows = {(r.format, r.quantization): r for r in result.rows}
-    keras = result.baseline
+    keras = result.report.baseline
+    rows = {(r.format, r.quantization): r for r in result.report.rows if r is not keras}
     fp32, int8 = rows[("tflite", "fp32")], rows[("tflite", "int8")]
     extra, with_start = import_time("edgekit.runtime")
     # what `edgekit run` imports before it opens a model: the predictor and both backends

@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "live.json")
     args = parser.parse_args()
 
-    from edgekit.bench_table import machine
+    from edgekit.benchmark.results import machine
     from edgekit.fileio import write_text
     from edgekit.runtime.pipeline import Pipeline, RunOptions, RunResult
     from edgekit.runtime.predictor import Predictor

@@ -25,7 +25,8 @@ def loads() -> list[float]:
 
 
 def main() -> None:
-    from edgekit.bench_table import bench_models, machine
+    from edgekit.benchmark.results import machine
+    from edgekit.benchmark.runner import Benchmark, BenchSettings
     from edgekit.runtime import hostinfo
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -47,7 +48,12 @@ def main() -> None:
         f"nice {os.nice(0)}; load average (1, 5, 15 min) {before} at the start"
     )
     rows = [
-        bench_models([args.model], [args.backend], threads=[args.threads], max_time=args.max_time)[0]
+        Benchmark(
+            [args.model],
+            BenchSettings(backends=(args.backend,), threads=(args.threads,), max_time=args.max_time),
+        )
+        .run()
+        .rows[0]
         for _ in range(args.tries)
     ]
     after = loads()

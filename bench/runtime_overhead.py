@@ -13,7 +13,11 @@ process, interleaved call by call (so machine load falls on every variant alike)
               the Predictor: the Predictor's own cost (taking a worker, timing, the finite check,
               the result object), with a second by-hand call on another interpreter as its control
               (how far apart two identical calls come out here);
-- preprocess, postprocess: the task's two stages alone, to show where the rest goes.
+- preprocess, postprocess: the task's two stages alone, to show where the rest goes;
+- script:     what a user writes instead of edgekit, the 15-line script: the digit normalised with
+              numpy (/255, quantized for an int8 input), the bare interpreter, the output dequantized
+              and its argmax; paired with the Predictor on the same image (which also checks the
+              frame's polarity and gives five labelled classes): the goal is within 5% of it.
 
 Models come from --models DIR (model_int8.tflite and model.onnx); with none there, a tiny
 mnist-cnn is trained and exported into DIR first, the way a user does it (`edgekit train`,
@@ -77,6 +81,42 @@ def raw_call(path: Path, feeds: list[np.ndarray], threads: int) -> Callable[[], 
     return lambda: sess.run(None, bound)
 
 
+def script_call(path: Path, image: np.ndarray, threads: int) -> Callable[[], object]:
+    """The whole job by hand, as a user's script does it without edgekit: normalise, quantize for
+    an int8 input, invoke, dequantize, argmax (the scale and zero points read once, as a user would
+    copy them from the interpreter)."""
+    if path.suffix == ".tflite":
+        from ai_edge_litert.interpreter import Interpreter
+
+        it = Interpreter(model_path=str(path), num_threads=threads)
+        it.allocate_tensors()
+        inp, out = it.get_input_details()[0], it.get_output_details()[0]
+        (s_in, z_in), (s_out, z_out) = inp["quantization"], out["quantization"]
+        index_in, index_out, shape = inp["index"], out["index"], inp["shape"]
+
+        def tflite() -> int:
+            x = image.astype(np.float32) / 255.0
+            q = np.clip(np.round(x / s_in) + z_in, -128, 127).astype(np.int8).reshape(shape)
+            it.set_tensor(index_in, q)
+            it.invoke()
+            scores = (it.get_tensor(index_out).astype(np.float32) - z_out) * s_out
+            return int(np.argmax(scores))
+
+        return tflite
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    name, shape = sess.get_inputs()[0].name, [1, *image.shape]
+
+    def onnx() -> int:
+        x = (image.astype(np.float32) / 255.0).reshape(shape)
+        return int(np.argmax(sess.run(None, {name: x})[0]))
+
+    return onnx
+
+
 def interleaved(calls: dict[str, Callable[[], object]], runs: int, warmup: int) -> dict[str, float]:
     """p50 in µs of each call, the calls interleaved (`edgekit.runtime.timing.interleaved`)."""
     from edgekit.runtime.timing import interleaved as timed
@@ -119,6 +159,9 @@ def measure(path: Path, image: np.ndarray, runs: int, warmup: int, threads: int)
             runs,
             warmup,
         )
+        script = interleaved(
+            {"script": script_call(path, image, threads), "predictor": lambda: b(image)}, runs, warmup
+        )
         stages = interleaved(
             {
                 "preprocess": lambda: a.task.preprocess(image),
@@ -144,6 +187,7 @@ def measure(path: Path, image: np.ndarray, runs: int, warmup: int, threads: int)
             "inference": us(inference),
             "pipeline": us(pipeline),
             "own": us(own),
+            "script": us(script),
             "stages": us(stages),
         },
         # edgekit's inference stage (Session.run) against the interpreter by hand, same tensor
@@ -151,6 +195,8 @@ def measure(path: Path, image: np.ndarray, runs: int, warmup: int, threads: int)
         "control_pct": pct(inference["raw_again"], inference["raw"]),  # the noise floor
         # the whole Predictor on a raw image (with pre/post-processing) against the bare invoke
         "predictor_overhead_pct": pct(pipeline["predictor"], pipeline["raw"]),
+        # the Predictor on a raw image against a user's 15-line script doing the same job: the goal
+        "predictor_vs_script_pct": pct(script["predictor"], script["script"]),
         # the Predictor against its own three stages called by hand: timing, the result object
         "predictor_own_us": round(own["predictor"] - own["by_hand"], 2),
         "predictor_own_control_us": round(own["by_hand_again"] - own["by_hand"], 2),  # noise floor
@@ -166,7 +212,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "runtime_overhead.json")
     args = parser.parse_args()
 
-    from edgekit.bench_table import machine
+    from edgekit.benchmark.results import machine
     from edgekit.fileio import write_text
     from edgekit.runtime.datasets import load_dataset
 
@@ -178,7 +224,7 @@ def main() -> None:
 
     print(f"p50 in µs, {args.runs} interleaved runs per pair, {args.threads} thread(s)")
     head = ("model", "raw", "session", "+%", "control %", "raw", "predictor", "+%", "by hand", "own µs")
-    head += ("ctl µs", "pre", "post")
+    head += ("ctl µs", "pre", "post", "script", "predictor", "+%")
     print("  ".join(f"{h:>10}" for h in head))
     for r in rows:
         p = r["p50_us"]
@@ -191,6 +237,9 @@ def main() -> None:
             r["predictor_own_control_us"],
             p["stages"]["preprocess"],
             p["stages"]["postprocess"],
+            p["script"]["script"],
+            p["script"]["predictor"],
+            r["predictor_vs_script_pct"],
         )
         print("  ".join(f"{c:>10}" for c in cells))
     doc = {"machine": machine(), "results": rows}

@@ -1,22 +1,21 @@
 """`edgekit quickstart`: train the MNIST CNN on the shipped digits, export the quickstart targets
 (fp32 and int8 of every format: `export.base.quickstart_targets`), validate each against Keras, and
-benchmark them against Keras itself."""
+benchmark them against Keras itself, each row in its own process as `edgekit bench` measures it."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgekit.bench_table import BenchRow, bench_model, machine, table
+from edgekit.benchmark.runner import Benchmark, BenchReport, BenchSettings, Progress
 from edgekit.errors import ConfigError
-from edgekit.fileio import check_writable, write_text
+from edgekit.fileio import check_writable
 
 MARKER = ".edgekit-quickstart"  # in every folder a quickstart made: a rerun may replace that folder
 
@@ -26,31 +25,27 @@ if TYPE_CHECKING:
 
 @dataclass
 class QuickstartResult:
-    rows: list[BenchRow]
-    baseline: BenchRow
+    report: BenchReport  # the Keras row (the baseline) first, then every artifact
     seconds: float
 
     @property
     def table(self) -> str:
-        return table([self.baseline, *self.rows], baseline=self.baseline)
+        return self.report.table()
 
     def save(self, path: Path) -> Path:
-        doc = {
-            "machine": machine(),
-            "seconds": self.seconds,
-            "baseline": asdict(self.baseline),
-            "results": [asdict(r) for r in self.rows],
-        }
-        return write_text(path, json.dumps(doc, indent=2))
+        """The benchmark's result file (what `edgekit compare` reads), with the quickstart's time."""
+        return self.report.save(path)
 
 
 def run_quickstart(
     out: Path,
     *,
     epochs: int | None = None,
-    runs: int = 500,
+    runs: int | None = None,
+    max_time: float = 2.0,
     force: bool = False,
     progress: Callable[[str], None] = print,
+    rows: Progress | None = None,
 ) -> QuickstartResult:
     from edgekit.export.base import quickstart_targets
 
@@ -61,7 +56,8 @@ def run_quickstart(
     with _own_folder(out, force, progress):
         for path in (model_path, *(t.default_path(model_path) for t in wanted)):  # refuse before training
             check_writable(path, force=force)
-        return _run(out, model_path, wanted, epochs, runs, force, progress, t0)
+        settings = BenchSettings(runs=runs, max_time=max_time, data="shipped")  # checked before training
+        return _run(out, model_path, wanted, epochs, settings, force, progress, rows, t0)
 
 
 @contextlib.contextmanager
@@ -91,10 +87,9 @@ def _own_folder(out: Path, force: bool, progress: Callable[[str], None]):
         shutil.rmtree(aside, ignore_errors=True)
 
 
-def _run(out, model_path, wanted, epochs, runs, force, progress, t0) -> QuickstartResult:
+def _run(out, model_path, wanted, epochs, settings, force, progress, rows, t0) -> QuickstartResult:
     from edgekit.export.api import export_all
     from edgekit.models.train import TrainConfig, train
-    from edgekit.runtime.backends.keras import load_keras_model
 
     progress(f"1/3 training mnist-cnn into {out}")
     train(TrainConfig("mnist-cnn", out, data="shipped", epochs=epochs, force=force))
@@ -108,12 +103,14 @@ def _run(out, model_path, wanted, epochs, runs, force, progress, t0) -> Quicksta
                 f"accuracy {r['accuracy']:.4f} ({r['accuracy_delta_points']:+.2f} points)"
             )
 
-    model = load_keras_model(model_path)
-    outcomes = export_all(model_path, wanted, model=model, on_outcome=tell, force=force, data="shipped")
+    def starting(target, options) -> None:
+        progress(f"    converting {options.out.name} ({target})")
+
+    outcomes = export_all(model_path, wanted, on_start=starting, on_outcome=tell, force=force, data="shipped")
     failed = next((o for o in outcomes if not o.written), None)
     if failed is not None:
         raise failed.error
-    progress("3/3 benchmarking against Keras model(x)")
-    baseline = bench_model(model_path, runs=max(50, runs // 5), warmup=10, data="shipped")
-    rows = [bench_model(o.result.path, runs=runs, warmup=50, data="shipped") for o in outcomes]
-    return QuickstartResult(rows, baseline, time.perf_counter() - t0)
+    files = [model_path, *(o.result.path for o in outcomes)]
+    progress(f"3/3 benchmarking {len(files)} files against Keras model(x), each in its own process")
+    report = Benchmark(files, settings).run(progress=rows)
+    return QuickstartResult(report, time.perf_counter() - t0)

@@ -4,12 +4,17 @@ choices, `edgekit list` and the parametrised tests all read these; nothing keeps
 
 A registry loads its own modules on first use: every module of the package it is given (scanned
 once), or the modules it is named. Each module adds its entries when imported, so adding an entry
-is adding one file, and no module keeps a hand-written list of the others."""
+is adding one file, and no module keeps a hand-written list of the others.
+
+Modules outside edgekit add entries the same way: `EDGEKIT_PLUGINS=pkg.formats,pkg.backends` names
+modules that every registry imports (once per process) after its own, so a format, backend or
+source of one's own is one module, in this process and in the child processes `bench` starts."""
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import pkgutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +23,24 @@ from typing import Generic, TypeVar
 from edgekit.errors import UnknownNameError
 
 T = TypeVar("T")
+
+PLUGINS_VARIABLE = "EDGEKIT_PLUGINS"
+_plugins_loaded: list[str] = []
+
+
+def load_plugins() -> None:
+    """Import the modules `EDGEKIT_PLUGINS` names (comma-separated), once per process; one that
+    cannot be imported is one sentence naming it."""
+    if _plugins_loaded:
+        return
+    _plugins_loaded.append("done")
+    for name in filter(None, (n.strip() for n in os.environ.get(PLUGINS_VARIABLE, "").split(","))):
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            from edgekit.errors import ConfigError
+
+            raise ConfigError(f"{PLUGINS_VARIABLE} names {name!r}, which cannot be imported: {e}") from None
 
 
 def _caller_module() -> str:
@@ -79,6 +102,7 @@ class Registry(Generic[T]):
             modules = self.module_names()
             for module in modules:
                 importlib.import_module(module)
+            load_plugins()
             # the order of the modules, whichever `get` imported first: choices and tables read it
             rank = {m: i for i, m in enumerate(modules)}
             order = sorted(self._entries, key=lambda n: rank.get(self._origin.get(n, ""), -1))
@@ -133,6 +157,11 @@ class Registry(Generic[T]):
         close = difflib.get_close_matches(str(name), self._entries, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(self.names()) or 'none'}"
         return f"unknown {self.kind} {name!r}: {hint}"
+
+    def first(self, matches: Callable[[T], bool]) -> T | None:
+        """The first entry, in the registry's order, that `matches` (None: none does): the one
+        place "which entry takes this file, spec or target" is asked."""
+        return next((entry for entry in self.values() if matches(entry)), None)
 
     def names(self) -> list[str]:
         self.load()

@@ -1,6 +1,9 @@
 """`plan_export` checks a request in milliseconds; `export_model` converts, embeds the card,
 validates against Keras and writes atomically; `export_all` does that for many targets (every one,
-by default), loading the model once. The CLI, the quickstart and the benchmark all call these."""
+by default). Each takes the model as an `ExportSource` (or a path, opened into one), which reads
+the model's file and card once, loads the Keras model once and keeps the samples and Keras's
+outputs on them: every target of a run shares them. The CLI, the quickstart and the benchmark all
+call these."""
 
 from __future__ import annotations
 
@@ -11,18 +14,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgekit.card import ModelCard, now_iso
 from edgekit.errors import ConfigError, EdgekitError, VerificationError
 from edgekit.export.base import ExportOptions, Quantization, Target, exporter_names, get_exporter, targets
-from edgekit.export.data import eval_data, has_own_data
+from edgekit.export.data import has_own_data
+from edgekit.export.describe import CardHints
 from edgekit.export.limits import UnsupportedPair, check_pair, graph_from_config
-from edgekit.export.model_files import CardHints, card_for, existing_card, load_model, model_kind
 from edgekit.export.selective import keep_failing_layers_float
+from edgekit.export.source import ExportSource
 from edgekit.export.validate import parity_report
-from edgekit.fileio import check_writable, temporary_dir, write_bytes, write_text
+from edgekit.fileio import check_writable, write_bytes, write_text
+from edgekit.runtime.files import ModelFile
 from edgekit.runtime.weights_digest import PLACEHOLDER, seal
+
+Source = str | Path | ExportSource
 
 
 @dataclass(frozen=True)
@@ -43,29 +48,28 @@ class RejectedExport(VerificationError):
 
 
 def plan_export(
-    model_path: Path, fmt: str, quantization: str, out: Path | None = None, **options: Any
+    model: Source, fmt: str, quantization: str, out: Path | None = None, **options: Any
 ) -> ExportOptions:
     """Check the request before any conversion (no TensorFlow is imported): format, mode, what the
     model's layers allow, that the model is described and has data for int8, the output path."""
     exporter = get_exporter(fmt)
     q = Quantization.parse(quantization)
     exporter.check(q)
-    model_path = Path(model_path)
-    kind = model_kind(model_path)
+    source = ExportSource.open(model)
     hints = options.pop("hints", None) or CardHints()
     opts = ExportOptions(
         format=fmt,
         quantization=q,
-        out=Path(out or exporter.default_path(model_path, q)),
+        out=Path(out or exporter.default_path(source.path, q)),
         hints=hints,
         **options,
     )
-    config = kind.config(model_path)
+    config = source.config
     if config is not None:
         # by rank (the device format first), whichever module was imported first
         formats = {name: tuple(m.value for m in get_exporter(name).modes) for name in exporter_names()}
         check_pair(graph_from_config(config), fmt, q.value, opts.batch, formats)
-    card = existing_card(model_path)  # none and no --task: a plain tensor model
+    card = source.card  # none and no --task: a plain tensor model
     hints.check_task()
     if q is Quantization.INT8 and not opts.data and not has_own_data(card):
         what = (
@@ -74,74 +78,49 @@ def plan_export(
             else "an image folder, one sub-folder per class, or an .npz of x and y"
         )
         raise UnsupportedPair(
-            f"{fmt} int8 is calibrated on real samples and {model_path.name} names no dataset: pass "
+            f"{fmt} int8 is calibrated on real samples and {source.path.name} names no dataset: pass "
             f"--data ({what})"
         )
     check_writable(opts.out, force=opts.force)
     return opts
 
 
-def keras_outputs(model: Any, x: np.ndarray, batch: int = 256) -> list[np.ndarray]:
-    """The model's outputs, called eagerly as a Keras user calls it (one array per output)."""
-    parts: list[list[np.ndarray]] = []
-    for i in range(0, len(x), batch):
-        out = model(x[i : i + batch], training=False)
-        parts.append([np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])])
-    return [np.concatenate([p[j] for p in parts]) for j in range(len(parts[0]))]
-
-
-def export_model(
-    model_path: Path,
-    options: ExportOptions,
-    *,
-    unsafe: bool = False,
-    model: Any = None,
-) -> ExportResult:
+def export_model(model: Source, options: ExportOptions, *, unsafe: bool = False) -> ExportResult:
     """Export one artifact. A result that misses its bar is written as `<name>.rejected` and raises
     `RejectedExport`."""
-    from edgekit.models.train import card_inputs
-
     t0 = time.perf_counter()
-    model_path = Path(model_path)
+    source = ExportSource.open(model, unsafe=unsafe)
     exporter = get_exporter(options.format)
-    model = model if model is not None else load_model(model_path, safe_mode=not unsafe)
-    data = options.data
-    hints = options.hints or CardHints()
-    card = existing_card(model_path)
-    samples = None
-    if card is None or hints.given():
-        # a card made from the flags; image-folder data may name the classes
-        base = card_for(model, model_path, hints, card=card)
-        samples = eval_data(base, data, options.calib_samples)
-        card = card_for(model, model_path, hints, card=card, labels=samples.labels)
-    samples = samples or eval_data(card, data, options.calib_samples)
-    calib = None
-    if options.quantization is Quantization.INT8 and samples.calib is not None:
-        calib = card_inputs(card, samples.calib)
-    reference = keras_outputs(model, card_inputs(card, samples.heldout))
-    card = card.replace(format=exporter.format, quantization=options.quantization.value, created=now_iso())
+    samples = source.samples(options.hints, options.data, options.calib_samples)
+    heldout = samples.data.heldout
+    calib = samples.calibration if options.quantization is Quantization.INT8 else None
+    card = samples.card.replace(
+        format=exporter.format, quantization=options.quantization.value, created=now_iso()
+    )
 
     def trial(opts: ExportOptions) -> tuple[bytes, dict[str, Any]]:
-        raw = exporter.convert(model, card, opts, calib)
-        with temporary_dir("export") as tmp:
-            path = Path(tmp, f"trial{exporter.suffix}")
-            path.write_bytes(exporter.embed(raw, card))
-            report = parity_report(
-                path,
-                card,
-                reference,
-                samples.heldout,
-                opts.bar(),
-                labelled=samples.labelled,
-                data=samples.description,
-            )
+        raw = exporter.convert(source.model, card, opts, calib)
+        # validated in memory, the card it carries already known: nothing is read back
+        artifact = ModelFile.of_bytes(options.out, exporter.embed(raw, card), card)
+        report = parity_report(
+            artifact,
+            card,
+            samples.reference,
+            heldout,
+            opts.bar(),
+            labelled=samples.data.labelled,
+            data=samples.data.description,
+        )
         return raw, report
 
     # a quantized file that misses its bar: its worst layers in float, then validated again
-    inputs = calib if calib is not None or samples.calib is None else card_inputs(card, samples.calib)
-    raw, report = keep_failing_layers_float(model, card, options, inputs, trial, trial(options))
+    inputs = calib if calib is not None else samples.calibration
+    raw, report = keep_failing_layers_float(source.model, card, options, inputs, trial, trial(options))
     card = card.replace(parity=report, io_quantization=report.pop("io_quantization"))
-    final = seal(exporter.embed(raw, card.replace(file_sha256=PLACEHOLDER)))  # the file's digest
+    if exporter.kind.sealed:  # the file's digest, in its card
+        final = seal(exporter.embed(raw, card.replace(file_sha256=PLACEHOLDER)))
+    else:  # a format whose bytes do not hold the card's text as it is (compressed): no digest
+        final = exporter.embed(raw, card)
     if not report["passed"]:
         rejected = options.out.with_name(options.out.name + ".rejected")
         write_bytes(rejected, final)
@@ -186,12 +165,13 @@ class Outcome:
 
 
 def export_all(
-    model_path: Path,
+    model: Source,
     wanted: Sequence[Target] | None = None,
     *,
     unsafe: bool = False,
-    model: Any = None,
+    keras_model: Any = None,
     on_outcome: Callable[[Outcome], None] | None = None,
+    on_start: Callable[[Target, ExportOptions], None] | None = None,
     out_dir: Path | None = None,
     **settings: Any,
 ) -> list[Outcome]:
@@ -199,8 +179,10 @@ def export_all(
     options, each file under its default name, beside the model or in `out_dir`). Every target is
     planned before the first conversion: one this model cannot do (`UnsupportedPair`) is skipped,
     any other bad request raises before any work. Then the model is loaded once and each target
-    exported atomically; one that fails does not stop the others. `on_outcome` hears of each as it happens."""
-    model_path = Path(model_path)
+    exported atomically; one that fails does not stop the others. `on_start` hears of each target as
+    its conversion begins, `on_outcome` of each outcome as it happens."""
+    source = ExportSource.open(model, unsafe=unsafe, model=keras_model)
+    model_path = source.path
     if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise ConfigError(f"--out {out_dir} is a file: with many files to write, give a folder")
     outcomes: list[Outcome] = []
@@ -214,16 +196,16 @@ def export_all(
     for target in targets() if wanted is None else wanted:
         out = None if out_dir is None else Path(out_dir) / target.default_path(model_path).name
         try:
-            options = plan_export(model_path, target.format, target.quantization.value, out, **settings)
+            options = plan_export(source, target.format, target.quantization.value, out, **settings)
         except UnsupportedPair as e:
             record(Outcome(target, None, error=e))
             continue
         plans.append((target, options))
-    if plans and model is None:
-        model = load_model(model_path, safe_mode=not unsafe)
     for target, options in plans:
+        if on_start is not None:
+            on_start(target, options)
         try:
-            record(Outcome(target, options, export_model(model_path, options, unsafe=unsafe, model=model)))
+            record(Outcome(target, options, export_model(source, options)))
         except EdgekitError as e:
             record(Outcome(target, options, getattr(e, "result", None), e))
     return outcomes

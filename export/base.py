@@ -77,7 +77,7 @@ class ExportOptions:
     batch: str | None = None  # "1" or "dynamic"; None: the format's default
     simplify: bool = True  # ONNX: simplify the graph (onnxslim) before saving
     data: str | None = None  # --data: calibration and held-out samples (default: the card's dataset)
-    hints: Any = None  # an `edgekit.export.model_files.CardHints`: --task/--labels/--normalize
+    hints: Any = None  # an `edgekit.export.describe.CardHints`: --task/--labels/--normalize
     float_layers: tuple[str, ...] = ()  # --float-layers: nodes kept in float in an int8/dynamic file
     selective: bool = True  # a quantized file that misses its bar retries with its worst layers in float
 
@@ -105,16 +105,17 @@ class ExportOptions:
 
 # (keras model, card, options, calibration inputs or None) -> file bytes, no card
 Converter = Callable[[Any, ModelCard, ExportOptions, "np.ndarray | None"], bytes]
-Embedder = Callable[[bytes, ModelCard], bytes]
 
 
 @dataclass(frozen=True)
 class Exporter:
+    """One export format: what it converts a Keras model to. The file it writes is of the kind that
+    takes its suffix (`edgekit.runtime.files`), which puts the card inside it."""
+
     format: str
     suffix: str
     modes: tuple[Quantization, ...]
     convert: Converter
-    embed: Embedder  # (file bytes, card) -> file bytes with the card inside
     description: str = ""
     # where the format stands in tables and `--to all` (lower first): the device format leads
     rank: int = 0
@@ -129,6 +130,17 @@ class Exporter:
                 f"{self.format} export does not support {q.value}: use one of "
                 f"{', '.join(m.value for m in self.modes)}"
             )
+
+    @property
+    def kind(self) -> Any:
+        """The model file kind (`edgekit.runtime.files.FileKind`) of the files this format writes."""
+        from edgekit.runtime.files import kind_of_suffix
+
+        return kind_of_suffix(self.suffix)
+
+    def embed(self, data: bytes, card: ModelCard) -> bytes:
+        """The converted bytes with the card inside, as the file kind of this format writes it."""
+        return self.kind.embed(data, card)
 
     def default_path(self, model_path: Path, q: Quantization) -> Path:
         tag = "" if q is Quantization.FP32 else f"_{q.value}"

@@ -18,6 +18,7 @@ import numpy as np
 from edgekit.card import ModelCard
 from edgekit.export.base import Bar
 from edgekit.runtime.datasets import Split
+from edgekit.runtime.files import ModelFile
 from edgekit.runtime.metrics import class_probabilities
 from edgekit.runtime.predictor import Predictor
 from edgekit.runtime.preprocess import dequantize
@@ -29,7 +30,7 @@ def is_classifier(card: ModelCard) -> bool:
     return get_task(card.task).classifies
 
 
-def run_artifact(artifact: Path, items: Sequence[Any]) -> tuple[list[np.ndarray], dict[str, Any]]:
+def run_artifact(artifact: Path | ModelFile, items: Sequence[Any]) -> tuple[list[np.ndarray], dict[str, Any]]:
     """The artifact's float outputs for raw items (one array per model output, one row per item),
     and the quantization of its integer input/output tensors."""
     with Predictor(artifact) as predictor:
@@ -78,7 +79,7 @@ def in_reference_order(got: list[np.ndarray], reference: Sequence[np.ndarray]) -
 
 
 def parity_report(
-    artifact: Path,
+    artifact: Path | ModelFile,
     card: ModelCard,
     reference: Sequence[np.ndarray],
     heldout: Split,
@@ -130,10 +131,21 @@ def parity_report(
         )
         if "per_class" in ours and "per_class" in keras_metrics:
             report["per_class"] = side_by_side(ours["per_class"], keras_metrics["per_class"])
+        task = get_task(card.task)
         if bar.max_metric_drop is not None:
             checked.append(f"{metric} drop")
-            if -delta > bar.max_metric_drop:
-                failures.append(f"{metric} drop {-delta:.2f} points > {bar.max_metric_drop:g}")
+            worse = delta if metric in task.lower_is_better else -delta
+            if worse > bar.max_metric_drop:
+                failures.append(f"{metric} drop {worse:.2f} points > {bar.max_metric_drop:g}")
+            for extra in task.quantized_bars:  # the task's own terms (a regression's MAE within 5%)
+                ours_value, theirs = ours[extra.metric], keras_metrics[extra.metric]
+                loss = ours_value - theirs if extra.metric in task.lower_is_better else theirs - ours_value
+                limit = f"{extra.tolerance:.0%}" if extra.relative else f"{extra.tolerance:g}"
+                checked.append(f"{extra.metric} within {limit} of Keras")
+                if loss > extra.allowed(theirs) + 1e-12:
+                    failures.append(
+                        f"{extra.metric} {ours_value:.4g} vs Keras {theirs:.4g}: worse by more than {limit}"
+                    )
     if not labelled and not failures and get_task(card.task).name == "detect":
         report.update(box_agreement(card, got, list(reference)))
     if not labelled and bar.max_metric_drop is not None:

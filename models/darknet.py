@@ -25,7 +25,6 @@ import numpy as np
 from edgekit.card import TensorSpec, now_iso, sha256_arrays
 from edgekit.errors import ModelFileError, UnsupportedError
 from edgekit.fileio import atomic_path, check_writable, write_text
-from edgekit.runtime.backends.keras import embed_keras_card
 from edgekit.runtime.darknet import (
     DarknetCfg,
     Section,
@@ -36,6 +35,7 @@ from edgekit.runtime.darknet import (
     read_labels,
     route_sources,
 )
+from edgekit.runtime.files.keras import embed_keras_card
 
 BN_EPSILON = 1e-6  # OpenCV's Darknet importer (Darknet itself adds .00001 or .000001 by version)
 

@@ -31,6 +31,9 @@ class InputSpec:
     # into the card: where it is fitted on data (a tokenizer's vocabulary) or follows an hparam (an
     # input size). None: as declared.
     fit_preprocess: Callable[[Any, dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
+    # build arguments that the fitted preprocess decides, never hyper-parameters (a table's width
+    # once its text columns are one-hot): (preprocess) -> {argument: value}. None: none.
+    data_args: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,13 @@ class Recipe:
     # what `edgekit tune` searches unless told otherwise: hyper-parameter -> the values worth trying
     # (names --set accepts, `weight_decay` included); empty: it searches `weight_decay` alone
     search: Mapping[str, tuple[Any, ...]] = field(default_factory=_empty)
+    # (recipe, dataset) -> the recipe for that data (a table recipe whose target is a number
+    # regresses instead of classifying); None: the recipe as it is, whatever the data
+    adapt: Callable[[Recipe, Any], Recipe] | None = None
+
+    def for_data(self, dataset: Any) -> Recipe:
+        """The recipe as it trains on `dataset` (itself, unless it adapts to the data)."""
+        return self if self.adapt is None else self.adapt(self, dataset)
 
 
 RECIPES: Registry[Recipe] = Registry("recipe", package="edgekit.models.recipes")

@@ -10,7 +10,6 @@ before the first trial trains."""
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
 import math
@@ -27,20 +26,11 @@ import numpy as np
 from edgekit.deps import require
 from edgekit.errors import ConfigError, EdgekitError
 from edgekit.fileio import check_writable, write_text
-from edgekit.models.recipe import Recipe, get_recipe
-from edgekit.models.train import (
-    TRAINING_HPARAMS,
-    TrainConfig,
-    TrainResult,
-    check_hparams,
-    compile_model,
-    hparam_defaults,
-    model_inputs,
-    output_names,
-    prepare_split,
-    train,
-    training_targets,
-)
+from edgekit.models.config import RunConfig, check_hparams, hparam_defaults
+from edgekit.models.recipe import Recipe
+from edgekit.models.step import Prepared, Step, run_parts
+from edgekit.models.train import TrainConfig, TrainResult, output_names, train
+from edgekit.models.trials import SCORES_PNG, TRIALS_CSV, TRIALS_JSON, trial_rows, write_trials
 from edgekit.runtime.datasets import Dataset, Split, load_dataset
 from edgekit.runtime.scoring import evaluate_outputs
 from edgekit.runtime.tasks import get_task
@@ -48,7 +38,6 @@ from edgekit.tfutil import import_tf
 
 STRATEGIES = ("grid", "random", "hyperband")
 SEARCH_DIR = "search"  # Keras Tuner's own state inside the output folder: what --resume reads
-TRIALS_CSV, TRIALS_JSON, SCORES_PNG = "trials.csv", "trials.json", "scores.png"
 # searched when a recipe declares no range and the user gives no --grid: every recipe takes it
 DEFAULT_SPACE: Mapping[str, tuple[Any, ...]] = MappingProxyType({"weight_decay": (0.0, 1e-4, 1e-3)})
 CLASSIFIER_METRICS = (
@@ -63,35 +52,26 @@ CLASSIFIER_METRICS = (
 
 
 @dataclass(frozen=True)
-class TuneConfig:
-    """One search, checked when it is made: names, types, sizes and the output folder fail here in
-    milliseconds, before any data is read or TensorFlow imported.
+class TuneConfig(RunConfig):
+    """One search, checked when it is made (with what `RunConfig` checks for every run and search):
+    names, types, sizes and the output folder fail here in milliseconds, before any data is read or
+    TensorFlow imported.
 
     `grid`: hyper-parameter -> values to try (empty: the recipe's `search` ranges); `random`: that
     many random trials; `folds`: score by stratified K-fold cross-validation of the training split
-    instead of the validation part; `metric`: what is maximised (`loss`: minimised)."""
+    instead of the validation part; `metric`: what is maximised (`loss`: minimised); `epochs`: each
+    trial's."""
 
-    recipe: str
-    out_dir: Path
     grid: Mapping[str, tuple[Any, ...]] = field(default_factory=lambda: MappingProxyType({}))
     strategy: str = "grid"
     random: int | None = None
     folds: int | None = None
     metric: str | None = None
     max_trials: int = 20
-    force: bool = False
-    resume: bool = False
-    data: str | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    limit: int | None = None
-    seed: int = 0
-    quiet: bool = False
-    dataset: Dataset | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "out_dir", Path(self.out_dir))
-        recipe = get_recipe(self.recipe)
+        super().__post_init__()
+        recipe = self.recipe_entry
         if self.random is not None:
             if self.random < 1:
                 raise ConfigError("--random must be at least 1")
@@ -103,10 +83,6 @@ class TuneConfig:
             raise ConfigError(f"--random N is a random search; it cannot go with --strategy {self.strategy}")
         if self.max_trials < 1:
             raise ConfigError("--max-trials must be at least 1")
-        if self.epochs is not None and self.epochs < 1:
-            raise ConfigError("--epochs must be at least 1")
-        if self.limit is not None and self.limit < 1:
-            raise ConfigError("--limit must be at least 1")
         if self.folds is not None:
             if self.folds < 2:
                 raise ConfigError("--folds must be at least 2 (one part to score on, the rest to train on)")
@@ -127,10 +103,6 @@ class TuneConfig:
                 "--grid, raise --max-trials, use --random N, or pass --force to run them all"
             )
         check_out_dir(self, recipe)
-
-    @property
-    def recipe_entry(self) -> Recipe:
-        return get_recipe(self.recipe)
 
     @property
     def trials(self) -> int:
@@ -277,6 +249,11 @@ def tune(config: TuneConfig) -> TuneResult:
         quiet=True,
         dataset=dataset,
     )
+    if recipe.for_data(dataset).task != recipe.task:
+        raise ConfigError(
+            f"{recipe.name} on this data is a {recipe.for_data(dataset).task} model, but the search was "
+            f"set up for {recipe.task}: tune a recipe made for it (linear-regression for numbers)"
+        )
     whole = dataset.train.head(config.limit)
     check_folds(config, whole)
     if not config.quiet:
@@ -288,7 +265,7 @@ def tune(config: TuneConfig) -> TuneResult:
         )
     _, keras = import_tf()
     epochs = config.epochs or recipe.training.epochs
-    hypermodel = _hypermodel(kt, keras, config, base, dataset, whole, epochs)
+    hypermodel = _hypermodel(kt, keras, config, dataset, whole, epochs)
     t0 = time.perf_counter()
     # Keras Tuner prints its own tables to stdout, which is for results: send them to stderr
     with contextlib.redirect_stdout(sys.stderr if not config.quiet else io.StringIO()):
@@ -300,10 +277,10 @@ def tune(config: TuneConfig) -> TuneResult:
                 f"the search in {config.out_dir} stopped: {e} (the trial's error is above)"
             ) from None
     seconds = time.perf_counter() - t0
-    trials = trial_rows(tuner, config)
+    trials = trial_rows(tuner, list(config.grid), config.objective)
     if not any(t["status"] == "COMPLETED" for t in trials):
         raise ConfigError(f"no trial of the search in {config.out_dir} finished: see the messages above")
-    write_trials(config, trials)
+    write_trials(config.out_dir, trials, list(config.grid), config.objective, config.recipe)
     best_trial = tuner.oracle.get_best_trials(1)[0]
     best = settings(best_trial.hyperparameters.values)
     score = float(best_trial.score)
@@ -332,102 +309,71 @@ def settings(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if not k.startswith("tuner/")}
 
 
-def _hypermodel(
-    kt, keras, config: TuneConfig, base: TrainConfig, dataset: Dataset, whole: Split, epochs: int
-):
+def _hypermodel(kt, keras, config: TuneConfig, dataset: Dataset, whole: Split, epochs: int):
     """A Keras Tuner HyperModel over the recipe: `build` maps the trial's choices onto the recipe's
-    build hparams, `fit` trains through train.py's own data preparation and compile step and returns
-    the score on the validation part (or the mean over the folds)."""
+    hparams and builds through the training step, `fit` trains each part of the trial (the
+    validation part, or each fold) through the same step and returns the score on what it watched
+    (the mean over the folds)."""
     recipe = config.recipe_entry
-    batch_size = config.batch_size or recipe.training.batch_size
-    folds = stratified_folds(np.asarray(whole.y), config.folds, config.seed) if config.folds else None
-    trained_on = len(dataset.fit.head(config.limit)) if folds is None else len(whole) - len(folds[0])
+    if config.folds:
+        everything = np.arange(len(whole))
+        folds = stratified_folds(np.asarray(whole.y), config.folds, config.seed)
+        parts = [(whole.take(np.setdiff1d(everything, held)), whole.take(held)) for held in folds]
+    else:
+        parts = [run_parts(dataset, config.limit)]
+    last: dict[tuple[str, int], Prepared] = {}  # the part build prepared, which fit trains on next
+
+    def step(hp) -> Step:
+        hparams = settings(hp.values)
+        return Step.of(
+            recipe, dataset, hparams, epochs=epochs, batch_size=config.batch_size, seed=config.seed
+        )
+
+    def prepared(trial: Step, index: int) -> Prepared:
+        key = (repr(sorted(trial.hparams.items())), index)
+        if key not in last:
+            last.clear()
+            last[key] = trial.prepare(*parts[index])
+        return last[key]
 
     class RecipeModel(kt.HyperModel):
         def build(self, hp):
-            choices = {name: hp.Choice(name, list(values)) for name, values in config.grid.items()}
-            hparams = {**dict(recipe.hparams), **choices}
-            keras.utils.set_random_seed(config.seed)
-            model = recipe.build(
-                num_classes=len(dataset.labels),
-                **{k: v for k, v in hparams.items() if k not in TRAINING_HPARAMS},
-            )
-            # the learning-rate schedule spans the trial's steps, as `train` computes them
-            steps = -(-trained_on * (2 if recipe.data.augment is not None else 1) // batch_size)
-            weight_decay = float(hparams.get("weight_decay", 0.0))
-            compile_model(keras, recipe, model, epochs, steps, weight_decay=weight_decay)
-            return model
+            for name, values in config.grid.items():
+                hp.Choice(name, list(values))
+            trial = step(hp)
+            return trial.build(keras, prepared(trial, 0))
 
         def fit(self, hp, model, *args, **kwargs):
-            hparams = settings(hp.values)
+            trial = step(hp)
             started = time.perf_counter()
-            if folds is None:
-                data = prepared(hparams, dataset.fit.head(config.limit), dataset.validation)
-                scores = [score_on(model, data, kwargs)]
-            else:
-                scores = []
-                for i, held in enumerate(folds):
-                    rest = np.setdiff1d(np.arange(len(whole)), held)
-                    data = prepared(hparams, whole.take(rest), whole.take(held))
-                    scores.append(score_on(model if i == 0 else self.build(hp), data, kwargs))
+            scores = []
+            for index in range(len(parts)):
+                data = prepared(trial, index)
+                fold_model = model if index == 0 else trial.build(keras, data)
+                scores.append(score_on(trial, fold_model, data, kwargs))
             return {
                 config.objective: float(np.mean(scores)),
                 "seconds": time.perf_counter() - started,
             }
 
-    def prepared(hparams: dict[str, Any], train_part: Split, validation: Split):
-        from edgekit.models.train import validation_limit
-
-        watch = validation if config.folds else validation.head(validation_limit(config.limit))
-        return prepare_split(
-            TrainConfig(**{**base.__dict__, "hparams": hparams}), recipe, dataset.labels, train_part, watch
-        )
-
-    def score_on(model, data, kwargs) -> float:
-        in_shape = tuple(model.inputs[0].shape[1:])
-        x = model_inputs(data.preprocess, in_shape, data.train)
-        y = training_targets(recipe, data.train, data.card_like)
-        xv = model_inputs(data.preprocess, in_shape, data.watch)
-        yv = training_targets(recipe, data.watch, data.card_like)
-        callbacks = list(kwargs.get("callbacks", [])) + watch_callbacks(keras, recipe)
-        model.fit(
-            x,
-            y,
+    def score_on(trial: Step, model, data: Prepared, kwargs) -> float:
+        arrays = trial.arrays(model, data)
+        # Keras Tuner's own callbacks (its checkpoint of the best epoch) first, then the step's
+        callbacks = [*kwargs.get("callbacks", []), *trial.callbacks(keras, data)]
+        trial.fit(
+            model,
+            arrays,
+            callbacks,
+            first=kwargs.get("initial_epoch", 0),
             epochs=kwargs.get("epochs", epochs),
-            initial_epoch=kwargs.get("initial_epoch", 0),
-            batch_size=batch_size,
-            validation_data=(xv, yv),
-            callbacks=callbacks,
-            verbose=0,
         )
+        xv, yv = arrays.validation
         if config.metric == "loss":
             return float(model.evaluate(xv, yv, verbose=0, batch_size=256, return_dict=True)["loss"])
         outputs = model.predict(xv, verbose=0, batch_size=256)
         return float(evaluate_outputs(data.card_like, outputs, data.watch.y)[config.metric])
 
     return RecipeModel()
-
-
-def watch_callbacks(keras, recipe: Recipe) -> list:
-    """The recipe's own plateau schedule and early stopping, on the validation part, as in `train`."""
-    training = recipe.training
-    callbacks = []
-    if training.schedule == "plateau":
-        callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss",
-                factor=training.decay_rate,
-                patience=2,
-                min_lr=training.learning_rate / 100,
-            )
-        )
-    if training.early_stopping_patience is not None:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=training.early_stopping_patience, restore_best_weights=True
-            )
-        )
-    return callbacks
 
 
 def _tuner(kt, config: TuneConfig, hypermodel, epochs: int):
@@ -509,8 +455,8 @@ def _progress_class(base: type, config: TuneConfig) -> type:
 
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
-            rows = trial_rows(self, config)
-            write_trials(config, rows, plot=False)
+            rows = trial_rows(self, list(config.grid), config.objective)
+            write_trials(config.out_dir, rows, list(config.grid), config.objective, config.recipe, plot=False)
             if config.quiet:
                 return
             done = [r for r in rows if r["status"] == "COMPLETED"]
@@ -539,69 +485,3 @@ def _atomic_saves(oracle) -> None:
         write_text(folder / "trial.json", json.dumps(trial.get_state()))
 
     oracle.save, oracle._save_trial = save, save_trial
-
-
-def trial_rows(tuner, config: TuneConfig) -> list[dict[str, Any]]:
-    """Every trial so far, in order: its number, status, settings, score and seconds."""
-    rows = []
-    for trial_id, trial in sorted(tuner.oracle.trials.items(), key=lambda kv: int(kv[0])):
-        values = trial.hyperparameters.values
-        row: dict[str, Any] = {"trial": int(trial_id) + 1, "status": str(trial.status)}
-        row.update({name: values.get(name) for name in config.grid})
-        if "tuner/epochs" in values:
-            row["epochs"] = values["tuner/epochs"]
-        row[config.objective] = None if trial.score is None else float(trial.score)
-        seconds = trial.metrics.get_best_value("seconds") if trial.metrics.exists("seconds") else None
-        row["seconds"] = None if seconds is None else round(float(seconds), 2)
-        rows.append(row)
-    return rows
-
-
-def write_trials(config: TuneConfig, rows: list[dict[str, Any]], plot: bool = True) -> None:
-    """trials.csv and trials.json (one row per trial), and scores.png (the score against each
-    hyper-parameter) once the search is over."""
-    out = config.out_dir
-    write_text(out / TRIALS_JSON, json.dumps(rows, indent=2))
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(out / TRIALS_CSV, text.getvalue())
-    if plot:
-        plot_scores(rows, list(config.grid), config.objective, out / SCORES_PNG, config.recipe)
-
-
-def plot_scores(rows: list[dict[str, Any]], names: list[str], objective: str, path: Path, title: str) -> Path:
-    """One panel per hyper-parameter: every finished trial's score at its value (values as
-    categories, in the order searched), the best trial ringed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from edgekit.fileio import atomic_path
-
-    done = [r for r in rows if r.get(objective) is not None]
-    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(3.2 * max(1, len(names)), 3.2), squeeze=False)
-    best = max(done, key=lambda r: r[objective]) if done and not objective.endswith("loss") else None
-    if done and objective.endswith("loss"):
-        best = min(done, key=lambda r: r[objective])
-    for ax, name in zip(axes[0], names, strict=False):
-        values = list(dict.fromkeys(str(r[name]) for r in done))
-        xs = [values.index(str(r[name])) for r in done]
-        ax.scatter(xs, [r[objective] for r in done], alpha=0.7)
-        if best is not None:
-            ax.scatter(
-                [values.index(str(best[name]))], [best[objective]], s=120, facecolors="none", edgecolors="red"
-            )
-        ax.set_xticks(range(len(values)), values)
-        ax.set_xlabel(name)
-        ax.set_ylabel(objective)
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"{title}: {len(done)} trials")
-    fig.tight_layout()
-    with atomic_path(path, keep_suffix=True) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return path

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from edgekit.runtime.files import ModelFile, read_card
     from edgekit.runtime.predictor import Predictor
 
-__all__ = ["Predictor", "open_model", "read_card"]
+__all__ = ["ModelFile", "Predictor", "open_model", "read_card"]
 
 
 def __getattr__(name: str):  # lazy, so `import edgekit.runtime` stays cheap
@@ -19,8 +20,12 @@ def __getattr__(name: str):  # lazy, so `import edgekit.runtime` stays cheap
         from edgekit.runtime.predictor import Predictor
 
         return Predictor
-    if name in ("open_model", "read_card"):
-        from edgekit.runtime import backends
+    if name == "open_model":
+        from edgekit.runtime.backends import open_model
 
-        return getattr(backends, name)
+        return open_model
+    if name in ("ModelFile", "read_card"):
+        from edgekit.runtime import files
+
+        return getattr(files, name)
     raise AttributeError(name)

@@ -9,9 +9,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import json
-import mmap
 import warnings
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from edgekit.errors import ModelFileError, UnsupportedError
 from edgekit.runtime.backends import Session, TensorInfo
 from edgekit.runtime.darknet_suffixes import CFG_SUFFIX, WEIGHTS_SUFFIX
 from edgekit.runtime.detection_formats.ssd import KNOWN_SSD, SsdAnchorOptions
+from edgekit.runtime.files import ModelFile
 from edgekit.runtime.preprocess import ImageSpec
 
 _YOLO_INPUT = 640  # Ultralytics' default when the input size is dynamic
@@ -29,11 +28,12 @@ _YOLO_STRIDES = (8, 16, 32)
 _TASK_FORMATS = {"detect": "yolov8", "segment": "yolov8-seg", "pose": "yolov8-pose", "obb": "yolov8-obb"}
 
 
-def infer_card(path: str | Path, session: Session) -> ModelCard | None:
+def infer_card(file: str | Path | ModelFile, session: Session) -> ModelCard | None:
     """A card for a known detector that has none inside (BlazeFace, Ultralytics YOLO, a Darknet cfg),
     else None."""
+    file = ModelFile.open(file)
     for infer in (_darknet_card, _blazeface_card, _ultralytics_card, _yolo_card):
-        card = infer(Path(path), session.inputs, session.outputs)
+        card = infer(file, session.inputs, session.outputs)
         if card is not None:
             return card
     return None
@@ -44,8 +44,9 @@ def _spec(t: TensorInfo, layout: str = "") -> TensorSpec:
 
 
 def _darknet_card(
-    path: Path, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]
+    file: ModelFile, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]
 ) -> ModelCard | None:
+    path = file.path
     if path.suffix.lower() not in (CFG_SUFFIX, WEIGHTS_SUFFIX):
         return None
     from edgekit.runtime.darknet import read_darknet_card  # the parser only for a Darknet file
@@ -70,10 +71,11 @@ def _ssd_outputs(outputs: Sequence[TensorInfo]) -> tuple[int, int] | None:
 
 
 def _blazeface_card(
-    path: Path, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]
+    file: ModelFile, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]
 ) -> ModelCard | None:
     """A MediaPipe SSD detector (BlazeFace short/full range, back camera, palm, pose) matched by input
     size, anchor count and keypoints; an SSD file that matches none asks for --anchors."""
+    path = file.path
     found = _ssd_outputs(outputs)
     if len(inputs) != 1 or found is None or inputs[0].dtype.kind != "f" or len(inputs[0].shape) != 4:
         return None
@@ -143,7 +145,7 @@ def ssd_card(
     )
 
 
-def anchors_card(path: str | Path, anchors: str | Path) -> ModelCard:
+def anchors_card(path: str | Path | ModelFile, anchors: str | Path) -> ModelCard:
     """`edgekit run --anchors FILE`: the card of an SSD detector from a JSON of MediaPipe's
     SsdAnchorsCalculator options; keypoints from the regressors' width."""
     from edgekit.runtime.backends import open_model
@@ -155,8 +157,9 @@ def anchors_card(path: str | Path, anchors: str | Path) -> ModelCard:
     options = SsdAnchorOptions.from_dict(
         config if isinstance(config, dict) else {}, f"anchors file {anchors}"
     )
-    path = Path(path)
-    with open_model(path) as session:
+    file = ModelFile.open(path)
+    path = file.path
+    with open_model(file) as session:
         found = _ssd_outputs(session.outputs)
         if found is None or len(session.inputs) != 1:
             raise ModelFileError(f"{path.name} has no SSD outputs (1, N, 4+2k) and (1, N, 1) for --anchors")
@@ -170,7 +173,10 @@ def anchors_card(path: str | Path, anchors: str | Path) -> ModelCard:
         )
 
 
-def _yolo_card(path: Path, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> ModelCard | None:
+def _yolo_card(
+    file: ModelFile, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]
+) -> ModelCard | None:
+    path = file.path
     if len(inputs) != 1 or len(outputs) != 1 or len(inputs[0].shape) != 4 or len(outputs[0].shape) != 3:
         return None
     inp, out = inputs[0], outputs[0]
@@ -233,99 +239,20 @@ def _yolo_card(path: Path, inputs: Sequence[TensorInfo], outputs: Sequence[Tenso
 
 # --- Ultralytics: the metadata every export carries ------------------------------------------------
 
-_ONNX_METADATA_PROPS = 14  # ModelProto.metadata_props: repeated StringStringEntryProto {key = 1, value = 2}
+# free text in Ultralytics' metadata; every other value is a Python literal (`names` is a dict)
+_TEXT_KEYS = ("task", "description", "author", "date", "version", "license", "docs")
 
 
-def _varint(buf, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
-def _protobuf_fields(buf, start: int = 0, end: int | None = None):
-    """(field number, bytes) of each length-delimited field at one level of a protobuf message; other
-    wire types are skipped. Enough to read ONNX `metadata_props` without the onnx package."""
-    pos, end = start, len(buf) if end is None else end
-    while pos < end:
-        key, pos = _varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            _, pos = _varint(buf, pos)
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        elif wire == 2:
-            size, pos = _varint(buf, pos)
-            yield number, pos, pos + size
-            pos += size
-        else:
-            raise ValueError(f"wire type {wire}")
-
-
-def read_onnx_metadata(path: Path) -> dict[str, str]:
-    """An ONNX file's `metadata_props` as {key: value}, read from the protobuf directly (the graph
-    is skipped by its length, never parsed); empty when the file has none or cannot be read."""
-    try:
-        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            props = {}
-            for number, start, end in _protobuf_fields(buf):
-                if number != _ONNX_METADATA_PROPS:
-                    continue
-                entry = {
-                    n: bytes(buf[s:e]).decode("utf-8", "replace")
-                    for n, s, e in _protobuf_fields(buf, start, end)
-                }
-                props[entry.get(1, "")] = entry.get(2, "")
-            return props
-    except (OSError, ValueError, IndexError):
-        return {}
-
-
-def read_tflite_zip_metadata(path: Path) -> dict[str, Any]:
-    """Ultralytics' TFLite exports: its exporter appends a zip holding `metadata.json` to the
-    flatbuffer (`_add_tflite_metadata`), which `zipfile` finds from the end of the file."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            if not names:
-                return {}
-            text = zf.read(names[0]).decode("utf-8")
-    except (OSError, zipfile.BadZipFile, KeyError, UnicodeDecodeError):
-        return {}
-    try:
-        meta = json.loads(text)
-    except json.JSONDecodeError:
-        try:
-            meta = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            return {}
-    return meta if isinstance(meta, dict) else {}
-
-
-def ultralytics_metadata(path: Path) -> dict[str, Any]:
-    """The metadata an Ultralytics export carries, values parsed (`names` is a Python dict literal in
-    ONNX: `ast.literal_eval`, never eval); empty for any other file."""
-    suffix = path.suffix.lower()
-    raw: dict[str, Any] = read_onnx_metadata(path) if suffix == ".onnx" else read_tflite_zip_metadata(path)
+def ultralytics_metadata(file: str | Path | ModelFile) -> dict[str, Any]:
+    """The metadata an Ultralytics export carries (read by the file's kind: ONNX `metadata_props`,
+    the zip appended to a TFLite flatbuffer), values parsed (`ast.literal_eval`, never eval);
+    empty for any other file."""
+    raw = ModelFile.open(file).metadata
     if "names" not in raw and "task" not in raw:
         return {}
     meta: dict[str, Any] = {}
     for key, value in raw.items():
-        if isinstance(value, str) and key not in (
-            "task",
-            "description",
-            "author",
-            "date",
-            "version",
-            "license",
-            "docs",
-        ):
+        if isinstance(value, str) and key not in _TEXT_KEYS:
             with contextlib.suppress(ValueError, SyntaxError):
                 value = ast.literal_eval(value)
         meta[key] = value
@@ -351,13 +278,14 @@ def _meta_names(meta: dict[str, Any], path: Path) -> tuple[str, ...] | None:
 
 
 def _ultralytics_card(
-    path: Path, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]
+    file: ModelFile, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]
 ) -> ModelCard | None:
     """A card from an Ultralytics export's own metadata (names, imgsz, task, end2end), checked against
     its tensors: where the two disagree the tensors win, with a warning naming the field."""
+    path = file.path
     if path.suffix.lower() not in (".onnx", ".tflite") or len(inputs) != 1 or len(inputs[0].shape) != 4:
         return None
-    meta = ultralytics_metadata(path)
+    meta = ultralytics_metadata(file)
     if not meta:
         return None
     inp = inputs[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ import numpy as np
 from edgekit.card import ModelCard
 from edgekit.errors import DataError
 from edgekit.runtime.backends import Session, open_model
+from edgekit.runtime.files import ModelFile
 from edgekit.runtime.tasks import Task, TaskOptions, get_task
 
 NON_FINITE = "the model gave non-finite outputs (NaN or inf) for this input"
@@ -28,12 +30,21 @@ class Prediction:
 
 def check_finite(outputs: Sequence[np.ndarray]) -> None:
     """Raise DataError when a float output holds NaN or inf: a damaged weight or an input the model
-    overflows on gives them, and a NaN score printed as a result is a wrong answer said in silence."""
+    overflows on gives them, and a NaN score printed as a result is a wrong answer said in silence.
+
+    A classifier's few scores are checked as Python floats (a third of numpy's two calls on them,
+    right after an invoke has evicted the caches); a large output by numpy's own reduce."""
     for out in outputs:
-        # the ufunc's own reduce, not `.all()` (a Python wrapper around it): this runs right after
-        # an invoke has evicted the caches, where the wrapper costs more than the check
-        if out.dtype.kind in "fc" and not np.logical_and.reduce(np.isfinite(out), axis=None):
+        if out.dtype.kind not in "fc":
+            continue
+        if out.size <= _FEW and out.dtype.kind == "f":
+            if not all(map(math.isfinite, out.ravel().tolist())):
+                raise DataError(NON_FINITE)
+        elif not np.logical_and.reduce(np.isfinite(out), axis=None):
             raise DataError(NON_FINITE)
+
+
+_FEW = 256  # up to this many values, a Python loop over them beats numpy's calls
 
 
 @dataclass
@@ -60,7 +71,7 @@ class Predictor:
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | ModelFile,
         *,
         backend: str | None = None,
         threads: int | None = None,
@@ -72,8 +83,9 @@ class Predictor:
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
-        self.session: Session = open_model(path, backend, threads, device)
-        self._open_args = (path, backend, threads, device)
+        self.file = ModelFile.open(path)  # read once: every worker's session opens these bytes
+        self.session: Session = open_model(self.file, backend, threads, device)
+        self._open_args = (self.file, backend, threads, device)
         self.threads = threads  # inference threads asked for (None: the library's default)
         self._options = options or TaskOptions()
         try:
@@ -81,11 +93,11 @@ class Predictor:
             if card is None:  # a well-known detector (BlazeFace, Ultralytics YOLO) needs none
                 from edgekit.runtime.inferred_cards import infer_card
 
-                card = infer_card(path, self.session)
+                card = infer_card(self.file, self.session)
             if card is None:  # any other file runs as tensors in, tensors out (the card says so)
                 from edgekit.runtime.tasks.tensor import tensor_card
 
-                card = tensor_card(path, self.session)
+                card = tensor_card(self.session)
             if labels is not None:  # --labels: class names for a model that has none or others
                 card = card.replace(labels=tuple(labels))
             self.card = card

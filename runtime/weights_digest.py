@@ -13,9 +13,8 @@ would need the `onnx` package, which devices lack.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
-from pathlib import Path
+from typing import Any
 
 from edgekit.errors import ModelFileError
 
@@ -45,33 +44,28 @@ def file_digest(buf: bytes, recorded: str) -> str | None:
     return hashlib.sha256(buf.replace(entry, _entry(PLACEHOLDER))).hexdigest()
 
 
-_verdicts: dict[tuple[str, int, int], bool] = {}
+_verdicts: dict[tuple[str, int, int, int], bool] = {}
 _lock = threading.Lock()
 
 
-def check_file_digest(path: Path, recorded: str) -> None:
-    """Refuse a file whose bytes are not the ones export sealed. A file with no recorded digest
-    (exported before it was recorded) passes unchecked. The verdict is cached by (path, size,
-    modification time), so a long-lived program that reopens a model hashes it once."""
+def check_digest(file: Any, recorded: str) -> None:
+    """Refuse a model file (`edgekit.runtime.files.ModelFile`) whose bytes are not the ones export
+    sealed, hashing the bytes it has already read. A file with no recorded digest (exported before
+    it was recorded) passes unchecked. The verdict is kept by the stat the bytes were read under,
+    so a long-lived program that reopens a model hashes it once."""
     if not recorded:
         return
-    try:
-        st = os.stat(path)
-    except OSError as e:
-        raise ModelFileError(f"cannot read {path}: {e.strerror or e}") from None
-    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    data, st = file.data, file.stat
+    key = None if st is None else (str(file.path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     with _lock:
-        ok = _verdicts.get(key)
+        ok = _verdicts.get(key) if key is not None else None
     if ok is None:
-        try:
-            buf = Path(path).read_bytes()
-        except OSError as e:
-            raise ModelFileError(f"cannot read {path}: {e.strerror or e}") from None
-        ok = file_digest(buf, recorded) == recorded
-        with _lock:
-            _verdicts[key] = ok
+        ok = file_digest(data, recorded) == recorded
+        if key is not None:
+            with _lock:
+                _verdicts[key] = ok
     if not ok:
         raise ModelFileError(
-            f"{path} was changed after export (its contents do not match the digest in its card): "
+            f"{file.path} was changed after export (its contents do not match the digest in its card): "
             "export it again or restore the original file"
         )

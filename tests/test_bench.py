@@ -13,17 +13,11 @@ import pytest
 from tensor_fixtures import make_tensor_models
 from typer.testing import CliRunner
 
-from edgekit.bench_table import (
-    BenchRow,
-    bench_models,
-    from_csv,
-    load_result,
-    plan_rows,
-    save_json,
-    table,
-    to_csv,
-    verdict,
-)
+from edgekit.benchmark.plan import plan_rows
+from edgekit.benchmark.report import table
+from edgekit.benchmark.results import BenchRow, from_csv, load_result, save_json, to_csv
+from edgekit.benchmark.runner import Benchmark, BenchSettings
+from edgekit.benchmark.verdict import verdict
 from edgekit.cli import app
 from edgekit.errors import ConfigError, DataError, UnknownNameError, UnsupportedError
 from edgekit.runtime.backends import BACKENDS, SessionOptions
@@ -40,6 +34,12 @@ from edgekit.runtime.timing import (
 )
 
 runner = CliRunner()
+
+
+def bench_models(paths, backends=("auto",), *, threads=(None,), devices=("auto",), **settings):
+    """The rows a `Benchmark` of these files measures (each in its own process)."""
+    s = BenchSettings(backends=tuple(backends), threads=tuple(threads), devices=tuple(devices), **settings)
+    return Benchmark(paths, s).run().rows
 
 
 def invoke(*args):
@@ -284,7 +284,7 @@ def test_rows_run_in_a_seeded_random_order_and_are_shown_in_the_users(nets, tmp_
 def test_all_backends_are_the_ones_that_run_here(nets):
     tflite = nets[0]["tflite"]
     usable = [name for name, b in BACKENDS.items() if ".tflite" in b.suffixes and b.available()]
-    planned = [backend for _, backend, *_ in plan_rows([tflite], ["all"], ["auto"], [1], [1])]
+    planned = [p.backend for p in plan_rows([tflite], ["all"], ["auto"], [1], [1])]
     assert planned == usable and "litert" in planned
     # TensorFlow 2.21's tensorflow.lite package has no Interpreter: the backend looks for the module
     # that has it, by file, without importing TensorFlow

@@ -68,7 +68,11 @@ def test_quickstart_runs_the_whole_flow(tmp_path):
         assert name in r.stdout and (out / name).exists()
     assert "speed-up" in r.stdout
     doc = json.loads((tmp_path / "qs.json").read_text())
-    assert doc["baseline"]["backend"] == "keras" and len(doc["results"]) == 4
+    # the benchmark's own result file (what `compare` reads), every row measured in its own process
+    rows = doc["results"]
+    assert doc["schema"] == "edgekit-bench" and len(rows) == 5 and rows[0]["backend"] == "keras"
+    assert doc["baseline"] == "model.keras:keras:cpu:tdefault:b1"
+    assert len({r["peak_rss_mb"] for r in rows}) > 1  # each row's own memory, not one process's
     (out / "model.onnx").write_bytes(b"stale")  # the earlier run's files go: the folder is the quickstart's
     again = invoke("quickstart", "--out", out, "--epochs", "1", "--runs", "10")
     assert again.exit_code == 0, again.output

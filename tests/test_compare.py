@@ -9,9 +9,10 @@ import pytest
 from tensor_fixtures import make_tensor_models
 from typer.testing import CliRunner
 
-from edgekit.bench_table import bench_models, save_json
+from edgekit.benchmark.compare import chart_size, compare_files
+from edgekit.benchmark.results import save_json
+from edgekit.benchmark.runner import Benchmark, BenchSettings
 from edgekit.cli import app
-from edgekit.compare import chart_size, compare_files
 
 runner = CliRunner()
 
@@ -25,8 +26,9 @@ def results(tmp_path_factory):
     root = tmp_path_factory.mktemp("compare")
     files = make_tensor_models(root / "m")
     # "host a" measured both files, "host b" only the ONNX one (its TFLite row is missing)
-    a = bench_models([files["tflite"], files["onnx"]], ["auto"], runs=20, threads=[1])
-    b = bench_models([files["onnx"]], ["auto"], runs=20, threads=[1])
+    settings = BenchSettings(runs=20, threads=(1,))
+    a = Benchmark([files["tflite"], files["onnx"]], settings).run().rows
+    b = Benchmark([files["onnx"]], settings).run().rows
     pa = save_json(a, root / "a.json", host={"hostname": "host-a", "cpu": {}})
     pb = save_json(b, root / "b.json", host={"hostname": "host-b", "cpu": {}})
     return pa, pb
@@ -66,7 +68,7 @@ def test_bad_result_files_are_one_sentence(results, tmp_path):
 
 
 def test_a_row_the_test_cannot_tell_from_the_baseline_is_marked(results, tmp_path):
-    from edgekit.bench_table import load_result
+    from edgekit.benchmark.results import load_result
 
     a = load_result(results[0])
     # the same per-run times under another host's name: p = 1, shown as ≈; the other file differs

@@ -521,9 +521,9 @@ def opencv_raw_heads(cfg_path: Path, x_nchw: np.ndarray) -> tuple[list[np.ndarra
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_imported_keras_heads_equal_opencv(models, imported, name):
-    from edgekit.runtime.backends.keras import load_keras_model
     from edgekit.runtime.darknet import read_cfg
     from edgekit.runtime.detection_formats.darknet import decode_head
+    from edgekit.runtime.files.keras import load_keras_model
 
     cfg = read_cfg(models[name])
     h, w, c = cfg.input_shape
@@ -564,7 +564,7 @@ def test_exported_tflite_and_onnx_run_with_the_same_decode(models, imported, tmp
 
     from edgekit.card import ModelCard
     from edgekit.export.base import ExportOptions, Quantization, get_exporter
-    from edgekit.runtime.backends.keras import load_keras_model
+    from edgekit.runtime.files.keras import load_keras_model
     from edgekit.runtime.predictor import Predictor
 
     keras_path = imported["v4tiny"]

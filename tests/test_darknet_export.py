@@ -11,7 +11,7 @@ from test_darknet import MODELS, picture, run_json, write_weights
 from typer.testing import CliRunner
 
 from edgekit.cli import app
-from edgekit.runtime.backends import read_card
+from edgekit.runtime.files import read_card
 
 runner = CliRunner()
 
@@ -29,6 +29,7 @@ def iou(a, b) -> float:
 
 def matched(got: list[dict], want: list[dict]) -> float:
     """The fraction of `want`'s boxes that a box of `got` of the same class covers at IoU >= 0.5."""
+
     def covered(w: dict) -> bool:
         box = np.array(w["box"])
         return any(g["class_id"] == w["class_id"] and iou(np.array(g["box"]), box) >= 0.5 for g in got)
@@ -83,5 +84,3 @@ def test_a_folder_without_images_is_one_sentence(tmp_path):
     (tmp_path / "empty").mkdir()
     result = cli("export", tmp_path / "k" / "model.keras", "--to", "onnx", "--data", tmp_path / "empty")
     assert result.exit_code == 1 and "holds no images" in result.stderr
-
-

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgekit.errors import ModelFileError
-from edgekit.models.train import CardLike
+from edgekit.models.step import CardLike
 from edgekit.runtime.backends import TensorInfo
 from edgekit.runtime.detection_formats import FORMATS, detection_format
 from edgekit.runtime.detection_formats.edgekit_grid import encode_grid, grid_postprocess

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import edgekit.models.recipes.detector  # noqa: F401  (registers the recipe and the "yolo" dataset)
 from edgekit.cli import app
 from edgekit.errors import DataError
-from edgekit.models.train import CardLike
+from edgekit.models.step import CardLike
 from edgekit.runtime.datasets import load_dataset
 from edgekit.runtime.detection_formats.edgekit_grid import decode_grid, encode_grid, grid_postprocess
 from edgekit.runtime.detection_metrics import (
@@ -330,11 +330,12 @@ def converted(tiny_run) -> dict[str, Path]:
     embed (the card inside), without the parity step that `edgekit export` adds."""
     from edgekit.export.api import plan_export
     from edgekit.export.base import get_exporter
-    from edgekit.models.train import card_inputs
-    from edgekit.runtime.backends.keras import load_keras_model, read_keras_card
+    from edgekit.runtime.features import card_inputs
+    from edgekit.runtime.files import read_card
+    from edgekit.runtime.files.keras import load_keras_model
 
     model_path = tiny_run / "run" / "model.keras"
-    card = read_keras_card(model_path)
+    card = read_card(model_path)
     model = load_keras_model(model_path)
     calib = card_inputs(card, load_dataset("yolo", str(tiny_run / "scenes")).train)
     files = {}
@@ -352,8 +353,8 @@ def test_edgekit_run_gives_the_detectors_boxes_on_the_frame(tiny_run, converted,
     import cv2
 
     from edgekit.card import ModelCard
-    from edgekit.models.train import card_inputs
     from edgekit.runtime.datasets import Split
+    from edgekit.runtime.features import card_inputs
     from edgekit.tfutil import import_tf
 
     scene = cv2.imread(str(sorted((tiny_run / "scenes" / "test" / "images").glob("*.png"))[0]))
@@ -386,9 +387,9 @@ def test_the_runtime_feeds_the_detector_the_pixels_training_did(tiny_run):
     import cv2
 
     from edgekit.card import ModelCard
-    from edgekit.models.train import card_inputs
     from edgekit.runtime.backends import TensorInfo
     from edgekit.runtime.datasets import Split
+    from edgekit.runtime.features import card_inputs
     from edgekit.runtime.tasks import TaskOptions
     from edgekit.runtime.tasks.detect import Detect
 

@@ -16,9 +16,7 @@ def exported(trained, tmp_path_factory) -> dict[str, Path]:
     from edgekit.export.api import export_model, plan_export
 
     out = tmp_path_factory.mktemp("sealed")
-    return {
-        f: export_model(trained, plan_export(trained, f, q, out=out / f"m.{f}")).path for f, q in FORMATS
-    }
+    return {f: export_model(trained, plan_export(trained, f, q, out=out / f"m.{f}")).path for f, q in FORMATS}
 
 
 def _flip_a_weight(path: Path, out: Path) -> Path:
@@ -34,7 +32,7 @@ def _flip_a_weight(path: Path, out: Path) -> Path:
 
 @pytest.mark.parametrize("fmt", [f for f, _ in FORMATS])
 def test_export_records_the_digest_and_the_file_loads(exported, fmt):
-    from edgekit.runtime.backends import read_card
+    from edgekit.runtime.files import read_card
     from edgekit.runtime.predictor import Predictor
     from edgekit.runtime.weights_digest import PLACEHOLDER, file_digest
 
@@ -70,7 +68,7 @@ def test_a_changed_weight_is_refused_by_run_bench_and_info(exported, fmt, tmp_pa
 
 def test_a_changed_card_is_refused_too(exported, tmp_path):
     from edgekit.errors import ModelFileError
-    from edgekit.runtime.backends import read_card
+    from edgekit.runtime.files import read_card
 
     buf = exported["onnx"].read_bytes()
     at = buf.find(b'"task": "classify-image"')
@@ -83,7 +81,7 @@ def test_a_changed_card_is_refused_too(exported, tmp_path):
 
 def test_a_file_with_no_digest_loads_unchecked(exported, tmp_path):
     """Files exported before the digest was recorded: their card has no file_sha256."""
-    from edgekit.runtime.backends import read_card
+    from edgekit.runtime.files import read_card
 
     buf = exported["onnx"].read_bytes()
     path = tmp_path / "old.onnx"

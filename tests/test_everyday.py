@@ -23,14 +23,15 @@ def cli(*args):
 
 
 def test_trained_keras_file_carries_its_card(trained, tmp_path):
-    from edgekit.runtime.backends.keras import CARD_ENTRY, load_keras_model, read_keras_card
+    from edgekit.runtime.files import read_card
+    from edgekit.runtime.files.keras import CARD_ENTRY, load_keras_model
 
     with zipfile.ZipFile(trained) as z:
         assert CARD_ENTRY in z.namelist()
     alone = tmp_path / "copied" / "digits.keras"
     alone.parent.mkdir()
     shutil.copy(trained, alone)  # the file only, no card.json beside it
-    card = read_keras_card(alone)
+    card = read_card(alone)
     assert card is not None and card.recipe == "mnist-cnn"
     assert load_keras_model(alone).output_shape == (None, 10)  # Keras ignores the extra entry
 
@@ -41,14 +42,14 @@ def test_trained_keras_file_carries_its_card(trained, tmp_path):
 
 def test_card_beside_the_file_wins(trained, tmp_path):
     from edgekit.card import ModelCard
-    from edgekit.runtime.backends.keras import read_keras_card
+    from edgekit.runtime.files import read_card
 
     copy = tmp_path / "model.keras"
     shutil.copy(trained, copy)
     beside = ModelCard.load(trained.with_name("card.json"))
     edited = beside.replace(labels=tuple(f"d{i}" for i in range(10)))
     (tmp_path / "card.json").write_text(edited.to_json())
-    assert read_keras_card(copy).labels[0] == "d0"
+    assert read_card(copy).labels[0] == "d0"
 
 
 # ---- 2. --out takes a folder for many files, a file name for one -------------------------------
@@ -102,7 +103,7 @@ def small_mobilenet():
 
 def test_gru_converts_with_no_card_and_no_task(tmp_path):
     from edgekit.card import ModelCard
-    from edgekit.runtime.backends import read_card
+    from edgekit.runtime.files import read_card
     from edgekit.runtime.predictor import Predictor
 
     path = tmp_path / "sensor.keras"
@@ -121,7 +122,7 @@ def test_gru_converts_with_no_card_and_no_task(tmp_path):
 
 
 def test_token_id_model_int8_from_npz(tmp_path):
-    from edgekit.runtime.backends import read_card
+    from edgekit.runtime.files import read_card
 
     path = tmp_path / "text.keras"
     conv1d_model().save(path)
@@ -230,10 +231,10 @@ def test_mnist_preprocessing_leaves_mnist_digits_as_they_are(mnist):
 
 
 @pytest.mark.runtime_only
-def test_light_ground_is_np_medians_answer_on_any_border():
+def testlight_ground_is_np_medians_answer_on_any_border():
     """The per-frame polarity test sorts the border instead of calling np.median (a tenth of the
     cost): the same answer on every frame shape, odd and even borders, and at the 127/128 edge."""
-    from edgekit.runtime.preprocess import _light_ground
+    from edgekit.runtime.preprocess import light_ground
 
     rng = np.random.default_rng(0)
     answers = []
@@ -242,7 +243,7 @@ def test_light_ground_is_np_medians_answer_on_any_border():
         near = np.array([126, 127, 128, 129], np.uint8)
         g = rng.choice(near, (h, w)) if i % 2 else rng.integers(0, 256, (h, w)).astype(np.uint8)
         median = np.median(np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]]))
-        assert _light_ground(g) == (median > 127), (g.shape, median)
+        assert light_ground(g) == (median > 127), (g.shape, median)
         answers.append(median > 127)
     assert 0.2 < np.mean(answers) < 0.8  # both answers were tested
 

@@ -15,7 +15,7 @@ from conftest import ARTIFACTS, run_python
 
 from edgekit.card import ModelCard
 from edgekit.errors import ConfigError, VerificationError
-from edgekit.runtime.backends import read_card
+from edgekit.runtime.files import read_card
 
 
 @pytest.mark.parametrize(("fmt", "q"), ARTIFACTS)
@@ -148,12 +148,12 @@ def test_uint8_io_and_entropy_calibration(trained, tmp_path):
 
 
 def test_op_report_lists_builtin_ops_and_finds_no_flex(artifacts):
-    from edgekit.runtime.ops import op_report
+    from edgekit.runtime.files import ModelFile
 
-    tfl = op_report(artifacts[("tflite", "int8")])
+    tfl = ModelFile.open(artifacts[("tflite", "int8")]).ops
     assert {"CONV_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"} <= set(tfl.ops) and tfl.portable
     assert tfl.ops["CONV_2D"] == 2
-    onnx = op_report(artifacts[("onnx", "int8")])
+    onnx = ModelFile.open(artifacts[("onnx", "int8")]).ops
     assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= set(onnx.ops) and onnx.portable
 
 

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from edgekit.card import ModelCard
 from edgekit.export.base import exporter_names
 from edgekit.models.recipe import get_recipe, recipe_names
-from edgekit.runtime.backends import read_card
+from edgekit.runtime.files import read_card
 
 BARS = {"fp32": 1e-4, "fp16": 1e-2}  # max abs diff; dynamic and int8 are held to the metric drop
 
@@ -97,7 +97,7 @@ def exported(request, tmp_path_factory) -> tuple[str, Path, dict]:
 
 
 def test_every_artifact_holds_its_card_and_meets_its_bar(exported):
-    from edgekit.runtime.ops import op_report
+    from edgekit.runtime.files import ModelFile
 
     name, folder, doc = exported
     original = ModelCard.load(folder / "card.json")
@@ -118,17 +118,17 @@ def test_every_artifact_holds_its_card_and_meets_its_bar(exported):
             assert report["max_abs_diff"] <= BARS[a["quantization"]]
         else:
             assert report[f"{report['metric']}_delta_points"] >= -TINY_MAX_DROP
-        ops = op_report(path)
+        ops = ModelFile.open(path).ops
         assert ops.portable, f"{path.name}: {ops.warnings()}"
         if a["format"] == "tflite" and "LSTM" in _layers(name):
             assert "WHILE" not in ops.ops  # unrolled over a fixed batch of 1
 
 
 def test_every_artifact_gives_the_validated_numbers_without_tensorflow(exported):
-    from edgekit.export.api import keras_outputs
     from edgekit.export.data import eval_data
-    from edgekit.models.train import card_inputs
-    from edgekit.runtime.backends.keras import load_keras_model
+    from edgekit.export.source import keras_outputs
+    from edgekit.runtime.features import card_inputs
+    from edgekit.runtime.files.keras import load_keras_model
 
     name, folder, doc = exported
     card = ModelCard.load(folder / "card.json")

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from edgekit.cli import app
 from edgekit.export.base import Quantization, targets
 from edgekit.models.recipe import get_recipe, recipe_names
-from edgekit.runtime.backends import read_card
+from edgekit.runtime.files import read_card
 from edgekit.runtime.inputs import input_kind_names
 
 runner = CliRunner()
@@ -129,7 +129,9 @@ def test_saved_model_folder_exports(tmp_path):
     x = layers.Flatten()(layers.Conv2D(2, 3, activation="relu")(inputs))
     model = keras.Model(inputs, layers.Dense(2, activation="softmax")(x))
     model.export(tmp_path / "sm", verbose=False)
-    result = runner.invoke(app, ["export", str(tmp_path / "sm"), "--task", "classify-image", "--to", "onnx", "--unsafe"])
+    result = runner.invoke(
+        app, ["export", str(tmp_path / "sm"), "--task", "classify-image", "--to", "onnx", "--unsafe"]
+    )
     assert result.exit_code == 0, result.output
     card = read_card(tmp_path / "sm.onnx")
     assert card.labels == ("0", "1") and card.parity["passed"] and card.parity["max_abs_diff"] < 1e-4
@@ -150,7 +152,7 @@ import sys
 from pathlib import Path
 from edgekit.errors import UnsupportedError
 from edgekit.export.api import plan_export
-from edgekit.export.model_files import CardHints
+from edgekit.export.describe import CardHints
 try:
     plan_export(Path({str(functional_model)!r}), "tflite", "int8", out=Path({str(tmp_path / "q.tflite")!r}),
                 hints=CardHints(task="classify-image"))
@@ -257,7 +259,7 @@ def _rnn_model(path: Path, cell: str) -> Path:
 
 
 def test_lstm_exports_to_tflite_builtins_unrolled_and_to_a_fused_onnx_lstm(tmp_path):
-    from edgekit.runtime.ops import op_report
+    from edgekit.runtime.files import ModelFile
 
     model = _rnn_model(tmp_path / "lstm.keras", "LSTM")
     rng = np.random.default_rng(2)
@@ -267,7 +269,7 @@ def test_lstm_exports_to_tflite_builtins_unrolled_and_to_a_fused_onnx_lstm(tmp_p
         out = tmp_path / f"m_{mode}.{fmt}"
         result = runner.invoke(app, [*base, "--to", fmt, "--quantize", mode, "--out", str(out)])
         assert result.exit_code == 0, result.output
-        card, ops = read_card(out), op_report(out)
+        card, ops = read_card(out), ModelFile.open(out).ops
         assert card.parity["passed"] and card.parity["labelled"] and ops.portable
         if fmt == "tflite":
             # unrolled: one FULLY_CONNECTED pair per time step, no WHILE loop, no TensorList/Flex op
@@ -288,7 +290,7 @@ import sys
 from pathlib import Path
 from edgekit.errors import UnsupportedError
 from edgekit.export.api import plan_export
-from edgekit.export.model_files import CardHints
+from edgekit.export.describe import CardHints
 hints = CardHints(task="classify-image")
 for fmt, mode, batch in (("onnx", "dynamic", None), ("tflite", "fp32", "dynamic")):
     try:
@@ -356,7 +358,7 @@ def test_a_model_with_its_card_and_no_data_exports_on_generated_inputs(kind, tmp
     path = tmp_path / "mine.keras"
     model.save(path)
     (tmp_path / "card.json").write_text(card.to_json(indent=2))
-    outcomes = export_all(path, model=model)
+    outcomes = export_all(path, keras_model=model)
     assert {str(o.target) for o in outcomes if o.skipped} == {
         str(t) for t in targets() if t.quantization is Quantization.INT8
     }

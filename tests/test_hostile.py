@@ -55,7 +55,7 @@ def test_card_image_size_is_checked_against_the_input(size, message):
 
 @pytest.mark.runtime_only
 def test_card_data_reference_stays_inside_the_model_folder(tmp_path):
-    from edgekit.bench_table import heldout_for
+    from edgekit.benchmark.measure import heldout_for
     from edgekit.evaluate_file import card_dataset
 
     model = tmp_path / "m.tflite"
@@ -141,12 +141,12 @@ def test_a_damaged_tflite_is_refused_before_the_interpreter(artifacts):
 @pytest.mark.runtime_only
 def test_a_saved_model_is_refused_without_unsafe(tmp_path):
     from edgekit.errors import UnsupportedError
-    from edgekit.export.model_files import load_model
+    from edgekit.export.source import ExportSource
 
     (tmp_path / "sm").mkdir()
     (tmp_path / "sm" / "saved_model.pb").write_bytes(b"")
     with pytest.raises(UnsupportedError, match="is a program .* pass --unsafe"):
-        load_model(tmp_path / "sm")
+        _ = ExportSource.open(tmp_path / "sm").model
 
 
 @pytest.mark.runtime_only
@@ -186,8 +186,7 @@ def test_onnx_metadata_that_is_not_utf8_is_refused_in_one_sentence(tmp_path):
     onnx = pytest.importorskip("onnx")
 
     import edgekit.runtime
-    from edgekit.runtime.backends import SessionOptions
-    from edgekit.runtime.backends.onnxruntime import _card_from_session, _session
+    from edgekit.runtime.files import ModelFile
 
     shipped = Path(edgekit.runtime.__file__).parent / "assets" / "face_detection_front_128x128_barracuda.onnx"
     model = onnx.load(str(shipped))
@@ -195,7 +194,7 @@ def test_onnx_metadata_that_is_not_utf8_is_refused_in_one_sentence(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(model.SerializeToString().replace(b"QQQQ", b"\xff\xfe\xfd\xfc"))
     with pytest.raises(ModelFileError, match="metadata is not valid UTF-8"):
-        _card_from_session(_session(bad, SessionOptions(device="cpu")), bad)
+        _ = ModelFile.open(bad).card
 
 
 @pytest.mark.runtime_only

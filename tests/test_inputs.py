@@ -43,16 +43,22 @@ def test_every_recipe_reads_a_registered_kind(name):
     assert get_recipe(name).input.preprocess.get("kind", "image") in INPUT_KINDS
 
 
+def model_shape(recipe, preprocess) -> tuple[int, ...]:
+    """The model's input shape: the recipe's, or what fitting the preprocessing made it (a table)."""
+    return input_kind(preprocess).input_shape(preprocess, recipe.input.shape)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_features_of_a_batch_have_the_models_shape_and_type(kind):
     recipe, _, preprocess, data = kind_example(kind)
-    x = features(preprocess, data.heldout.x, recipe.input.shape)
-    assert x.shape == (len(data.heldout), *recipe.input.shape)
+    shape = model_shape(recipe, preprocess)
+    x = features(preprocess, data.heldout.x, shape)
+    assert x.shape == (len(data.heldout), *shape)
     # token ids stay integer (an Embedding looks rows up by them); everything else is float32
     assert x.dtype == (np.int32 if kind == "text" else np.float32)
     assert np.isfinite(x).all()
     # one item at a time, as a device does it: the same numbers as the batch
-    np.testing.assert_array_equal(features(preprocess, data.heldout.x[:1], recipe.input.shape), x[:1])
+    np.testing.assert_array_equal(features(preprocess, data.heldout.x[:1], shape), x[:1])
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -60,28 +66,28 @@ def test_generated_inputs_go_through_the_kinds_features_and_vary(kind):
     recipe, _, preprocess, _ = kind_example(kind)
     raw = input_kind(preprocess).generate(preprocess, 16)
     assert len(raw) == 16
-    x = features(preprocess, raw, recipe.input.shape)
-    assert x.shape == (16, *recipe.input.shape) and np.isfinite(x).all()
+    x = features(preprocess, raw, model_shape(recipe, preprocess))
+    assert x.shape == (16, *model_shape(recipe, preprocess)) and np.isfinite(x).all()
     assert len({row.tobytes() for row in x}) == 16, "generated inputs must differ from each other"
     again = input_kind(preprocess).generate(preprocess, 16)
-    np.testing.assert_array_equal(features(preprocess, again, recipe.input.shape), x)  # seeded
+    np.testing.assert_array_equal(features(preprocess, again, model_shape(recipe, preprocess)), x)  # seeded
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_blank_input_goes_through_the_kinds_features_and_the_task_gives_it(kind):
     recipe, _, preprocess, data = kind_example(kind)
     blank = input_kind(preprocess).blank(preprocess)
-    x = features(preprocess, [blank], recipe.input.shape)
-    assert x.shape == (1, *recipe.input.shape) and np.isfinite(x).all()
+    x = features(preprocess, [blank], model_shape(recipe, preprocess))
+    assert x.shape == (1, *model_shape(recipe, preprocess)) and np.isfinite(x).all()
     card = ModelCard(
         task=recipe.task,
         labels=data.labels,
-        input=TensorSpec(recipe.input.name, (None, *recipe.input.shape)),
+        input=TensorSpec(recipe.input.name, (None, *model_shape(recipe, preprocess))),
         output=TensorSpec(recipe.output.name, (None, len(data.labels))),
         preprocess=preprocess,
     )
     task_blank = Task(card, [], [], TaskOptions()).blank_input()
-    np.testing.assert_array_equal(features(preprocess, [task_blank], recipe.input.shape), x)
+    np.testing.assert_array_equal(features(preprocess, [task_blank], model_shape(recipe, preprocess)), x)
 
 
 def test_generated_texts_use_the_cards_vocabulary_padding_and_unknown_words():

@@ -464,8 +464,8 @@ def test_card_carries_the_mfcc_settings_and_the_fitted_normalisation(kws_model, 
 def test_runtime_features_equal_the_training_features_on_real_wavs(kws_model, kws_data, fmt):
     """The device path (wav file -> source -> task.preprocess) gives the numbers training used."""
     from edgekit.card import ModelCard
-    from edgekit.models.train import card_inputs
     from edgekit.runtime.datasets import load_dataset
+    from edgekit.runtime.features import card_inputs
     from edgekit.runtime.predictor import Predictor
     from edgekit.runtime.sources import open_source
 

@@ -1,7 +1,9 @@
 """The layers hold: the installed package's import graph, read from its modules' own import
 statements (those inside functions too), has no cycle and no import from a lower layer to a higher
 one. Kernel (card, errors, registry, files) <- runtime <- models, export <- CLI and the commands'
-orchestration."""
+orchestration. The same holds at every folder: inside each package, its modules and its
+sub-packages (each taken whole, as one room) import each other in no circle, so no arrow between
+two rooms of one folder runs back up."""
 
 from __future__ import annotations
 
@@ -13,19 +15,15 @@ from pathlib import Path
 
 import pytest
 
-# the modules of the top layer that live in edgekit/ beside the kernel
-ORCHESTRATION = {
-    "edgekit.bench_table",
-    "edgekit.bench_worker",
-    "edgekit.compare",
-    "edgekit.evaluate_file",
-    "edgekit.quickstart",
-}
+# the modules and packages of the top layer that live in edgekit/ beside the kernel
+ORCHESTRATION = ("edgekit.benchmark", "edgekit.evaluate_file", "edgekit.quickstart")
 LAYERS = {0: "kernel", 1: "runtime", 2: "models/export", 3: "CLI"}
 
 
 def layer(module: str) -> int:
-    if module.startswith("edgekit.cli") or module in ORCHESTRATION:
+    if module.startswith("edgekit.cli") or any(
+        module == o or module.startswith(o + ".") for o in ORCHESTRATION
+    ):
         return 3
     if module.startswith(("edgekit.models", "edgekit.export")):
         return 2
@@ -136,8 +134,57 @@ def test_no_import_runs_up_a_layer(graph):
     assert upward == []
 
 
+def room(module: str, folder: str, packages: set[str]) -> str | None:
+    """The room of `folder` that `module` is in: a module of the folder itself, or the sub-package
+    (taken whole) that holds it; None when it is outside the folder (or is the folder's face)."""
+    if not module.startswith(folder + "."):
+        return None
+    child = folder + "." + module[len(folder) + 1 :].split(".")[0]
+    return child
+
+
+def folder_graphs(graph: dict[str, set[str]]) -> dict[str, dict[str, set[str]]]:
+    """For every package: its rooms (modules and sub-packages) and the imports between them."""
+    packages = {m for m in graph if any(other.startswith(m + ".") for other in graph)}
+    out: dict[str, dict[str, set[str]]] = {}
+    for folder in sorted(packages):
+        rooms: dict[str, set[str]] = {}
+        for a, deps in graph.items():
+            ra = room(a, folder, packages)
+            if ra is None:
+                continue
+            rooms.setdefault(ra, set())
+            for b in deps:
+                rb = room(b, folder, packages)
+                if rb is not None and rb != ra:
+                    rooms[ra].add(rb)
+        for deps in list(rooms.values()):
+            for b in deps:
+                rooms.setdefault(b, set())
+        out[folder] = rooms
+    return out
+
+
+def test_no_folder_has_rooms_in_a_circle(graph):
+    # the installed root `edgekit` maps four folders of the repository; its rooms are those folders
+    found = {folder: cycles(rooms) for folder, rooms in folder_graphs(graph).items()}
+    assert {f: c for f, c in found.items() if c} == {}
+
+
 def test_the_checks_catch_a_cycle_and_an_upward_import():
     g = {"edgekit.a": {"edgekit.b"}, "edgekit.b": {"edgekit.a"}, "edgekit.runtime.x": {"edgekit.cli.y"}}
     g["edgekit.cli.y"] = set()
     assert cycles(g) == [["edgekit.a", "edgekit.b"]]
     assert layer("edgekit.cli.y") > layer("edgekit.runtime.x")
+    # two folders whose modules import each other are a circle of rooms, though no module is in one
+    folders = {
+        "edgekit.runtime.tasks.detect": {"edgekit.runtime.formats.yolo"},
+        "edgekit.runtime.formats.yolo": {"edgekit.runtime.tasks.options"},
+        "edgekit.runtime.tasks.options": set(),
+        "edgekit.runtime.tasks": set(),
+        "edgekit.runtime.formats": set(),
+        "edgekit.runtime": set(),
+    }
+    assert cycles(folders) == []
+    rooms = folder_graphs(folders)["edgekit.runtime"]
+    assert cycles(rooms) == [["edgekit.runtime.formats", "edgekit.runtime.tasks"]]

@@ -13,7 +13,7 @@ import sys
 import time
 
 from edgekit.fileio import remove_stale_temp, temp_dir, temporary_dir
-from edgekit.runtime.backends import read_card
+from edgekit.runtime.files import read_card
 
 EDGEKIT = [sys.executable, "-m", "edgekit.cli"]
 

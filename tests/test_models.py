@@ -64,7 +64,8 @@ def test_recipe_trains_a_step_saves_reloads_and_writes_a_matching_card(name, tmp
     """Through the real training loop, with the recipe's tiny hparams: every recipe trains, saves,
     reloads, predicts the same numbers, and its card's input spec matches the model."""
     from edgekit.card import ModelCard, sha256_arrays
-    from edgekit.models.train import card_inputs, train
+    from edgekit.models.train import train
+    from edgekit.runtime.features import card_inputs
     from edgekit.tfutil import import_tf
 
     _, keras = import_tf()
@@ -117,7 +118,8 @@ def test_full_training_reaches_the_recipe_bar(name, tmp_path):
 
 
 def test_early_stopping_watches_the_validation_part_not_the_heldout(tmp_path, mnist):
-    from edgekit.models.train import model_inputs, train
+    from edgekit.models.train import train
+    from edgekit.runtime.features import model_inputs
     from edgekit.tfutil import import_tf
 
     # 500 digits in batches of 8: the loss on the 72 watched digits (500/7 of the validation part)
@@ -141,7 +143,7 @@ def test_early_stopping_watches_the_validation_part_not_the_heldout(tmp_path, mn
 
 @pytest.mark.runtime_only
 def test_validation_slice_is_fixed_and_disjoint(mnist):
-    from edgekit.models.train import validation_slice
+    from edgekit.models.step import validation_slice
 
     rest, watch = validation_slice(mnist.train, 0.1)
     again = validation_slice(mnist.train, 0.1)[1]

@@ -27,7 +27,7 @@ def test_importing_the_runtime_pulls_in_no_tensorflow():
         "edgekit.runtime.sinks",
         "edgekit.runtime.timing",
         "edgekit.runtime.detection",
-        "edgekit.bench_table",
+        "edgekit.benchmark.runner",
         "edgekit.runtime.datasets",
         "edgekit.cli",
     ]
@@ -134,7 +134,7 @@ def test_sources_say_what_is_wrong(tmp_path):
 
 def test_tflite_card_reader_needs_only_flatbuffers(artifacts):
     from edgekit.card import CARD_KEY
-    from edgekit.runtime.metadata import read_tflite_metadata
+    from edgekit.runtime.files.tflite import read_tflite_metadata
 
     meta = read_tflite_metadata(artifacts[("tflite", "int8")].read_bytes())
     assert CARD_KEY in meta and json.loads(meta[CARD_KEY])["quantization"] == "int8"
@@ -147,7 +147,7 @@ def test_tflite_card_reader_needs_only_flatbuffers(artifacts):
 @pytest.mark.runtime_only
 def test_preprocessing_matches_training(mnist):
     from edgekit.models.recipes.mnist import MNIST_PIXELS
-    from edgekit.models.train import model_inputs
+    from edgekit.runtime.features import model_inputs
     from edgekit.runtime.preprocess import ImageSpec, normalize, prepare_image
 
     spec = ImageSpec.from_dict(MNIST_PIXELS)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgekit.errors import UnsupportedError
-from edgekit.models.train import CardLike
+from edgekit.models.step import CardLike
 from edgekit.runtime.detection_formats.edgekit_grid import encode_grid, grid_postprocess
 from edgekit.runtime.scoring import evaluate_outputs
 from edgekit.runtime.tasks import TASKS
@@ -33,6 +33,9 @@ CASES = {
     "detect": (False, lambda: card("detect", postprocess=grid_postprocess(16)), [encode_grid(ROWS, (2, 2), 2)[None]], [ROWS], {"map50": 1.0, "precision": 1.0, "recall": 1.0}),
     # two sentences of two words: the first right, the second's last word wrong -> 3 of 4 words
     "translate": (False, lambda: CardLike("translate", ("<pad>", "<unk>", "a", "b"), {"kind": "text", "maxlen": 3}, {}), [np.eye(4)[[[2, 3, 0], [3, 3, 0]]]], ["a b", "b a"], {"token_accuracy": 0.75, "sentence_accuracy": 0.5}),
+    "classify-table": (True, lambda: card("classify-table"), [np.array([[0.9, 0.1], [0.2, 0.8]])], [0, 0], {"accuracy": 0.5}),
+    # a standardised target (centre 10, scale 2): outputs 0, 1, 2 are 10, 12, 14 against 10, 12, 16
+    "regress": (False, lambda: CardLike("regress", ("y",), {"kind": "table", "columns": [], "target": {"name": "y", "center": 10.0, "scale": 2.0}}, {}), [np.array([[0.0], [1.0], [2.0]])], np.array([10.0, 12.0, 16.0]), {"r2": 11 / 14, "mae": 2 / 3, "rmse": (4 / 3) ** 0.5}),
 }  # fmt: skip
 # tasks with no metric of their own: `evaluate` refuses them in one sentence
 NO_METRICS = {"tensor"}

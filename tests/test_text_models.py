@@ -305,7 +305,7 @@ def tiny_text_lstm(tmp_path_factory) -> Path:
 
 def test_runtime_tokenisation_is_the_training_one(tiny_text_lstm):
     from edgekit.card import ModelCard
-    from edgekit.models.train import card_inputs
+    from edgekit.runtime.features import card_inputs
     from edgekit.runtime.predictor import Predictor
     from edgekit.runtime.text import TextSpec
 
@@ -344,8 +344,8 @@ def tiny_text_tflite(tiny_text_lstm) -> Path:
 
 def test_edgekit_run_tflite_with_text_prints_json_labels_that_match_keras(tiny_text_lstm, tiny_text_tflite):
     from edgekit.card import ModelCard
-    from edgekit.models.train import model_inputs
     from edgekit.runtime.datasets import Split
+    from edgekit.runtime.features import model_inputs
     from edgekit.tfutil import import_tf
 
     text = "Le café served cold soup 🍜 and the croissant was naïve"

@@ -121,3 +121,25 @@ def test_a_killed_search_resumes_where_it_stopped(tmp_path):
     done = [t for t in trials if t["status"] == "COMPLETED"]
     assert len(done) == 4 and done[0] == first[0]  # the first trial was not run again
     assert (out / "model.keras").is_file()
+
+
+def test_a_trial_trains_exactly_as_a_run_does(tmp_path):
+    """One training step for both: a trial's validation score is that of `train` with the same
+    settings, scored on the same validation part (the same weights, the same batches)."""
+    import keras
+
+    from edgekit.models.step import validation_limit
+    from edgekit.models.train import train
+    from edgekit.models.tune import TuneConfig, tune
+    from edgekit.runtime.features import card_inputs
+    from edgekit.runtime.scoring import evaluate_outputs
+
+    grid = {"hidden": (16,)}
+    searched = tune(
+        TuneConfig("mnist-mlp-small", tmp_path / "search", grid=grid, epochs=2, limit=300, quiet=True)
+    )
+    run = train("mnist-mlp-small", tmp_path / "run", hparams={"hidden": 16}, epochs=2, limit=300, quiet=True)
+    model = keras.saving.load_model(run.model_path, compile=False)
+    watch = run.dataset.validation.head(validation_limit(300))
+    outputs = model.predict(card_inputs(run.card, watch), verbose=0, batch_size=256)
+    assert searched.trials[0]["val_accuracy"] == evaluate_outputs(run.card, outputs, watch.y)["accuracy"]

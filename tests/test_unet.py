@@ -251,8 +251,8 @@ def unet_files(tiny_unet) -> dict[tuple[str, str], Path]:
     """The tiny U-Net converted by the export layer's converters (fp32 and int8), card embedded."""
     from edgekit.card import ModelCard
     from edgekit.export.base import ExportOptions, Quantization, get_exporter
-    from edgekit.models.train import card_inputs
-    from edgekit.runtime.backends.keras import load_keras_model
+    from edgekit.runtime.features import card_inputs
+    from edgekit.runtime.files.keras import load_keras_model
 
     run = tiny_unet.root / "run"
     card = ModelCard.load(run / "card.json")
@@ -272,8 +272,8 @@ def unet_files(tiny_unet) -> dict[tuple[str, str], Path]:
 
 @pytest.mark.parametrize("fmt", ["tflite", "onnx"])
 def test_exported_unet_agrees_with_keras(unet_files, tiny_unet, fmt):
-    from edgekit.models.train import card_inputs
-    from edgekit.runtime.backends.keras import load_keras_model
+    from edgekit.runtime.features import card_inputs
+    from edgekit.runtime.files.keras import load_keras_model
     from edgekit.runtime.predictor import Predictor
     from edgekit.runtime.scoring import evaluate
 
@@ -294,7 +294,7 @@ def test_exported_unet_agrees_with_keras(unet_files, tiny_unet, fmt):
 
 
 def test_segment_task_preprocesses_frames_as_training_did(unet_files, tiny_unet):
-    from edgekit.models.train import card_inputs
+    from edgekit.runtime.features import card_inputs
     from edgekit.runtime.predictor import Predictor
 
     heldout = tiny_unet.dataset.heldout

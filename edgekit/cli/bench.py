@@ -72,32 +72,16 @@ def bench(
     peak memory, size and the task's metric, one row per file x backend x device x threads x batch,
     each in its own process, in a random order; each row against the baseline with a Mann-Whitney
     test; a verdict for this host under the table."""
-    from edgekit.bench_table import (
-        bench_models,
-        default_baseline,
-        default_result_path,
-        find_row,
-        machine,
-        mark_against,
-        progress_printer,
-        result_doc,
-        table,
-        to_csv,
-        verdict,
-    )
+    from edgekit.benchmark.runner import Benchmark, BenchSettings, progress_printer
     from edgekit.errors import DataError
-    from edgekit.fileio import write_text
+    from edgekit.fileio import check_writable
     from edgekit.runtime.tasks.tensor import parse_shapes
 
-    if runs is not None and runs < 1:
-        raise typer.BadParameter("--runs must be at least 1")
-    host = machine()
-    rows = bench_models(
-        models,
-        _list(backend) or ["auto"],
-        devices=_list(device) or ["auto"],
-        threads=_ints(threads, "--threads") or [None],
-        batches=_ints(batch, "--batch") or [1],
+    settings = BenchSettings(
+        backends=tuple(_list(backend)) or ("auto",),
+        devices=tuple(_list(device)) or ("auto",),
+        threads=tuple(_ints(threads, "--threads")) or (None,),
+        batches=tuple(_ints(batch, "--batch")) or (1,),
         runs=runs,
         max_time=max_time,
         warmup=warmup,
@@ -105,24 +89,38 @@ def bench(
         eval_samples=eval_samples,
         shapes=parse_shapes(shape),
         profile=profile,
-        progress=progress_printer(),
         seed=seed,
+        baseline=baseline,
     )
-    base = find_row(rows, baseline) if baseline else default_baseline(rows)
-    mark_against(rows, base)
-    doc = result_doc(rows, host, baseline=base.name if base else None, seed=seed, verdict=verdict(rows, host))
+    benchmark = Benchmark(models, settings)
+    # where the results go is checked before minutes of measuring, not after
+    save_to = None if no_save else (out or Path("bench-results") / "result.json")
+    for target in (save_to, csv_out):
+        if target is not None:
+            check_writable(target, force=True)
+    report = benchmark.run(progress=progress_printer())
+    doc = report.doc()
     if json_out:
         typer.echo(json.dumps(doc, indent=1))
     else:
-        typer.echo(table(rows, base))
+        typer.echo(report.table())
         typer.echo("")
-        typer.echo("\n".join(doc["verdict"]))
-    if all(r.error for r in rows):  # a result with no figure is not worth a file
-        raise DataError(f"nothing could be measured: {rows[0].error}" if rows else "nothing to measure")
-    if not no_save:
-        path = out or default_result_path(host)
-        write_text(path, json.dumps(doc, indent=1))
+        typer.echo("\n".join(report.verdict))
+    if report.interrupted:
+        typer.secho(
+            f"interrupted: {len(report.rows)} of {report.planned} rows were measured; they are kept",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    if report.rows and all(r.error for r in report.rows):  # a result with no figure is not worth a file
+        raise DataError(f"nothing could be measured: {report.rows[0].error}")
+    if report.rows and not no_save:
+        from edgekit.benchmark.results import default_result_path
+
+        path = report.save(out or default_result_path(report.host))
         typer.echo(f"saved {path}", err=True)
-    if csv_out:
-        write_text(csv_out, to_csv(rows))
+    if csv_out and report.rows:
+        report.save_csv(csv_out)
         typer.echo(f"saved {csv_out}", err=True)
+    if report.interrupted:
+        raise typer.Exit(130)

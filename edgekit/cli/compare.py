@@ -24,7 +24,7 @@ def compare(
     import json
     from dataclasses import asdict
 
-    from edgekit import compare as cmp
+    from edgekit.benchmark import compare as cmp
 
     c = cmp.compare_files(results, baseline)
     if json_out:

@@ -56,26 +56,14 @@ def float_layers_line(kept: dict) -> str:
 
 def warn_ops(path: Path) -> str:
     """Print the op report's warnings (Flex/custom ops) loudly; return its one-line summary."""
-    from edgekit.runtime.ops import op_report
+    from edgekit.runtime.files import ModelFile
 
-    report = op_report(path)
+    report = ModelFile.open(path).ops
     if report is None:
         return ""
     for warning in report.warnings():
         typer.secho(f"warning: {path.name} {warning}", fg=typer.colors.YELLOW, bold=True, err=True)
     return report.summary() or report.note
-
-
-def _has_no_card(model: Path) -> bool:
-    """A model with no card of its own (it exports as a tensor model); a file that cannot be read
-    says so later, where planning the export checks it."""
-    from edgekit.errors import EdgekitError
-    from edgekit.export.model_files import existing_card
-
-    try:
-        return model.exists() and existing_card(model) is None
-    except EdgekitError:
-        return False
 
 
 @app.command()
@@ -139,7 +127,10 @@ def export(
         ),
     ] = True,
     unsafe: Annotated[
-        bool, typer.Option(help="Load models that run code: Lambda layers, SavedModel folders (their serving function).")
+        bool,
+        typer.Option(
+            help="Load models that run code: Lambda layers, SavedModel folders (their serving function)."
+        ),
     ] = False,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
@@ -153,7 +144,8 @@ def export(
         report_entry,
         write_report,
     )
-    from edgekit.export.model_files import CardHints
+    from edgekit.export.describe import CardHints
+    from edgekit.export.source import ExportSource
     from edgekit.fileio import check_writable
 
     settings = dict(
@@ -172,7 +164,8 @@ def export(
     )
     if report is not None:
         check_writable(report, force=True)
-    if task is None and _has_no_card(model):
+    source = ExportSource.open(model, unsafe=unsafe)  # the file and its card, read once for every target
+    if task is None and source.card is None:
         typer.secho(
             f"{model.name} has no edgekit card: exporting it as a tensor model (arrays in, arrays out); "
             "pass --task (e.g. classify-image) and --labels for an image classifier's pre/post-processing",
@@ -183,9 +176,9 @@ def export(
     if to != "all":
         if out is not None and (out.is_dir() or not out.suffix):  # a folder: the default name in it
             out = out / get_exporter(to).default_path(model, Quantization.parse(quantize)).name
-        options = plan_export(model, to, quantize, out, **settings)
+        options = plan_export(source, to, quantize, out, **settings)
         try:
-            result = export_model(model, options, unsafe=unsafe)
+            result = export_model(source, options)
         except RejectedExport as e:
             entries.append(report_entry(options, e.result, str(e)))
             raise
@@ -212,7 +205,7 @@ def export(
         else:
             fail(f"{outcome.options.out.name}: {outcome.error}")
 
-    outcomes = export_all(model, unsafe=unsafe, on_outcome=tell, out_dir=out, **settings)
+    outcomes = export_all(source, on_outcome=tell, out_dir=out, **settings)
     if report is not None:
         write_report(report, model, [o.entry() for o in outcomes])
     tried = [o for o in outcomes if not o.skipped]

@@ -16,17 +16,18 @@ def info(
     json_out: Annotated[bool, typer.Option("--json", help="Print the card as JSON.")] = False,
 ) -> None:
     """Show the model card inside a file, with its tensors and size."""
-    from edgekit.runtime.backends import read_card
+    from edgekit.runtime.files import ModelFile
 
-    card = read_card(model)
+    file = ModelFile.open(model)
+    card = file.card
     inferred = card is None
+    tensors = _tensors(file, need_session=inferred)
     if card is None:  # any file is shown: a known detector's card, else its tensors
-        card = _inferred_card(model)
+        card = _inferred_card(file, tensors)
     if json_out:
         typer.echo(card.to_json(indent=2))
         return
-    typer.echo(printable(f"{model}  ({model.stat().st_size / 1024:.1f} KB)"))
-    tensors = _tensors(model)
+    typer.echo(printable(f"{model}  ({file.size / 1024:.1f} KB)"))
     rows = [
         ("card", "inferred by edgekit (the file has none inside)" if inferred else "inside the file"),
         *_inferred_from(card),
@@ -54,9 +55,7 @@ def info(
         ("created", f"{card.created} by edgekit {card.edgekit_version}"),
     ]
     rows.extend(_tensor_rows(tensors))
-    from edgekit.runtime.ops import op_report
-
-    ops = op_report(model)
+    ops = file.ops
     if ops is not None:
         rows.append(("ops", ops.summary() or ops.note))
         rows.extend(("warning", w) for w in ops.warnings())
@@ -99,14 +98,13 @@ def per_class_table(table: dict[str, dict[str, Any]], most: int = 30) -> list[st
     return lines
 
 
-def _inferred_card(model: Path):
-    """The card `run` and `bench` would use for a file with none: a known detector's, else its tensors."""
-    from edgekit.runtime.backends import open_model
+def _inferred_card(file: Any, tensors: _Tensors):
+    """The card `run` and `bench` would use for a file with none: a known detector's, else its
+    tensors (from the session `_tensors` opened: a file with no card must open here to be shown)."""
     from edgekit.runtime.inferred_cards import infer_card
     from edgekit.runtime.tasks.tensor import tensor_card
 
-    with open_model(model) as session:
-        return infer_card(model, session) or tensor_card(model, session)
+    return infer_card(file, tensors.session) or tensor_card(tensors.session)
 
 
 def _inferred_from(card) -> list[tuple[str, str]]:
@@ -124,18 +122,31 @@ def printable(text: str) -> str:
     return "".join(c if c == " " or unicodedata.category(c)[0] not in "CZ" else ascii(c)[1:-1] for c in text)
 
 
-def _tensors(model: Path) -> list[tuple[str, Any]] | str:
-    """The file's tensors as its runtime sees them ("tensor in"/"tensor out", TensorInfo), or why
-    they cannot be read here; Keras files are left out, opening them imports TensorFlow."""
+class _Tensors(list):
+    """The file's tensors as its runtime sees them ("tensor in"/"tensor out", TensorInfo), with the
+    session they were read from (closed: its tensors and file are what is kept)."""
+
+    session: Any = None
+
+
+def _tensors(file: Any, need_session: bool = False) -> _Tensors | str:
+    """The file's tensors as its runtime sees them, or why they cannot be read here (the card is
+    still worth showing); Keras files are left out, opening them imports TensorFlow."""
     from edgekit.errors import EdgekitError
     from edgekit.runtime.backends import open_model
 
-    if model.suffix.lower() in (".keras", ".h5"):
-        return []
+    if file.kind.name in ("keras", "savedmodel") and not need_session:
+        return _Tensors()
     try:
-        with open_model(model) as session:
-            return [("tensor in", t) for t in session.inputs] + [("tensor out", t) for t in session.outputs]
-    except EdgekitError as e:  # no interpreter installed here: the card is still worth showing
+        with open_model(file) as session:
+            found = _Tensors(
+                [("tensor in", t) for t in session.inputs] + [("tensor out", t) for t in session.outputs]
+            )
+            found.session = session
+            return found
+    except EdgekitError as e:
+        if need_session:
+            raise
         return str(e)
 
 

@@ -13,33 +13,6 @@ def _mark(ok: bool) -> str:
     return "yes" if ok else "no"
 
 
-def source_works_here(name: str, produces: str) -> tuple[bool, str]:
-    """Whether a source can be read on this machine, and why not: images and video need OpenCV
-    (video and streams its FFmpeg or GStreamer backend), a camera a video device, the microphone
-    sounddevice; text and .wav files need nothing more. Checked without opening any device."""
-    import glob
-    import sys
-
-    from edgekit.deps import installed
-
-    if name == "mic":
-        return (True, "") if installed("sounddevice") else (False, "pip install sounddevice")
-    if produces != "image":
-        return True, ""
-    if not installed("cv2"):
-        return False, "pip install opencv-python-headless"
-    if name in ("video", "stream"):
-        import cv2
-
-        lines = cv2.getBuildInformation().splitlines()
-        decoders = ("FFMPEG:", "GStreamer:")
-        if not any(line.strip().startswith(decoders) and "YES" in line for line in lines):
-            return False, "this OpenCV has no FFmpeg or GStreamer to decode video"
-    if name == "camera" and sys.platform.startswith("linux") and not glob.glob("/dev/video*"):
-        return False, "no /dev/video* device"
-    return True, ""
-
-
 @app.command("list")
 @command
 def list_() -> None:
@@ -68,9 +41,11 @@ def list_() -> None:
     for name in task_names():
         typer.echo(f"  {name}")
     typer.echo("sources (works here: what this machine has for each)")
-    for name, s in SOURCES.items():
-        ok, why = source_works_here(name, s.produces)
-        typer.echo(f"  {name:<14} works here: {_mark(ok):<4} {s.description}{f'  ({why})' if why else ''}")
+    for kind in SOURCES:
+        ok, why = kind.works_here()
+        typer.echo(
+            f"  {kind.name:<14} works here: {_mark(ok):<4} {kind.description}{f'  ({why})' if why else ''}"
+        )
     from edgekit.runtime.sinks import SINKS
 
     typer.echo("sinks (`--save` picks one by what it names; --show and --json by flag)")

@@ -56,11 +56,46 @@ def train(
         str, typer.Option("--format", help="keras (model.keras) or h5 (legacy model.h5).")
     ] = "keras",
     force: Annotated[bool, typer.Option(help="Overwrite files from an earlier run.")] = False,
+    target: Annotated[
+        str | None, typer.Option(help="Tables: the column to predict (--data file.csv --target price).")
+    ] = None,
+    features: Annotated[
+        str | None, typer.Option(help="Tables: the columns to predict from, comma-separated (default: all).")
+    ] = None,
+    categorical: Annotated[
+        str | None, typer.Option(help="Tables: columns to one-hot as categories, comma-separated.")
+    ] = None,
+    missing: Annotated[
+        str | None,
+        typer.Option(
+            help="Tables: missing values: drop (the row), mean, median, zero, interpolate (a series)."
+        ),
+    ] = None,
+    outliers: Annotated[
+        str | None, typer.Option(help="Tables: drop training rows that are outliers by iqr or zscore.")
+    ] = None,
+    value_range: Annotated[
+        list[str] | None,
+        typer.Option("--range", help="Tables: drop rows outside COLUMN=LOW..HIGH (repeatable)."),
+    ] = None,
+    scale: Annotated[str | None, typer.Option(help="Tables: standard (default), minmax or none.")] = None,
+    unit: Annotated[
+        list[str] | None,
+        typer.Option(help="Tables: a column's unit, COLUMN=UNIT (repeatable), for the card."),
+    ] = None,
+    classes: Annotated[
+        str, typer.Option(help="Tables: read the target as classes: auto, yes or no (a number).")
+    ] = "auto",
 ) -> None:
     """Train a documented model; writes model.keras, card.json, history.json and curves.png."""
     from edgekit.models.train import TrainConfig
     from edgekit.models.train import train as run_training
 
+    table = (target, features, categorical, missing, outliers, value_range, scale, unit)
+    if any(table) or classes != "auto":
+        data = _table_data(
+            data, target, features, categorical, missing, outliers, value_range, scale, unit, classes
+        )
     config = TrainConfig(  # checks every option (an unknown recipe first) before any data is read
         recipe,
         Path(str(out).format(recipe=recipe)),
@@ -77,7 +112,7 @@ def train(
     )
     result = run_training(config)
     m = result.card.metrics
-    headline = config.recipe_entry.evaluation.metric
+    headline = config.recipe_entry.for_data(result.dataset).evaluation.metric  # a table's may regress
     value = m.get(f"heldout_{headline}")
     shown = f"{value:.4f}" if isinstance(value, float) else "n/a"
     typer.echo(
@@ -87,3 +122,48 @@ def train(
     out = config.out_dir
     written = sorted(p.name for p in out.iterdir() if p.is_file() and not p.name.startswith("."))
     typer.echo(f"wrote {', '.join(str(out / n) for n in written)}")
+
+
+def _table_data(data, target, features, categorical, missing, outliers, ranges, scale, units, classes) -> str:
+    """The table options as the one `--data` text a card keeps (`file.csv?target=...`)."""
+    from edgekit.runtime.cleaning import Cleaning
+    from edgekit.runtime.datasets.tabular import TableSource, table_data
+
+    def names(text: str | None) -> tuple[str, ...]:
+        return tuple(n.strip() for n in (text or "").split(",") if n.strip())
+
+    def pairs(items: list[str] | None, form: str) -> dict[str, str]:
+        out = {}
+        for item in items or []:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"{form} takes COLUMN=VALUE, not {item!r}")
+            out[key.strip()] = value.strip()
+        return out
+
+    base = TableSource.parse(data or "shipped").cleaning
+    bounds = {}
+    for name, text in pairs(ranges, "--range").items():
+        low, sep, high = text.partition("..")
+        try:
+            bounds[name] = (float(low), float(high))
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ConfigError(f"--range {name}={text}: give COLUMN=LOW..HIGH, such as humidity=0..100")
+    cleaning = Cleaning(
+        duplicates=base.duplicates,
+        missing=missing or base.missing,
+        ranges=bounds or base.ranges,
+        outliers=outliers or base.outliers,
+        scale=scale or base.scale,
+    )
+    return table_data(
+        data,
+        target=target,
+        features=names(features),
+        categorical=names(categorical),
+        units=pairs(units, "--unit"),
+        cleaning=cleaning,
+        classes=classes,
+    )

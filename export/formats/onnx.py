@@ -14,7 +14,6 @@ from edgekit.card import ModelCard
 from edgekit.deps import quiet_native_stderr, require
 from edgekit.errors import EdgekitError, UnsupportedError, first_line
 from edgekit.export.base import EXPORTERS, Exporter, ExportOptions, Quantization
-from edgekit.export.embed import embed_onnx
 from edgekit.export.graph import export_graph, input_spec
 from edgekit.export.selective import COMPARISONS, Comparison, LayerLoss, channel_loss, resolve
 from edgekit.fileio import temporary_dir
@@ -247,7 +246,6 @@ EXPORTERS.add(
         suffix=".onnx",
         modes=(Quantization.FP32, Quantization.FP16, Quantization.DYNAMIC, Quantization.INT8),
         convert=convert_onnx,
-        embed=embed_onnx,
         rank=1,
         description="ONNX (dynamic batch), for onnxruntime on CPU and GPU",
     ),

@@ -16,7 +16,6 @@ from edgekit.card import ModelCard
 from edgekit.deps import quiet_native_stderr
 from edgekit.errors import EdgekitError, UnsupportedError, first_line
 from edgekit.export.base import EXPORTERS, Exporter, ExportOptions, Quantization
-from edgekit.export.embed import embed_tflite
 from edgekit.export.graph import export_graph, input_spec
 from edgekit.export.selective import COMPARISONS, Comparison, LayerLoss, channel_loss, resolve
 from edgekit.fileio import temporary_dir
@@ -182,7 +181,6 @@ EXPORTERS.add(
         suffix=".tflite",
         modes=(Quantization.FP32, Quantization.FP16, Quantization.DYNAMIC, Quantization.INT8),
         convert=convert_tflite,
-        embed=embed_tflite,
         description="TensorFlow Lite flatbuffer (batch 1), for ai-edge-litert / tflite-runtime",
     ),
 )

@@ -4,7 +4,7 @@ A plain stack of stride-2 and stride-1 3x3 convolutions (batch norm folded away 
 down to a grid of input/16 cells, then a 1x1 convolution with a sigmoid: per cell objectness, the
 box (centre offsets in the cell, sqrt of width and height) and one score per class. Only Conv2D,
 BatchNormalization, ReLU and a sigmoid: every converter takes them, full int8 included, and the
-decoding (grid offsets, squaring, NMS) stays outside the graph, in `edgekit.runtime.tasks.grid`,
+decoding (grid offsets, squaring, NMS) stays outside the graph, in `edgekit.runtime.detection_formats.edgekit_grid`,
 so the card's postprocess says exactly what the numbers mean."""
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from edgekit.models.recipe import (
     TrainingDefaults,
 )
 from edgekit.runtime.datasets import Split
+from edgekit.runtime.detection_formats.edgekit_grid import BOX, encode_grid, grid_postprocess
 from edgekit.runtime.preprocess import ImageSpec
-from edgekit.runtime.tasks.grid import BOX, encode_grid, grid_postprocess
 
 STRIDE = 16
 SIZE = 160

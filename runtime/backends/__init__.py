@@ -1,5 +1,8 @@
 """Backends: one per library that can run a model file. Chosen by file suffix, then by what is
-installed, in registration order (the preferred library first)."""
+installed, in registration order (the preferred library first). A backend runs an opened
+`edgekit.runtime.files.ModelFile`: the file's kind reads its card and bytes, the backend runs it,
+and what differs between libraries (the devices they run on, taking a new batch size, their own
+profilers) is asked of the backend or its session, never branched on by the caller."""
 
 from __future__ import annotations
 
@@ -12,8 +15,9 @@ import numpy as np
 
 from edgekit.card import ModelCard
 from edgekit.deps import installed
-from edgekit.errors import MissingDependencyError, ModelFileError
+from edgekit.errors import ConfigError, MissingDependencyError, ModelFileError
 from edgekit.registry import Registry
+from edgekit.runtime.files import ModelFile
 
 
 @dataclass(frozen=True)
@@ -39,15 +43,39 @@ class Session:
     device: str = "cpu"
     concurrent: bool = False  # run() may be called from several threads at once
 
-    def __init__(self, path: Path, card: ModelCard | None) -> None:
-        self.path = path
-        self.card = card
+    def __init__(self, file: ModelFile) -> None:
+        self.file = file
+        self.path = file.path
+        self.card: ModelCard | None = file.card
         self.inputs: list[TensorInfo] = []
         self.outputs: list[TensorInfo] = []
 
     def run(self, feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Run one inference; `feeds` are in the order of `inputs`."""
         raise NotImplementedError
+
+    def resize(self, shapes: Sequence[Sequence[int]]) -> None:
+        """Take inputs of these shapes from now on (a batch of 8 where the file says 1 or ?); one
+        sentence where the model's sizes are fixed. Backends whose library must be told override it."""
+        for info, shape in zip(self.inputs, shapes, strict=False):
+            if len(info.shape) != len(shape) or any(
+                d is not None and d != s for d, s in zip(info.shape, shape, strict=True)
+            ):
+                shown = "x".join("?" if d is None else str(d) for d in info.shape)
+                raise ConfigError(
+                    f"{self.path.name} takes a fixed shape (input {info.name} is {shown}): it cannot take "
+                    f"{'x'.join(map(str, shape))}"
+                )
+
+    def profile(self, feeds: Sequence[np.ndarray], runs: int = 50) -> dict[str, Any]:
+        """Where the time of one inference goes, from the library's own profiler: {"ops": [...]}
+        (op, share of the time, and what each backend can say), or {"note": why not}."""
+        return {"note": f"{self.backend} has no profiler edgekit reads"}
+
+    @property
+    def execution(self) -> dict[str, Any]:
+        """How inferences run here, for a benchmark row (providers, IO binding, notes); {} if plain."""
+        return {}
 
     def close(self) -> None:
         """Release the interpreter or session."""
@@ -65,13 +93,26 @@ class Backend:
     suffixes: tuple[str, ...]
     module: str  # what must be importable for the backend to work
     install: str  # the command that makes it work
-    open: Callable[[Path, SessionOptions], Session]
-    read_card: Callable[[Path], ModelCard | None]
+    open: Callable[[ModelFile, SessionOptions], Session]
     note: str = ""
     extra_check: Callable[[], bool] = field(default=lambda: True)
+    # the devices `--device` may name for it; a backend that runs on the CPU alone takes `cpu` only
+    devices: tuple[str, ...] = ("cpu",)
+    # the device `auto` means here (`first_device("auto")`); the CPU unless the backend says
+    first_device_for: Callable[[str], str] | None = None
 
     def available(self) -> bool:
         return installed(self.module) and self.extra_check()
+
+    def runs_on(self, device: str) -> bool:
+        """Whether a row of this backend on `device` is a row of its own (`auto` always is)."""
+        return device == "auto" or device in self.devices
+
+    def first_device(self, device: str) -> str:
+        """The device a session opened for `device` tries first here: `auto` resolved."""
+        if device != "auto":
+            return device
+        return self.first_device_for(device) if self.first_device_for is not None else "cpu"
 
 
 # each module of this package registers its backends, in the order of preference for a suffix;
@@ -79,22 +120,15 @@ class Backend:
 BACKENDS: Registry[Backend] = Registry("backend", package=__name__)
 
 
-def check_model_file(path: Path) -> Path:
-    path = Path(path)
-    if not path.exists():
-        raise ModelFileError(f"model file {path} does not exist")
-    if path.is_dir():
-        raise ModelFileError(f"{path} is a folder, not a model file")
-    return path
+def backends_for(path: Path | ModelFile) -> list[Backend]:
+    """The backends that open this kind of file, the preferred first."""
+    suffix = Path(getattr(path, "path", path)).suffix.lower()
+    return [b for b in BACKENDS if suffix in b.suffixes]
 
 
-def backends_for(path: Path) -> list[Backend]:
-    suffix = Path(path).suffix.lower()
-    return [b for _, b in BACKENDS.items() if suffix in b.suffixes]
-
-
-def select_backend(path: Path, name: str | None = None) -> Backend:
+def select_backend(path: Path | ModelFile, name: str | None = None) -> Backend:
     """The backend named, or the first installed one that opens this kind of file."""
+    path = Path(getattr(path, "path", path))
     if name:
         backend = BACKENDS.get(name)
         if Path(path).suffix.lower() not in backend.suffixes:
@@ -106,48 +140,24 @@ def select_backend(path: Path, name: str | None = None) -> Backend:
         return backend
     candidates = backends_for(path)
     if not candidates:
-        known = sorted({s for _, b in BACKENDS.items() for s in b.suffixes})
+        known = sorted({s for b in BACKENDS for s in b.suffixes})
         raise ModelFileError(
             f"{Path(path).name} is not a model file edgekit can run (known: {', '.join(known)})"
         )
-    for backend in candidates:
-        if backend.available():
-            return backend
+    suffix = path.suffix.lower()
+    chosen = BACKENDS.first(lambda b: suffix in b.suffixes and b.available())
+    if chosen is not None:
+        return chosen
     raise MissingDependencyError(
         f"no backend for {Path(path).suffix} files is installed: run `{candidates[0].install}`"
     )
 
 
 def open_model(
-    path: str | Path, backend: str | None = None, threads: int | None = None, device: str = "auto"
+    path: str | Path | ModelFile, backend: str | None = None, threads: int | None = None, device: str = "auto"
 ) -> Session:
-    """Open a model file with the best backend installed (or the one named)."""
-    path = check_model_file(Path(path))
-    chosen = select_backend(path, backend)
-    session = chosen.open(path, SessionOptions(threads=threads, device=device))
-    try:
-        _check_digest(path, session.card)
-    except BaseException:
-        session.close()
-        raise
-    return session
-
-
-def read_card(path: str | Path) -> ModelCard | None:
-    """The card embedded in a model file (None when the file has none), without running it."""
-    path = check_model_file(Path(path))
-    candidates = backends_for(path)
-    if not candidates:
-        raise ModelFileError(f"{path.name} is not a model file edgekit can read")
-    card = candidates[0].read_card(path)
-    _check_digest(path, card)
-    return card
-
-
-def _check_digest(path: Path, card: ModelCard | None) -> None:
-    """Refuse a file changed since export (a weight, a scale, the card): export sealed it with a
-    digest in its card. Files exported before, and files with no card (BlazeFace), pass."""
-    if card is not None and card.file_sha256:
-        from edgekit.runtime.weights_digest import check_file_digest
-
-        check_file_digest(path, card.file_sha256)
+    """Open a model file (a path, or a `ModelFile` already opened) with the best backend installed
+    (or the one named). The file's card is checked against the digest export sealed it with."""
+    file = ModelFile.open(path)
+    chosen = select_backend(file, backend)
+    return chosen.open(file, SessionOptions(threads=threads, device=device))

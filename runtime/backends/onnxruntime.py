@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.card import CARD_KEY, ModelCard
 from edgekit.deps import require
 from edgekit.errors import MissingDependencyError, ModelFileError, UnsupportedError, first_line
 from edgekit.runtime.backends import BACKENDS, Backend, Session, SessionOptions, TensorInfo
+from edgekit.runtime.files import ModelFile
 
 INSTALL = "pip install onnxruntime"
 _DTYPES = {
@@ -96,7 +96,14 @@ def _providers(ort, device: str, cuda_graph: bool = False) -> list:
     return providers
 
 
-def _session(path: Path, options: SessionOptions, *, cuda_graph: bool = False, profile: bool = False):
+def _session(
+    path: Path | ModelFile, options: SessionOptions, *, cuda_graph: bool = False, profile: bool = False
+):
+    """An InferenceSession on a file on disk (onnxruntime reads it, and any external data beside it),
+    or on the bytes of a file this process made and holds in memory (export's trials)."""
+    file = path if isinstance(path, ModelFile) else None
+    path = file.path if file is not None else Path(path)
+    model = file.data if file is not None and file.made_here else str(path)
     ort = _ort()
     so = ort.SessionOptions()
     if options.threads:
@@ -111,7 +118,7 @@ def _session(path: Path, options: SessionOptions, *, cuda_graph: bool = False, p
         # "EP Error" banner on stdout and retries without it: stdout belongs to --json results, and
         # the session says itself which providers it got
         with contextlib.redirect_stdout(said):
-            sess = ort.InferenceSession(str(path), so, providers=providers)
+            sess = ort.InferenceSession(model, so, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for bad files
         raise ModelFileError(f"{path} is not a valid ONNX model: {ort_reason(e)}") from None
     if "TensorrtExecutionProvider" in providers and "TensorrtExecutionProvider" not in sess.get_providers():
@@ -135,27 +142,6 @@ def first_device(device: str) -> str:
         return "cpu"
     tried = [p for p in _PROVIDERS["auto"] if p in available]
     return device_name(tried[0]) if tried else "cpu"
-
-
-def _card_from_session(sess, path: Path) -> ModelCard | None:
-    try:
-        meta = sess.get_modelmeta().custom_metadata_map
-    except UnicodeDecodeError:  # onnxruntime decodes the values as UTF-8 (found by the fuzz pass)
-        raise ModelFileError(f"{path} is damaged: its metadata is not valid UTF-8") from None
-    return ModelCard.from_json(meta[CARD_KEY], source=f"card in {path}") if CARD_KEY in meta else None
-
-
-def read_onnx_card(path: Path) -> ModelCard | None:
-    try:  # the onnx package reads metadata without building a session; it is a host-side extra
-        import onnx
-    except ImportError:
-        return _card_from_session(_session(path, SessionOptions(device="cpu")), path)
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:
-        raise ModelFileError(f"{path} is not a valid ONNX model: {first_line(e)}") from None
-    props = {p.key: p.value for p in model.metadata_props}
-    return ModelCard.from_json(props[CARD_KEY], source=f"card in {path}") if CARD_KEY in props else None
 
 
 def _info(arg) -> TensorInfo:
@@ -186,9 +172,11 @@ class OnnxSession(Session):
     backend = "onnxruntime"
     concurrent = True  # InferenceSession.run is thread-safe (onnxruntime's docs); not with IO binding
 
-    def __init__(self, path: Path, options: SessionOptions) -> None:
-        sess = _session(path, options)
-        super().__init__(path, _card_from_session(sess, path))
+    def __init__(self, file: ModelFile, options: SessionOptions) -> None:
+        path = file.path
+        sess = _session(file, options)
+        super().__init__(file)
+        self.options = options
         self.notes: list[str] = []
         self.providers: list[str] = list(sess.get_providers())
         gpu = self.providers[0] in _GPU_PROVIDERS
@@ -216,7 +204,7 @@ class OnnxSession(Session):
             # fallback retries with bare provider names and drops the CUDA-graph option (seen on an
             # H200: 0.85 ms where the graph gives 0.37)
             try:
-                graph = _session(path, replace(options, device="cuda"), cuda_graph=True)
+                graph = _session(file, replace(options, device="cuda"), cuda_graph=True)
             except ModelFileError as e:
                 # onnxruntime refuses a graph when a node has no CUDA kernel (ConvInteger, say) and
                 # runs on the CPU: the session already open runs the file, without one
@@ -247,6 +235,11 @@ class OnnxSession(Session):
         self._out_values: list = []
         self._bound_shapes: list[tuple[int, ...]] = []
         self._in_dtypes: list[np.dtype] = []
+
+    def profile(self, feeds: Sequence[np.ndarray], runs: int = 50) -> dict[str, object]:
+        # the profiler's own session on the device this one runs on
+        device = "cpu" if self.device == "cpu" else self.options.device
+        return {"ops": profile_onnx(self.file, feeds, replace(self.options, device=device), runs)}
 
     @property
     def execution(self) -> dict[str, object]:
@@ -311,7 +304,9 @@ class OnnxSession(Session):
         self._sess = None
 
 
-def profile_onnx(path: Path, feeds: Sequence[np.ndarray], options: SessionOptions, runs: int = 50):
+def profile_onnx(
+    path: Path | ModelFile, feeds: Sequence[np.ndarray], options: SessionOptions, runs: int = 50
+) -> list[dict[str, object]]:
     """Per-operator times from ONNX Runtime's own profiler (`enable_profiling`): a list of
     {op, provider, ms (per run), nodes, share}, slowest first. The profile file is removed after."""
     import json
@@ -362,7 +357,8 @@ BACKENDS.add(
         suffixes=(".onnx",),
         module="onnxruntime",
         install=INSTALL,
-        open=lambda path, options: OnnxSession(path, options),
-        read_card=read_onnx_card,
+        open=lambda file, options: OnnxSession(file, options),
+        devices=("cpu", "cuda", "tensorrt"),
+        first_device_for=first_device,
     ),
 )

@@ -9,15 +9,14 @@ reads a short weights file without complaint. Outputs are the `[yolo]` layers'
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
-from edgekit.card import ModelCard
 from edgekit.deps import require
 from edgekit.errors import ModelFileError, UnsupportedError, first_line
 from edgekit.runtime.backends import BACKENDS, Backend, Session, SessionOptions, TensorInfo
 from edgekit.runtime.darknet_suffixes import CFG_SUFFIX, WEIGHTS_SUFFIX
+from edgekit.runtime.files import ModelFile
 
 INSTALL = "pip install 'opencv-python>=4.10,<5'"  # OpenCV 5 removed the Darknet importer
 DEVICES = ("auto", "cpu", "cuda")
@@ -45,14 +44,15 @@ def cuda_available(cv2) -> bool:
 class OpenCvDnnSession(Session):
     backend = "opencv-dnn"
 
-    def __init__(self, path: Path, options: SessionOptions) -> None:
+    def __init__(self, file: ModelFile, options: SessionOptions) -> None:
         from edgekit.runtime.darknet import check_weights, model_pair, read_cfg
 
         cv2 = _cv2()
-        cfg_path, weights_path = model_pair(path)
+        cfg_path, weights_path = model_pair(file.path)
         cfg = read_cfg(cfg_path)
         check_weights(cfg, weights_path)
-        super().__init__(path, None)  # a cfg carries no card: edgekit.runtime.inferred_cards infers one
+        super().__init__(file)
+        self.card = None  # a cfg carries no card: edgekit.runtime.inferred_cards works one out
         self.cfg = cfg
         self.device = self._device(cv2, options.device)
         if options.threads:
@@ -110,20 +110,14 @@ def _cv_message(e: Exception) -> str:
     return text.split(") ", 2)[-1] if "error: (" in text else text
 
 
-def _read_card(path: Path) -> ModelCard:
-    from edgekit.runtime.darknet import read_darknet_card  # the parser only when a Darknet file is read
-
-    return read_darknet_card(path)
-
-
 BACKENDS.add(
     Backend(
         name="opencv-dnn",
         suffixes=(CFG_SUFFIX, WEIGHTS_SUFFIX),
         module="cv2",
         install=INSTALL,
-        open=lambda path, options: OpenCvDnnSession(path, options),
-        read_card=_read_card,
+        open=lambda file, options: OpenCvDnnSession(file, options),
+        devices=DEVICES[1:],
         note="Darknet .cfg + .weights (the same name beside it); CUDA when OpenCV was built with it",
         extra_check=lambda: hasattr(require("cv2", INSTALL).dnn, "readNetFromDarknet"),
     ),

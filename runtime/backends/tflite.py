@@ -1,21 +1,22 @@
 """TFLite backends: ai-edge-litert first, then tflite-runtime, then tf.lite if TensorFlow happens
-to be installed. All three share the `Interpreter` API, so one session class serves them."""
+to be installed. All three share the `Interpreter` API, so one session class serves them. The
+interpreter is given the bytes the file kind read and verified (`model_content`), so what runs is
+what was checked, and the file is read once."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from edgekit.card import CARD_KEY, ModelCard
 from edgekit.deps import quiet_native_stderr, require
 from edgekit.errors import ModelFileError, UnsupportedError
 from edgekit.runtime.backends import BACKENDS, Backend, Session, SessionOptions, TensorInfo
-from edgekit.runtime.metadata import read_tflite_metadata
+from edgekit.runtime.files import ModelFile
 from edgekit.runtime.tflite_check import (
     VERIFIER,
     cached_verdict,
@@ -27,25 +28,6 @@ from edgekit.runtime.tflite_check import (
 )
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as e:
-        raise ModelFileError(f"cannot read {path}: {e.strerror or e}") from None
-
-
-def read_tflite_card(path: Path, buf: bytes | None = None) -> ModelCard | None:
-    """The card inside a `.tflite` file, after the file's structure is verified (no native code)."""
-    buf = _read(path) if buf is None else buf
-    verify_tflite(buf, source=str(path))
-    return _embedded_card(path, buf)
-
-
-def _embedded_card(path: Path, buf: bytes) -> ModelCard | None:
-    meta = read_tflite_metadata(buf, source=str(path))
-    return ModelCard.from_json(meta[CARD_KEY], source=f"card in {path}") if CARD_KEY in meta else None
-
-
 def _info(detail: dict) -> TensorInfo:
     scale, zero = detail.get("quantization", (0.0, 0))
     quant = (float(scale), int(zero)) if scale else None
@@ -54,31 +36,62 @@ def _info(detail: dict) -> TensorInfo:
     )
 
 
+def check_sound(file: ModelFile, module: str) -> None:
+    """Refuse a file the interpreter of `module` must not see: the structural verifier, then (once
+    per file, in a child process where a crash cannot hurt) a load under a memory cap. A file that
+    passed both before, known by its stat, skips them; one whose bytes passed, by their digest. A
+    file this process made (export's trials, fresh from the converter) is verified, not probed."""
+    buf, st = file.data, file.stat
+    if st is not None and known_sound(st, module):
+        file.checked = True
+        return
+    if file.made_here:
+        if not file.checked:
+            verify_tflite(buf, source=str(file.path))
+        file.checked = True
+        return
+    digest = file_digest(buf)
+    verdict = cached_verdict(digest, module)
+    if verdict is None or not verdict["ok"] or verdict.get("verified") != VERIFIER:
+        if not file.checked:
+            verify_tflite(buf, source=str(file.path))  # rejects a file that is not a sound TFLite model
+        file.checked = True
+        _probe(file, module, digest)
+    file.checked = True
+    if st is not None:
+        remember_sound(st, module)
+
+
+def _probe(file: ModelFile, module: str, digest: str) -> None:
+    """`probe_tflite` on the file's bytes: the file itself where they were read from it, else (bytes
+    held in memory: a file unpacked from another) a temporary copy, the verdict naming the file."""
+    if file.stat is not None:
+        probe_tflite(file.path, module, digest)
+        return
+    from edgekit.fileio import temporary_dir
+
+    with temporary_dir("probe") as tmp:
+        copy = tmp / "model.tflite"
+        copy.write_bytes(file.data)
+        try:
+            probe_tflite(copy, module, digest)
+        except ModelFileError as e:
+            raise ModelFileError(str(e).replace(str(copy), str(file.path))) from None
+
+
 class TFLiteSession(Session):
-    def __init__(self, path: Path, options: SessionOptions, module: str, backend: str) -> None:
-        try:  # the stat and the bytes of one open file
-            with open(path, "rb") as f:
-                st, buf = os.fstat(f.fileno()), f.read()
-        except OSError as e:
-            raise ModelFileError(f"cannot read {path}: {e.strerror or e}") from None
-        if not known_sound(st, module):  # this very file passed both checks before: a start skips them
-            digest = file_digest(buf)
-            verdict = cached_verdict(digest, module)
-            if verdict is None or not verdict["ok"] or verdict.get("verified") != VERIFIER:
-                verify_tflite(buf, source=str(path))  # rejects a file that is not a sound TFLite model
-                # what the verifier cannot see is tried once per file where a crash cannot hurt
-                probe_tflite(path, module, digest)
-            remember_sound(st, module)
-        card = _embedded_card(path, buf)
-        del buf
-        super().__init__(path, card)
+    def __init__(self, file: ModelFile, options: SessionOptions, module: str, backend: str) -> None:
+        check_sound(file, module)
+        super().__init__(file)
+        path = file.path
         self.backend = backend
         self.module = module  # for the profiler, which opens its own interpreters
+        self.threads = options.threads
         interpreter_cls = importlib.import_module(module).Interpreter
         try:
             kwargs = {"num_threads": options.threads} if options.threads else {}
             with quiet_native_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
-                self._it = interpreter_cls(model_path=str(path), **kwargs)
+                self._it = interpreter_cls(model_content=file.data, **kwargs)
                 self._it.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ModelFileError(f"{path} could not be loaded by {backend}: {e}") from None
@@ -88,8 +101,8 @@ class TFLiteSession(Session):
         self.outputs = [_info(d) for d in self._out]
         self._in_index = [d["index"] for d in self._in]
         self._out_index = [d["index"] for d in self._out]
-        if card is not None and self.inputs:
-            card.check_input_shape(self.inputs[0].shape, f"{path}'s input tensor")
+        if self.card is not None and self.inputs:
+            self.card.check_input_shape(self.inputs[0].shape, f"{path}'s input tensor")
 
     def run(self, feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
         it = self._it
@@ -97,6 +110,23 @@ class TFLiteSession(Session):
             it.set_tensor(index, x)
         it.invoke()
         return [it.get_tensor(i) for i in self._out_index]
+
+    def resize(self, shapes: Sequence[Sequence[int]]) -> None:
+        """A TFLite interpreter takes a new shape only when told: resize and reallocate; one sentence
+        when the model cannot take them."""
+        it = self._it
+        try:
+            for index, shape in zip(self._in_index, shapes, strict=True):
+                it.resize_tensor_input(index, list(shape), strict=True)
+            it.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ModelFileError(f"{self.path.name} cannot take inputs of shape {list(map(list, shapes))}: "
+                                 f"{str(e).splitlines()[0]}") from None  # fmt: skip
+        self.inputs = [_info(d) for d in it.get_input_details()]
+        self.outputs = [_info(d) for d in it.get_output_details()]
+
+    def profile(self, feeds: Sequence[np.ndarray], runs: int = 50) -> dict[str, Any]:
+        return profile_tflite(self.file, self.module, self.threads, feeds, runs)
 
     def close(self) -> None:
         self._it = None
@@ -126,13 +156,13 @@ def module_file_present(module: str) -> bool:
 def tflite_backend(name: str, module: str, install: str, note: str = "") -> Backend:
     """A backend on the `Interpreter` of `module` (registered below; a test makes one of its own)."""
 
-    def open_(path: Path, options: SessionOptions) -> Session:
+    def open_(file: ModelFile, options: SessionOptions) -> Session:
         lib = require(module, install)
         if not hasattr(lib, "Interpreter"):  # said before the file is probed: the file is not to blame
             raise UnsupportedError(
                 f"backend {name} cannot run here: {module} has no Interpreter; use the litert backend"
             )
-        return TFLiteSession(path, options, module, name)
+        return TFLiteSession(file, options, module, name)
 
     return Backend(
         name=name,
@@ -140,7 +170,6 @@ def tflite_backend(name: str, module: str, install: str, note: str = "") -> Back
         module=module.split(".")[0],
         install=install,
         open=open_,
-        read_card=read_tflite_card,
         note=note,
         extra_check=lambda: module_file_present(module),
     )
@@ -166,21 +195,6 @@ BACKENDS.add(
 )
 
 
-def resize_inputs(session: Session, shapes: Sequence[Sequence[int]]) -> None:
-    """Give a TFLite session's inputs new shapes (a batch of 8) and reallocate; one sentence when the
-    model cannot take them."""
-    it = session._it
-    try:
-        for index, shape in zip(session._in_index, shapes, strict=True):
-            it.resize_tensor_input(index, list(shape), strict=True)
-        it.allocate_tensors()
-    except (ValueError, RuntimeError) as e:
-        raise ModelFileError(f"{session.path.name} cannot take inputs of shape {list(map(list, shapes))}: "
-                             f"{str(e).splitlines()[0]}") from None  # fmt: skip
-    session.inputs = [_info(d) for d in it.get_input_details()]
-    session.outputs = [_info(d) for d in it.get_output_details()]
-
-
 def _kind(types: Sequence[type]) -> str:
     names = {np.dtype(t).name for t in types}
     if names & {"int8", "uint8", "int16"}:
@@ -188,7 +202,9 @@ def _kind(types: Sequence[type]) -> str:
     return "float" if names & {"float32", "float16"} else "other"
 
 
-def profile_tflite(path: Path, module: str, threads: int | None, feeds: Sequence[np.ndarray], runs: int = 50):
+def profile_tflite(
+    file: ModelFile, module: str, threads: int | None, feeds: Sequence[np.ndarray], runs: int = 50
+) -> dict[str, Any]:
     """What the interpreter exposes about where time goes: each operator, whether the XNNPACK
     delegate took it (found by walking back from the delegate's outputs to its inputs), whether it
     computes in int8 or float, and the p50 with and without the default delegate."""
@@ -214,10 +230,10 @@ def profile_tflite(path: Path, module: str, threads: int | None, feeds: Sequence
 
     kwargs = {"num_threads": threads} if threads else {}
     with quiet_native_stderr():
-        it = interpreter_cls(model_path=str(path), **kwargs)
+        it = interpreter_cls(model_content=file.data, **kwargs)
         no_delegate = getattr(resolver, "BUILTIN_WITHOUT_DEFAULT_DELEGATES", None)
         plain = (
-            interpreter_cls(model_path=str(path), experimental_op_resolver_type=no_delegate, **kwargs)
+            interpreter_cls(model_content=file.data, experimental_op_resolver_type=no_delegate, **kwargs)
             if no_delegate is not None
             else None
         )

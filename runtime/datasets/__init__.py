@@ -6,8 +6,8 @@ training and export read the same splits. Each module of this package registers 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,10 @@ class Dataset:
     train: Split
     heldout: Split
     skipped: int = 0  # unreadable files left out (image folders), said in the description too
+    # what the data says about how its items become inputs, merged over the recipe's preprocess
+    # before it is fitted on the training part (a table's columns' units, its cleaning choices)
+    preprocess: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what cleaning did to the rows, in order: said to the user, kept in the card
 
     @cached_property
     def validation_index(self) -> np.ndarray:
@@ -96,6 +100,8 @@ class Dataset:
         }
         if self.skipped:
             entry["skipped"] = self.skipped
+        if self.notes:
+            entry["cleaning"] = list(self.notes)
         return entry
 
 

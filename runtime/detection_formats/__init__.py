@@ -27,8 +27,8 @@ from edgekit.errors import ModelFileError, UnknownNameError
 from edgekit.registry import Registry
 from edgekit.runtime.backends import TensorInfo
 from edgekit.runtime.detection import Detection, LetterboxInfo, letterbox_info
+from edgekit.runtime.options import TaskOptions
 from edgekit.runtime.preprocess import ImageSpec
-from edgekit.runtime.tasks import TaskOptions
 
 if TYPE_CHECKING:
     from edgekit.runtime.detection_metrics import ImageDetections

@@ -27,7 +27,7 @@ from edgekit.runtime.detection_formats import (
     common_settings,
 )
 from edgekit.runtime.detection_formats.yolo import YoloSettings, finish_yolo
-from edgekit.runtime.tasks import TaskOptions
+from edgekit.runtime.options import TaskOptions
 from edgekit.runtime.tensors import from_tensor
 
 

@@ -33,7 +33,7 @@ from edgekit.runtime.detection_formats import (
     output_shapes,
 )
 from edgekit.runtime.detection_metrics import ImageDetections
-from edgekit.runtime.tasks import TaskOptions
+from edgekit.runtime.options import TaskOptions
 from edgekit.runtime.tensors import from_tensor
 
 FORMAT = "edgekit-grid"

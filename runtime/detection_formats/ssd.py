@@ -32,7 +32,7 @@ from edgekit.runtime.detection_formats import (
     common_settings,
     output_shapes,
 )
-from edgekit.runtime.tasks import TaskOptions
+from edgekit.runtime.options import TaskOptions
 from edgekit.runtime.tensors import from_tensor
 
 

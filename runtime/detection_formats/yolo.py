@@ -34,7 +34,7 @@ from edgekit.runtime.detection_formats import (
     common_settings,
     output_shapes,
 )
-from edgekit.runtime.tasks import TaskOptions
+from edgekit.runtime.options import TaskOptions
 from edgekit.runtime.tensors import from_tensor
 
 YoloLayout = Literal["yolov5", "yolov8"]
@@ -176,7 +176,6 @@ def head_output(outputs: Sequence[TensorInfo], channels: int | None, what: str) 
     raise ModelFileError(f"{what} needs {want}; the model has {output_shapes(outputs)}")
 
 
-
 def yolo_fields(
     card: ModelCard, options: TaskOptions = NO_OPTIONS, layout: str = "yolov8", iou: float = 0.7
 ) -> dict[str, Any]:
@@ -189,6 +188,7 @@ def yolo_fields(
         "agnostic": bool(pp.get("agnostic", False)),
         "normalized": bool(pp.get("normalized", False)),
     }
+
 
 class YoloFormat(DetectionFormat):
     """`yolo` (layout by shape), `yolov5` or `yolov8`: one entry per name the card may give."""

@@ -18,7 +18,7 @@ from edgekit.runtime.detection_formats import (
     FrameDecoder,
 )
 from edgekit.runtime.detection_formats.yolo import YoloSettings, head_output, head_rows, yolo_fields
-from edgekit.runtime.tasks import TaskOptions
+from edgekit.runtime.options import TaskOptions
 from edgekit.runtime.tensors import from_tensor
 
 _CLASS_OFFSET = 7680.0  # Ultralytics' max_wh: each class's boxes moved apart so NMS keeps classes apart

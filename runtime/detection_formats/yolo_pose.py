@@ -26,7 +26,7 @@ from edgekit.runtime.detection_formats.yolo import (
     select_yolo,
     yolo_fields,
 )
-from edgekit.runtime.tasks import TaskOptions
+from edgekit.runtime.options import TaskOptions
 from edgekit.runtime.tensors import from_tensor
 
 
@@ -79,8 +79,12 @@ class YoloPoseFormat(DetectionFormat):
             vis = kpts[..., 2] if d == 3 else np.ones(kpts.shape[:2], dtype=np.float32)
             return [
                 Detection(
-                    tuple(map(float, b)), float(s), settings.label(int(c)), int(c),
-                    keypoints=tuple(map(tuple, p.tolist())), keypoint_scores=tuple(v.tolist()),
+                    tuple(map(float, b)),
+                    float(s),
+                    settings.label(int(c)),
+                    int(c),
+                    keypoints=tuple(map(tuple, p.tolist())),
+                    keypoint_scores=tuple(v.tolist()),
                 )  # fmt: skip
                 for b, s, c, p, v in zip(boxes, scores, class_ids, xy, vis, strict=True)
             ]

@@ -28,7 +28,7 @@ from edgekit.runtime.detection_formats.yolo import (
     select_yolo,
     yolo_fields,
 )
-from edgekit.runtime.tasks import TaskOptions
+from edgekit.runtime.options import TaskOptions
 from edgekit.runtime.tensors import from_tensor
 
 _CV2_INSTALL = "pip install 'opencv-python>=4.10,<5'"

@@ -35,6 +35,11 @@ class InputKind:
         """One neutral raw item (black image, silence, a plain sentence), for timing."""
         raise NotImplementedError
 
+    def input_shape(self, preprocess: Mapping[str, Any], declared: tuple[int, ...]) -> tuple[int, ...]:
+        """The model's input shape (no batch) these features make: the recipe's `declared` one,
+        unless fitting the preprocessing decided it (a table's one-hot columns)."""
+        return tuple(declared)
+
 
 INPUT_KINDS: Registry[InputKind] = Registry("input kind", package=__name__)
 

@@ -89,11 +89,16 @@ def _save_kinds() -> list[SinkKind]:
     return [k for k in SINKS if k.suffixes] + [k for k in SINKS if k.matches is not None and not k.suffixes]
 
 
+def _takes(kind: SinkKind, target: Path) -> bool:
+    return target.suffix.lower() in kind.suffixes or (kind.matches is not None and kind.matches(target))
+
+
 def _taking(target: Path) -> SinkKind | None:
-    for kind in _save_kinds():
-        if target.suffix.lower() in kind.suffixes or (kind.matches is not None and kind.matches(target)):
-            return kind
-    return None
+    """The kind of sink `--save target` names: the first that takes its suffix, else the first that
+    takes what is left (a folder)."""
+    return SINKS.first(lambda k: bool(k.suffixes) and _takes(k, target)) or SINKS.first(
+        lambda k: not k.suffixes and _takes(k, target)
+    )
 
 
 def save_kind(target: Path) -> SinkKind:

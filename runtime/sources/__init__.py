@@ -71,6 +71,33 @@ class SourceOptions:
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)]
 
 
+def usable() -> str:
+    """The check of a source that needs nothing beyond the runtime itself: it works everywhere."""
+    return ""
+
+
+def needs_opencv() -> str:
+    """Images need OpenCV to decode them: "" where it is installed, else how to get it."""
+    from edgekit.deps import installed
+
+    return "" if installed("cv2") else "pip install opencv-python-headless"
+
+
+def needs_video_decoder() -> str:
+    """Video files and streams need OpenCV built with FFmpeg or GStreamer (the pip wheels have FFmpeg)."""
+    missing = needs_opencv()
+    if missing:
+        return missing
+    import cv2
+
+    decoders = ("FFMPEG:", "GStreamer:")
+    if any(
+        line.strip().startswith(decoders) and "YES" in line for line in cv2.getBuildInformation().splitlines()
+    ):
+        return ""
+    return "this OpenCV has no FFmpeg or GStreamer to decode video"
+
+
 @dataclass(frozen=True)
 class SourceKind:
     name: str
@@ -79,20 +106,28 @@ class SourceKind:
     open: Callable[..., Source]  # open(spec), or open(spec, SourceOptions) when `options` is not empty
     produces: str = "image"
     options: tuple[str, ...] = ()  # the SourceOptions fields this kind honours
+    # whether it can be read on this machine, checked without opening a device: "" when it can,
+    # else why not and what to install (what `edgekit list` and `doctor` say)
+    missing: Callable[[], str] = usable
+
+    def works_here(self) -> tuple[bool, str]:
+        why = self.missing()
+        return not why, why
 
 
 SOURCES: Registry[SourceKind] = Registry("source", package=__name__)
 
 
 def source_kind(spec: str) -> SourceKind:
-    for _, kind in SOURCES.items():
-        if kind.matches(spec):
-            return kind
+    """The kind of source `spec` names (the first registered that takes it)."""
+    kind = SOURCES.first(lambda k: k.matches(spec))
+    if kind is not None:
+        return kind
     from pathlib import Path
 
     path = Path(spec)
     why = "no such file or folder" if not path.exists() else f"no source reads {path.suffix or 'such'} files"
-    kinds = "; ".join(kind.description for _, kind in SOURCES.items())
+    kinds = "; ".join(kind.description for kind in SOURCES)
     raise SourceError(f"cannot use {spec!r} as a source ({why}): give {kinds}")
 
 
@@ -102,7 +137,7 @@ def open_source(spec: str, options: SourceOptions | None = None) -> Source:
     options = options or SourceOptions()
     for name in options.given():
         if name not in kind.options:
-            takers = [k.name for _, k in SOURCES.items() if name in k.options]
+            takers = [k.name for k in SOURCES if name in k.options]
             raise ConfigError(
                 f"--{name} does not apply to {spec!r} ({kind.name}); it applies to {', '.join(takers)} sources"
             )

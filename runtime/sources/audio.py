@@ -247,6 +247,12 @@ class Microphone(LiveSource):
         super().__init__(spec, lambda: open_mic_capture(device), fps=options.fps, backoff=backoff)
 
 
+def _sounddevice_missing() -> str:
+    from edgekit.deps import installed
+
+    return "" if installed("sounddevice") else "pip install 'edgekit[audio]' (sounddevice, and libportaudio2)"
+
+
 SOURCES.add(
     SourceKind(
         "wav",
@@ -273,5 +279,6 @@ SOURCES.add(
         Microphone,
         produces="audio",
         options=("fps", "reconnect"),
+        missing=_sounddevice_missing,
     ),
 )

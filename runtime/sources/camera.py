@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -85,6 +86,18 @@ class Camera(LiveSource):
         )
 
 
+def _camera_missing() -> str:
+    """A camera needs OpenCV and, on Linux, a video device (checked without opening it)."""
+    from edgekit.runtime.sources import needs_opencv
+
+    missing = needs_opencv()
+    if missing or not sys.platform.startswith("linux"):
+        return missing
+    import glob
+
+    return "" if glob.glob("/dev/video*") else "no /dev/video* device"
+
+
 SOURCES.add(
     SourceKind(
         "camera",
@@ -92,5 +105,6 @@ SOURCES.add(
         lambda s: s.isdigit(),
         Camera,
         options=("fps", "size", "reconnect"),
+        missing=_camera_missing,
     ),
 )

@@ -15,7 +15,15 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ConfigError, DataError, SourceError, first_line
-from edgekit.runtime.sources import SOURCES, Item, Source, SourceKind, SourceOptions
+from edgekit.runtime.sources import (
+    SOURCES,
+    Item,
+    Source,
+    SourceKind,
+    SourceOptions,
+    needs_opencv,
+    needs_video_decoder,
+)
 from edgekit.runtime.sources.live import LiveSource
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
@@ -225,6 +233,7 @@ SOURCES.add(
         lambda s: _is_file_with(s, IMAGE_SUFFIXES),
         _open_image,
         options=("max_pixels",),
+        missing=needs_opencv,
     ),
 )
 SOURCES.add(
@@ -234,6 +243,7 @@ SOURCES.add(
         lambda s: _is_file_with(s, VIDEO_SUFFIXES),
         _open_video,
         options=("realtime", "fps"),
+        missing=needs_video_decoder,
     ),
 )
 SOURCES.add(
@@ -243,6 +253,7 @@ SOURCES.add(
         lambda s: "://" not in s and (bool(_GLOB_CHARS & set(s)) or Path(s).is_dir()) and not _wavs(s),
         _open_images,
         options=("max_pixels",),
+        missing=needs_opencv,
     ),
 )
 

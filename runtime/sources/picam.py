@@ -118,6 +118,13 @@ class PiCamera(LiveSource):
         )
 
 
+def _picamera2_missing() -> str:
+    """Picamera2 importable (found without importing it: that starts libcamera)."""
+    from edgekit.deps import installed
+
+    return "" if installed("picamera2") else "Picamera2 is not installed: sudo apt install python3-picamera2"
+
+
 SOURCES.add(
     SourceKind(
         "picam",
@@ -125,5 +132,6 @@ SOURCES.add(
         is_picam,
         PiCamera,
         options=("fps", "size", "reconnect"),
+        missing=_picamera2_missing,
     ),
 )

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from edgekit.errors import SourceError, first_line
-from edgekit.runtime.sources import SOURCES, SourceKind, SourceOptions
+from edgekit.runtime.sources import SOURCES, SourceKind, SourceOptions, needs_video_decoder
 from edgekit.runtime.sources.live import Backoff, LiveSource
 
 SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https")
@@ -138,5 +138,6 @@ SOURCES.add(
         is_stream_url,
         Stream,
         options=("fps", "size", "reconnect", "timeout"),
+        missing=needs_video_decoder,
     ),
 )

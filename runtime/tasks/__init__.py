@@ -17,17 +17,21 @@ from edgekit.card import ModelCard
 from edgekit.errors import UnsupportedError
 from edgekit.registry import Registry
 from edgekit.runtime.backends import TensorInfo
-from edgekit.runtime.tensors import from_tensor, to_tensor
+from edgekit.runtime.options import TaskOptions
+from edgekit.runtime.tensors import reader, to_tensor
 
 
 @dataclass(frozen=True)
-class TaskOptions:
-    """Run-time choices that override the card's defaults; None keeps the card's value."""
+class MetricBar:
+    """What a quantized export must keep of one of the task's metrics, in the task's own terms:
+    at most `tolerance` worse than Keras's value, as a share of it where `relative` (0.05: 5%)."""
 
-    top_k: int = 5
-    conf: float | None = None  # detection score threshold
-    iou: float | None = None  # detection NMS IoU threshold
-    classes: tuple[int, ...] | None = None  # keep only detections of these class ids
+    metric: str
+    tolerance: float
+    relative: bool = False
+
+    def allowed(self, reference: float) -> float:
+        return self.tolerance * abs(reference) if self.relative else self.tolerance
 
 
 class Task:
@@ -39,6 +43,10 @@ class Task:
     # model from elsewhere: `edgekit evaluate yolov8n.onnx --data labelled/`); None: no such loader
     dataset: ClassVar[str | None] = None
     classifies: ClassVar[bool] = False  # one class per input: top-1 agreement, confusion matrices
+    # metrics where lower is better (errors); every other one is higher-is-better
+    lower_is_better: ClassVar[frozenset[str]] = frozenset()
+    # what a quantized (dynamic, int8) export must keep beside the headline's drop in points
+    quantized_bars: ClassVar[tuple[MetricBar, ...]] = ()
 
     @classmethod
     def metrics(
@@ -61,6 +69,7 @@ class Task:
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.options = options
+        self._read = [reader(info) for info in self.outputs]  # each output's codes -> values, made once
 
     def preprocess(self, raw: Any) -> list[np.ndarray]:
         raise NotImplementedError
@@ -74,7 +83,7 @@ class Task:
 
     def output(self, outputs: Sequence[np.ndarray], index: int = 0) -> np.ndarray:
         """Model output `index` as float values (dequantized where the tensor holds codes)."""
-        return from_tensor(outputs[index], self.outputs[index])
+        return self._read[index](outputs[index])
 
     def scores(self, outputs: Sequence[np.ndarray]) -> np.ndarray:
         """The first output as float32 values."""

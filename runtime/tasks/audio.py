@@ -18,7 +18,7 @@ import numpy as np
 from edgekit.errors import ConfigError, DataError
 from edgekit.runtime.audio import AudioClip, AudioSpec, audio_features
 from edgekit.runtime.tasks import TASKS
-from edgekit.runtime.tasks.classify import Classification, Classifier, softmax
+from edgekit.runtime.tasks.classify import Classifier, softmax, top_k
 
 
 @dataclass(frozen=True)
@@ -175,9 +175,4 @@ class ClassifyAudio(Classifier):
         p = self.probabilities(outputs)
         if self._window is not None:
             return self.detector.update(p, *self._window)
-        k = min(self.options.top_k, p.size)
-        top = np.argsort(-p, kind="stable")[:k]
-        labels = self.card.labels
-        return [
-            Classification(int(i), labels[i] if i < len(labels) else str(int(i)), float(p[i])) for i in top
-        ]
+        return top_k(p, self.options.top_k, self.card.labels)

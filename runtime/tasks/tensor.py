@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -99,49 +98,14 @@ def shapes_for(
     return [resolve_shape(i, given.get(i.name), batch) for i in inputs]
 
 
-
 def _spec(t: TensorInfo) -> TensorSpec:
     return TensorSpec(t.name, tuple(t.shape), t.dtype.name)
 
 
-def guess_quantization(path: Path) -> str:
-    """int8 when the graph computes in integers, dynamic when only weights are, fp16 when weights are
-    half floats, else fp32 (read from the file's operators and tensors, never run)."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".onnx":
-            from edgekit.runtime.ops import onnx_ops
-
-            ops = set(onnx_ops(path).ops)
-            if ops & {"QLinearConv", "QLinearMatMul", "QuantizeLinear", "ConvInteger", "MatMulInteger"}:
-                return "dynamic" if "DynamicQuantizeLinear" in ops else "int8"
-            return "fp32"
-        if suffix == ".tflite":
-            from ai_edge_litert import schema_py_generated as schema
-
-            model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
-            graph = model.Subgraphs(0)
-            T = schema.TensorType
-            produced = {graph.Operators(o).Outputs(k) for o in range(graph.OperatorsLength())
-                        for k in range(graph.Operators(o).OutputsLength())}  # fmt: skip
-            types = {(graph.Tensors(i).Type(), i in produced) for i in range(graph.TensorsLength())}
-            if any(t in (T.INT8, T.UINT8, T.INT16) and live for t, live in types):
-                return "int8"
-            if any(t == T.INT8 for t, _ in types):
-                return "dynamic"
-            if any(t == T.FLOAT16 for t, _ in types):
-                return "fp16"
-            return "fp32"
-    except Exception:  # an unreadable graph still benches; its quantization is just not known
-        return "unknown"
-    return "unknown"
-
-
-def tensor_card(
-    path: str | Path, session: Session, shapes: Mapping[str, Sequence[int]] | None = None
-) -> ModelCard:
-    """The card of a file that carries none and is no known detector: its tensors, said to be inferred."""
-    path = Path(path)
+def tensor_card(session: Session, shapes: Mapping[str, Sequence[int]] | None = None) -> ModelCard:
+    """The card of a file that carries none and is no known detector: its tensors, said to be inferred
+    (its quantization read from the file's own tensors)."""
+    path = session.path
     if not session.inputs or not session.outputs:
         raise DataError(f"{path.name} has no inputs or no outputs to run")
     shapes = {k: list(v) for k, v in (shapes or {}).items()}
@@ -162,7 +126,7 @@ def tensor_card(
         postprocess={"inferred_from": INFERRED},
         recipe="",
         format=path.suffix.lstrip(".").lower(),
-        quantization=guess_quantization(path),
+        quantization=session.file.quantization,
     )
 
 

@@ -13,6 +13,9 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from edgekit.errors import ConfigError
 from edgekit.fileio import write_text
@@ -82,3 +85,39 @@ def write_corpus(path: Path, text: str) -> tuple[int, int]:
     write_text(path, text)
     rows = list(csv.reader(io.StringIO(text)))[1:]
     return len(rows), sum(r[-1] == "test" for r in rows)
+
+
+def pick(rng: np.random.Generator, items: Sequence[Any]) -> Any:
+    """One of `items`, drawn from `rng`."""
+    return items[int(rng.integers(len(items)))]
+
+
+def distinct_rows(
+    rng: np.random.Generator,
+    make: Callable[[Sequence[str]], tuple[str, ...]],
+    splits: Sequence[tuple[str, Sequence[str], int]],
+    seen: set[str] | None = None,
+) -> list[tuple[str, ...]]:
+    """Rows of a generated corpus: for each (split, frames, count), up to `count` rows that `make`
+    writes from a frame drawn at random, each row's first field new (ignoring case) to `seen`, and
+    the split appended. A tiny frame set gives fewer rows rather than looping forever. The rows come
+    back shuffled, splits interleaved, as a real file would hold them."""
+    seen = set() if seen is None else seen
+    rows: list[tuple[str, ...]] = []
+    for split, frames, k in splits:
+        made, tries = 0, 0
+        while made < k and tries < 50 * k + 100:
+            tries += 1
+            row = make(pick(rng, tuple(frames)))
+            if row[0].lower() in seen:
+                continue
+            seen.add(row[0].lower())
+            rows.append((*row, split))
+            made += 1
+    return rows
+
+
+def shuffled(rng: np.random.Generator, rows: Sequence[Any]) -> list[Any]:
+    """`rows` in an order drawn from `rng` (splits and classes interleaved)."""
+    order = rng.permutation(len(rows))
+    return [rows[i] for i in order]

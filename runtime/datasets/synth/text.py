@@ -15,7 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.runtime.datasets.synth import GENERATORS, Generator, csv_text, write_corpus
+from edgekit.runtime.datasets.synth import (
+    GENERATORS,
+    Generator,
+    csv_text,
+    distinct_rows,
+    pick,
+    shuffled,
+    write_corpus,
+)
 
 CORPUS_FILE = "text_corpus.csv"
 COLUMNS = ("text", "label", "split")  # split: "train" or "test", fixed by frame
@@ -300,26 +308,22 @@ FRAMES = (
 HELDOUT_FRAMES = frozenset(range(2, len(FRAMES), 4))  # 6 of 24 frames, spread over the list
 
 
-def _pick(rng: np.random.Generator, words: tuple[str, ...]) -> str:
-    return words[int(rng.integers(len(words)))]
-
-
 def sentence(rng: np.random.Generator, topic: str, frame: str) -> str:
     """One sentence of `topic` from `frame`, its slots filled at random."""
     words = TOPICS[topic]
-    n1 = _pick(rng, words["nouns"])
-    n2 = _pick(rng, tuple(n for n in words["nouns"] if n != n1))
-    other = _pick(rng, tuple(t for t in LABELS if t != topic))
+    n1 = pick(rng, words["nouns"])
+    n2 = pick(rng, tuple(n for n in words["nouns"] if n != n1))
+    other = pick(rng, tuple(t for t in LABELS if t != topic))
     fill = {
         "n1": n1,
         "n2": n2,
-        "v": _pick(rng, words["verbs"]),
-        "x": _pick(rng, words["extras"]),
-        "d": _pick(rng, TOPICS[other]["nouns"]),  # a distractor from another topic
-        "who": _pick(rng, WHO),
-        "when": _pick(rng, WHEN),
-        "feel": _pick(rng, FEEL),
-        "react": _pick(rng, REACT),
+        "v": pick(rng, words["verbs"]),
+        "x": pick(rng, words["extras"]),
+        "d": pick(rng, TOPICS[other]["nouns"]),  # a distractor from another topic
+        "who": pick(rng, WHO),
+        "when": pick(rng, WHEN),
+        "feel": pick(rng, FEEL),
+        "react": pick(rng, REACT),
     }
     fill.update({k.capitalize(): v[:1].upper() + v[1:] for k, v in list(fill.items())})
     text = " ".join(frame.format(**fill).split())  # an empty {react} leaves no double space
@@ -336,23 +340,14 @@ def corpus(count: int = DEFAULT_COUNT, seed: int = 0) -> list[tuple[str, str, st
     rng = np.random.default_rng(seed)
     train_frames = [f for i, f in enumerate(FRAMES) if i not in HELDOUT_FRAMES]
     test_frames = [f for i, f in enumerate(FRAMES) if i in HELDOUT_FRAMES]
-    rows: list[tuple[str, str, str]] = []
+    rows: list[tuple[str, ...]] = []
     seen: set[str] = set()
     per_topic = [count // len(LABELS) + (i < count % len(LABELS)) for i in range(len(LABELS))]
     for topic, n in zip(LABELS, per_topic):
         n_test = n // 4
-        for split, frames, k in (("train", train_frames, n - n_test), ("test", test_frames, n_test)):
-            made, tries = 0, 0
-            while made < k and tries < 50 * k + 100:  # distinct sentences; give up on a tiny frame set
-                tries += 1
-                text = sentence(rng, topic, _pick(rng, tuple(frames)))
-                if text.lower() in seen:
-                    continue
-                seen.add(text.lower())
-                rows.append((text, topic, split))
-                made += 1
-    order = rng.permutation(len(rows))  # topics and splits interleaved, as a real file would be
-    return [rows[i] for i in order]
+        splits = (("train", train_frames, n - n_test), ("test", test_frames, n_test))
+        rows += distinct_rows(rng, lambda frame, t=topic: (sentence(rng, t, frame), t), splits, seen)
+    return shuffled(rng, rows)
 
 
 def corpus_csv(count: int = DEFAULT_COUNT, seed: int = 0) -> str:

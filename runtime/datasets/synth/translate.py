@@ -18,7 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.runtime.datasets.synth import GENERATORS, Generator, csv_text, write_corpus
+from edgekit.runtime.datasets.synth import (
+    GENERATORS,
+    Generator,
+    csv_text,
+    distinct_rows,
+    pick,
+    shuffled,
+    write_corpus,
+)
 
 CORPUS_FILE = "translate_corpus.csv"
 COLUMNS = ("source", "target", "split")  # split: "train" or "test", fixed by frame
@@ -138,16 +146,12 @@ FRAMES = (
 HELDOUT_FRAMES = frozenset({6, 9, 11})
 
 
-def _pick(rng: np.random.Generator, items: tuple) -> object:
-    return items[int(rng.integers(len(items)))]
-
-
 def _noun_phrase(rng: np.random.Generator, case: str, adjective: bool) -> tuple[list[str], list[str]]:
-    noun, gender, english = _pick(rng, NOUNS)
+    noun, gender, english = pick(rng, NOUNS)
     definite = bool(rng.random() < 0.6)
     de, en = [ARTICLES[case, definite][gender]], ["the" if definite else "a"]
     if adjective:
-        stem, adj = _pick(rng, ADJECTIVES)
+        stem, adj = pick(rng, ADJECTIVES)
         de.append(stem + ENDINGS[case, definite][gender])
         en.append(adj)
     return [*de, noun], [*en, english]
@@ -156,9 +160,9 @@ def _noun_phrase(rng: np.random.Generator, case: str, adjective: bool) -> tuple[
 def _clause(rng: np.random.Generator) -> tuple[list[str], list[str], int]:
     """A subject: a pronoun (most often) or a noun phrase, and its person."""
     if rng.random() < 0.7:
-        de, en, person = _pick(rng, PRONOUNS)
+        de, en, person = pick(rng, PRONOUNS)
         return [de], [en], person
-    de, en, person = _pick(rng, NOUN_SUBJECTS)
+    de, en, person = pick(rng, NOUN_SUBJECTS)
     return list(de), list(en), person
 
 
@@ -171,16 +175,16 @@ def sentence(rng: np.random.Generator, frame: str) -> tuple[str, str]:
         if slot == "S":
             d, e, person = _clause(rng)
         elif slot == "V":
-            forms, base, third = _pick(rng, VERBS)
+            forms, base, third = pick(rng, VERBS)
             d, e = [forms[person]], [third if person == 2 else base]
         elif slot in ("O", "A"):
             d, e = _noun_phrase(rng, "acc", slot == "A")
         elif slot in ("P", "Q"):
-            prep, english = _pick(rng, PREPOSITIONS)
+            prep, english = pick(rng, PREPOSITIONS)
             d, e = _noun_phrase(rng, "dat", slot == "Q")
             d, e = [prep, *d], [english, *e]
         elif slot == "T":
-            when, english = _pick(rng, TIMES)
+            when, english = pick(rng, TIMES)
             d, e = [when], [english]
         else:
             d, e = [slot], [CONJUNCTIONS[slot]]
@@ -200,20 +204,8 @@ def corpus(count: int = DEFAULT_COUNT, seed: int = 0) -> list[tuple[str, str, st
     train_frames = tuple(f for i, f in enumerate(FRAMES) if i not in HELDOUT_FRAMES)
     test_frames = tuple(f for i, f in enumerate(FRAMES) if i in HELDOUT_FRAMES)
     n_test = max(1, count // 5) if count > 1 else 0
-    rows: list[tuple[str, str, str]] = []
-    seen: set[str] = set()
-    for split, frames, k in (("train", train_frames, count - n_test), ("test", test_frames, n_test)):
-        made, tries = 0, 0
-        while made < k and tries < 50 * k + 100:  # distinct sentences
-            tries += 1
-            source, target = sentence(rng, str(_pick(rng, frames)))
-            if source.lower() in seen:
-                continue
-            seen.add(source.lower())
-            rows.append((source, target, split))
-            made += 1
-    order = rng.permutation(len(rows))  # splits interleaved, as a real file would be
-    return [rows[i] for i in order]
+    splits = (("train", train_frames, count - n_test), ("test", test_frames, n_test))
+    return shuffled(rng, distinct_rows(rng, lambda frame: sentence(rng, str(frame)), splits))
 
 
 def corpus_csv(count: int = DEFAULT_COUNT, seed: int = 0) -> str:

@@ -1,11 +1,9 @@
-"""The models export takes: a `.keras` file, an `.h5` file or a TensorFlow SavedModel folder, with
-its edgekit card inside it or beside it, or described on the command line (`--task`, `--labels`,
-`--normalize`) when it came from elsewhere; with neither, a plain tensor model (arrays in, arrays
-out)."""
+"""Cards for models that came with none: described on the command line (`--task`, `--labels`,
+`--normalize`) as an image model, or, with nothing said, a plain tensor model (arrays in, arrays
+out) whose inputs export can generate."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,89 +11,8 @@ from typing import Any
 import numpy as np
 
 from edgekit.card import ModelCard, TensorSpec, now_iso, sha256_arrays
-from edgekit.errors import ConfigError, ModelFileError, UnsupportedError, first_line
-from edgekit.export.limits import read_model_config
-from edgekit.registry import Registry
-from edgekit.runtime.backends.keras import load_keras_model, read_keras_card
+from edgekit.errors import ConfigError, UnsupportedError
 from edgekit.runtime.preprocess import ImageSpec
-
-
-@dataclass(frozen=True)
-class ModelKind:
-    name: str
-    matches: Callable[[Path], bool]
-    load: Callable[..., Any]  # (path, *, safe_mode) -> a Keras model
-    config: Callable[[Path], dict[str, Any] | None]  # its Keras config, read without TensorFlow
-
-
-MODEL_KINDS: Registry[ModelKind] = Registry("model kind")
-
-
-def _is_saved_model(path: Path) -> bool:
-    return path.is_dir() and (path / "saved_model.pb").is_file()
-
-
-def load_saved_model(path: Path, *, safe_mode: bool = True) -> Any:
-    """A SavedModel's serving signature wrapped as a Keras model (one input, its outputs in name order).
-
-    A SavedModel is a program, not a description: its serving function is a TensorFlow graph that
-    may hold any op (`tf.io.write_file`, `tf.py_function`...), run as soon as export traces or calls
-    it. Like a Lambda layer, it is loaded only when the user says they trust it (`--unsafe`)."""
-    if safe_mode:
-        raise UnsupportedError(
-            f"{path} is a SavedModel, which is a program (its serving function can run any "
-            "TensorFlow op, such as writing files, when export calls it): pass --unsafe if you "
-            "trust where it came from, or export it from a .keras file"
-        )
-    from edgekit.deps import quiet_native_stderr
-    from edgekit.tfutil import import_tf
-
-    tf, keras = import_tf()
-    try:
-        with quiet_native_stderr():
-            signature = tf.saved_model.load(str(path)).signatures["serving_default"]
-            _, kwargs = signature.structured_input_signature
-            if len(kwargs) != 1:
-                raise UnsupportedError(
-                    f"{path} has {len(kwargs)} inputs: edgekit exports models with one input"
-                )
-            (spec,) = kwargs.values()
-            layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
-            inputs = keras.Input(batch_shape=tuple(spec.shape), dtype=spec.dtype.name, name="input")
-            out = layer(inputs)
-    except (KeyError, ValueError, OSError) as e:
-        raise ModelFileError(f"{path} is not a SavedModel edgekit can load: {first_line(e)}") from None
-    if isinstance(out, dict):
-        out = [out[k] for k in sorted(out)]
-        out = out[0] if len(out) == 1 else out
-    return keras.Model(inputs, out, name=path.name.replace(" ", "_") or "saved_model")
-
-
-MODEL_KINDS.add(
-    ModelKind("keras", lambda p: p.suffix.lower() == ".keras", load_keras_model, read_model_config),
-)
-MODEL_KINDS.add(ModelKind("h5", lambda p: p.suffix.lower() == ".h5", load_keras_model, read_model_config))
-MODEL_KINDS.add(ModelKind("savedmodel", _is_saved_model, load_saved_model, lambda p: None))
-
-
-def model_kind(path: Path) -> ModelKind:
-    """Which kind of model `path` is; a clear error when it is none edgekit exports."""
-    path = Path(path)
-    if not path.exists():
-        raise ModelFileError(f"model file {path} does not exist")
-    for _, kind in MODEL_KINDS.items():
-        if kind.matches(path):
-            return kind
-    what = "a folder without saved_model.pb" if path.is_dir() else f"a {path.suffix or 'suffix-less'} file"
-    raise ConfigError(
-        f"{path.name} is {what}: export takes a .keras or .h5 file, or a TensorFlow SavedModel folder"
-    )
-
-
-def load_model(path: Path, *, safe_mode: bool = True) -> Any:
-    """Load any model `model_kind` accepts as a Keras model."""
-    return model_kind(path).load(Path(path), safe_mode=safe_mode)
-
 
 # ---- describing a model that has no card --------------------------------------------------------
 
@@ -271,9 +188,3 @@ def tensor_card_for(model: Any) -> ModelCard:
         },
         postprocess={},
     )
-
-
-def existing_card(path: Path) -> ModelCard | None:
-    """The edgekit card beside a model (`card.json` or `<stem>.card.json`), else the one inside a
-    .keras file edgekit trained, if there is one."""
-    return read_keras_card(Path(path))

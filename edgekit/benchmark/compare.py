@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.bench_table import BenchResult, BenchRow, format_columns, load_result, p_against, speedup_cell
+from edgekit.benchmark.report import format_columns, p_against, speedup_cell
+from edgekit.benchmark.results import BenchResult, BenchRow, load_result
 from edgekit.errors import ConfigError
 
 DPI = 100

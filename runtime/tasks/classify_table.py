@@ -1,0 +1,40 @@
+"""Classification of a table row: the card's columns scaled and one-hot encoded as in training,
+top-k labels out (logistic regression, a tabular MLP)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import DataError
+from edgekit.runtime.table_features import TableSpec
+from edgekit.runtime.tasks import TASKS
+from edgekit.runtime.tasks.classify import Classifier, ClassifyImage
+
+
+@TASKS.register()
+class ClassifyTable(Classifier):
+    name = "classify-table"
+    accepts = "table"
+    dataset = "table"
+
+    # scores -> labels is the image classifier's, unchanged
+    probabilities = ClassifyImage.probabilities
+    postprocess = ClassifyImage.postprocess
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spec = TableSpec.from_dict(self.card.preprocess)
+        info = self.inputs[0]
+        self._shape = tuple(1 if s is None else s for s in info.shape)
+        if int(np.prod(self._shape)) != self.spec.width:
+            raise DataError(
+                f"the card's table makes {self.spec.width} values per row but the model input "
+                f"{info.shape} takes {int(np.prod(self._shape))}"
+            )
+        self._activation = self.card.postprocess.get("activation", "softmax")
+
+    def preprocess(self, raw: Any) -> list[np.ndarray]:
+        row = self.spec.encode_row(raw, getattr(raw, "where", ""))
+        return [self.feed(row.reshape(self._shape))]
