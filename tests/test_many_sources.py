@@ -65,10 +65,16 @@ def live(name: str, level: int, period: float, fail_at: int | None = None, comes
 
 
 def test_two_videos_take_turns_and_every_frame_of_each_is_processed(tmp_path):
+    """Both ready at each turn (the model takes 30 ms here, each file's reader far less): they
+    alternate. A source that has nothing ready when its turn comes is passed over, never waited
+    for, so without the pause a busy machine's scheduling could give one two turns in a row."""
     a = flat_video(tmp_path / "a.avi", 6, 40)
     b = flat_video(tmp_path / "b.avi", 10, 200)
+    feeds = []
     with Pipeline.open(FACE, [str(a), str(b)]) as run:
-        feeds = [(r.item.feed, r.item.index, int(r.item.data.mean())) for r in run]
+        for r in run:
+            feeds.append((r.item.feed, r.item.index, int(r.item.data.mean())))
+            time.sleep(0.03)
     assert [f for f, _, _ in feeds[:12]] == [0, 1] * 6  # in turn while both have frames
     assert [i for f, i, _ in feeds if f == 0] == list(range(6))
     assert [i for f, i, _ in feeds if f == 1] == list(range(10))
@@ -127,12 +133,12 @@ def test_read_equals_taken_plus_dropped_per_source_when_the_model_is_slower():
     with src:
         for item in src:
             taken[item.feed] += 1
-            time.sleep(0.01)  # a model slower than both sources
+            time.sleep(0.02)  # a model slower than both sources
             if sum(taken) >= 40:
                 break
     for feed in src.feeds:
         assert feed.read == taken[feed.index] + feed.dropped and feed.dropped > 0
-    assert abs(taken[0] - taken[1]) <= 1  # in turn
+    assert abs(taken[0] - taken[1]) <= 2  # in turn
 
 
 def test_several_sources_refuse_what_cannot_take_them(tmp_path):
