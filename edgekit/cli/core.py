@@ -15,8 +15,8 @@ from edgekit.errors import EdgekitError
 
 
 def _plain_coercion() -> None:
-    """Coerce parameters of plain types (str, int, float, bool, Path, and those or None) as click
-    does, without pydantic. typer 0.2x builds a pydantic TypeAdapter for every parameter of the
+    """Coerce parameters of plain types (str, int, float, bool, Path, those or None, and lists of
+    them: an option given again and again) as click does, without pydantic. typer 0.2x builds a pydantic TypeAdapter for every parameter of the
     invoked command, which imports pydantic: 0.1-0.2 s of every `edgekit` start, on a command
     whose whole job may take less. Any other type, and any parameter with a parser, a click type,
     path checks or choices, still goes through typer's own coercion."""
@@ -35,17 +35,33 @@ def _plain_coercion() -> None:
         return
     plain = (str, int, float, bool, pathlib.Path)
 
-    def leaf(annotation: Any) -> type | None:
-        if annotation in plain:
-            return annotation
+    def optional(annotation: Any) -> Any:
+        """X from X | None (and X itself)."""
         if typing.get_origin(annotation) in (typing.Union, types.UnionType):
             args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            if len(args) == 1 and args[0] in plain:
+            if len(args) == 1:
                 return args[0]
+        return annotation
+
+    def listed(annotation: Any) -> type | None:
+        """X from list[X] or list[X] | None (an option given again and again), for a plain X."""
+        inner = optional(annotation)
+        if typing.get_origin(inner) is list and len(typing.get_args(inner)) == 1:
+            item = typing.get_args(inner)[0]
+            return item if item in plain else None
         return None
+
+    def leaf(annotation: Any) -> type | None:
+        inner = optional(annotation)
+        return inner if inner in plain else listed(annotation)
 
     class PlainParam(base):  # type: ignore[misc, valid-type]
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            if listed(self.annotation) is not None:
+                return [self._one(v, param, ctx) for v in value]
+            return self._one(value, param, ctx)
+
+        def _one(self, value: Any, param: Any, ctx: Any) -> Any:
             kind = leaf(self.annotation)
             info = self.parameter_info
             try:

@@ -19,6 +19,7 @@ class Item:
     index: int
     name: str  # file name, or "camera 0 #12"
     t_capture: float  # time.perf_counter() when it was read
+    feed: int = 0  # which of several sources it came from (their order in --source), 0 for one
 
 
 KEPT_REASONS = 10  # reasons kept for the report: a source that runs for days must not grow
