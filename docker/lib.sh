@@ -62,12 +62,13 @@ report_missing() {  # prints what is missing; returns 1 if anything is
 # -- the host's own Python with edgekit[train], for the quickstart and the reference outputs -----
 
 host_python() {  # the checkout's .venv when it has TensorFlow, else one made in the cache
-    if [ -x "$REPO/.venv/bin/python" ] && "$REPO/.venv/bin/python" -c "import tensorflow, edgekit" 2>/dev/null; then
+    # edgekit.remote: an edgekit new enough for test-arm64.sh's `bench --on`
+    if [ -x "$REPO/.venv/bin/python" ] && "$REPO/.venv/bin/python" -c "import tensorflow, edgekit.remote" 2>/dev/null; then
         echo "$REPO/.venv/bin/python"
         return
     fi
     local venv=$CACHE/venv-x86
-    if ! [ -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import tensorflow, edgekit" 2>/dev/null; then
+    if ! [ -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import tensorflow, edgekit.remote" 2>/dev/null; then
         log "making $venv with edgekit[train] (TensorFlow: a few minutes)"
         python3 -m venv "$venv"
         "${NICE[@]}" "$venv/bin/pip" install -q "$REPO[train]" >&2
