@@ -169,7 +169,7 @@ def open_model(
     chosen = select_backend(file, backend)
     if not chosen.runs_on(device):  # never a quiet CPU run where a GPU was asked for
         raise UnsupportedError(
-            f"--device {device}: the {chosen.name} backend runs on {', '.join(chosen.devices)} only "
+            f"the {chosen.name} backend runs on --device auto, {', '.join(chosen.devices)}, not {device!r} "
             f"({file.name} is a {file.kind.name} file)"
         )
     return chosen.open(file, SessionOptions(threads=threads, device=device))
