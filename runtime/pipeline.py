@@ -253,9 +253,11 @@ class Pipeline:
     def _open_source(self, spec: str) -> Source:
         kind, accepts = source_kind(spec), self.predictor.task.accepts
         if kind.produces != accepts:
+            hint = self.predictor.task.wrong_source_hint(kind.produces)
             raise ConfigError(
                 f"{Path(self.predictor.session.path).name} is a {self.predictor.card.task} model and "
-                f"takes {accepts}, but {spec!r} is a {kind.name} source that gives {kind.produces}"
+                f"takes {accepts}, but {spec!r} is {'an' if kind.name[0] in 'aeiou' else 'a'} {kind.name} "
+                f"source that gives {kind.produces}" + (f": {hint}" if hint else "")
             )
         return open_source(spec, self.options.source)
 

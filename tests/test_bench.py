@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -254,12 +255,16 @@ def test_the_table_marks_differences_the_test_cannot_tell_apart():
     base = _timed_row("a.onnx", rng.lognormal(0.0, 0.1, 400).tolist())
     same = _timed_row("b.onnx", rng.lognormal(0.0, 0.1, 400).tolist())  # the same distribution
     faster = _timed_row("c.onnx", rng.lognormal(-0.3, 0.1, 400).tolist())
-    lines = table([base, same, faster], base).splitlines()
-    row = {line.split()[0]: line for line in lines[1:4]}
-    assert row["a.onnx"].split()[-2:] == ["1.00x", "base"]
-    assert "≈" in row["b.onnx"] and float(row["b.onnx"].split()[-1]) >= 0.05
-    assert "≈" not in row["c.onnx"] and row["c.onnx"].split()[-1] == "<0.001"
-    assert "Mann-Whitney" in lines[-1]
+    lines = table([base, same, faster], base, wide=True).splitlines()
+    head = re.split(r"\s{2,}", lines[0])
+    row = {line.split()[0]: dict(zip(head, re.split(r"\s{2,}", line), strict=True)) for line in lines[1:4]}
+    assert (row["a.onnx"]["speed-up"], row["a.onnx"]["p"]) == ("1.00x", "base")
+    assert "≈" in row["b.onnx"]["speed-up"] and float(row["b.onnx"]["p"]) >= 0.05
+    assert "≈" not in row["c.onnx"]["speed-up"] and row["c.onnx"]["p"] == "<0.001"
+    assert "Mann-Whitney" in " ".join(lines[4:])
+    # the default table has the speed-up and its ≈, not the p-value
+    narrow = table([base, same, faster], base).splitlines()
+    assert "speed-up" in re.split(r"\s{2,}", narrow[0]) and "p" not in re.split(r"\s{2,}", narrow[0])
 
 
 def test_rows_run_in_a_seeded_random_order_and_are_shown_in_the_users(nets, tmp_path):

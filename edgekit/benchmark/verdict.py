@@ -113,12 +113,12 @@ def verdict(rows: Sequence[BenchRow], host: dict[str, Any] | None = None) -> lis
     good = [r for r in ok if meets_bar(r, ok) is not False]
     fastest = min(good or ok, key=lambda r: r.p50_ms / r.batch)
     unmeasured = " (accuracy not measured)" if fastest.metric_value is None else ", meets its accuracy bar"
-    lines.append(f"fastest: {fastest.name} at {fastest.p50_ms / fastest.batch:.4g} ms per item{unmeasured}")
+    lines.append(f"fastest: {fastest.label} at {fastest.p50_ms / fastest.batch:.4g} ms per item{unmeasured}")
     smallest = min(ok, key=lambda r: r.size_bytes)
     lines.append(f"smallest: {Path(smallest.model).name} ({smallest.size_bytes / 1024:.1f} KB)")
     for r in ok:
         if meets_bar(r, ok) is False:
-            lines.append(f"warning: {r.name} misses its accuracy bar ({metric_cell(r)})")
+            lines.append(f"warning: {r.label} misses its accuracy bar ({metric_cell(r)})")
     # a smaller file that is slower, on the same backend, device, threads and batch
     for a in ok:
         for b in ok:
@@ -154,5 +154,5 @@ def verdict(rows: Sequence[BenchRow], host: dict[str, Any] | None = None) -> lis
         )
     for r in ok:
         for note in (r.extra.get("execution") or {}).get("notes", []):
-            lines.append(f"note: {r.name}: {note}")
+            lines.append(f"note: {r.label}: {note}")
     return lines

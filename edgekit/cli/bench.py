@@ -64,6 +64,10 @@ def bench(
     ] = None,
     no_save: Annotated[bool, typer.Option("--no-save", help="Do not save the result file.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="Every figure in the table (load, first, p90, p99, CV, memory...)."),
+    ] = False,
     seed: Annotated[
         int, typer.Option(help="Seed of the random order the rows run in (the table keeps yours).")
     ] = 0,
@@ -136,7 +140,7 @@ def bench(
     if json_out:
         typer.echo(json.dumps(doc, indent=1))
     else:
-        typer.echo(report.table())
+        typer.echo(report.table(wide=wide))
         typer.echo("")
         typer.echo("\n".join(report.verdict))
     if report.interrupted:

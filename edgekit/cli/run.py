@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from edgekit.cli.core import app, command, work_begins
+from edgekit.cli.core import UsageError, app, command, work_begins
 
 if TYPE_CHECKING:
     from edgekit.runtime.run_stats import RunSummary
@@ -46,7 +46,7 @@ def run(
         Path | None,
         typer.Option(help="Class names, one a line (a Darknet .names file), replacing the card's."),
     ] = None,
-    max_frames: Annotated[int | None, typer.Option(help="Stop after N inputs.")] = None,
+    max_frames: Annotated[int | None, typer.Option(min=1, help="Stop after N inputs.")] = None,
     save: Annotated[
         Path | None,
         typer.Option(help="Save annotated output: out.jpg (one image), a folder, or out.mp4/out.avi."),
@@ -129,7 +129,7 @@ def run(
     if top_k < 1:
         raise typer.BadParameter("--top-k must be at least 1")
     if (not source) == (text is None):
-        raise typer.BadParameter("give --source or --text (one of them)")
+        raise UsageError("give --source or --text (one of them)")
     if text is not None:  # a literal text, as a spec that no file, camera or stream source matches
         from edgekit.runtime.sources.text import text_spec
 
@@ -196,6 +196,8 @@ def run(
     if pipeline.interrupted:
         typer.echo("", err=True)
     _report(summary, pipeline.source, json_out)
+    for line in pipeline.sink.saved():  # every file --save wrote, named
+        typer.echo(f"saved {line}", err=True)
     if summary.processed == 0:
         raise SourceError(f"nothing in {' + '.join(source)} could be processed")
 

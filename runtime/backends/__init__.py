@@ -15,7 +15,7 @@ import numpy as np
 
 from edgekit.card import ModelCard
 from edgekit.deps import installed
-from edgekit.errors import ConfigError, MissingDependencyError, ModelFileError
+from edgekit.errors import ConfigError, MissingDependencyError, ModelFileError, UnsupportedError
 from edgekit.registry import Registry
 from edgekit.runtime.files import ModelFile
 
@@ -28,6 +28,9 @@ class TensorInfo:
     shape: tuple[int | None, ...]
     dtype: np.dtype
     quant: tuple[float, int] | None = None
+
+
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")  # what `--device` may name (each backend takes some)
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,15 @@ def open_model(
 ) -> Session:
     """Open a model file (a path, or a `ModelFile` already opened) with the best backend installed
     (or the one named). The file's card is checked against the digest export sealed it with."""
+    if threads is not None and threads < 1:
+        raise ConfigError("--threads must be at least 1 (leave it out for the library's default)")
+    if device not in DEVICES:
+        raise ConfigError(f"unknown --device {device!r}: use {', '.join(DEVICES)}")
     file = ModelFile.open(path)
     chosen = select_backend(file, backend)
+    if not chosen.runs_on(device):  # never a quiet CPU run where a GPU was asked for
+        raise UnsupportedError(
+            f"the {chosen.name} backend runs on --device auto, {', '.join(chosen.devices)}, not {device!r} "
+            f"({file.name} is a {file.kind.name} file)"
+        )
     return chosen.open(file, SessionOptions(threads=threads, device=device))
