@@ -96,8 +96,9 @@ def test_a_dynamic_batch_file_with_its_batch_fixed_is_static_and_agrees(tmp_path
 
 
 def test_the_cpu_provider_leaves_a_free_batch_free(tmp_path):
-    """On the CPU no batch is fixed unless asked: no graph to gain (DESIGN.md: the same MobileNetV2
-    with its batch free and fixed, 1.64 and 1.65 ms), and any batch runs in the one session."""
+    """On the CPU no batch is fixed unless asked: no graph to gain (bench/results/gpu-h200-b1.json:
+    the same MobileNetV2 with its batch free and fixed, 1.64 and 1.65 ms), and any batch runs in the
+    one session."""
     path = dense_onnx(tmp_path / "dyn.onnx")
     rng = np.random.default_rng(2)
     with open_model(path, device="cpu") as s:

@@ -299,8 +299,9 @@ class OnnxSession(Session):
     session on a GPU, at 1 until a batch of another size comes (`resize`, or a run that brings one:
     the session is made again for it), so it gets the graph too (DESIGN.md: 0.78 ms with a free
     batch against 0.355 ms fixed, on an H200). On the CPU it stays free: there is no graph to gain
-    and the CPU provider ran both files alike (1.64 against 1.65 ms, MobileNetV2 on 16 cores), while
-    a fixed batch would make every other batch open a session again.
+    and the CPU provider ran both files alike (1.64 against 1.65 ms, MobileNetV2 on the H200 host's
+    16 cores: bench/results/gpu-h200-b1.json), while a fixed batch would make every other batch
+    open a session again.
     What ran is reported (`providers`, `execution`, `notes`), never what was asked for."""
 
     backend = "onnxruntime"
