@@ -152,6 +152,7 @@ printf 'step\trc\tseconds\n' > "$OUT/steps.tsv"
 step() {
   local name=$1 limit=$2; shift 2
   local t0=$SECONDS
+  limit=$((limit * ${SCALE:-1}))  # a dry run on a small CPU: each limit times SCALE
   echo "== $name (limit ${limit}s, ${SECONDS}s in)"
   timeout -k 5 "$limit" "$@"
   local rc=$?
@@ -166,6 +167,7 @@ if [ "$mode" != cpu ]; then
   max_time=1
   budget1=2
   budget32=3
+  min_runs=20
   work=/tmp/gpu
   install() {
     set -e
@@ -192,6 +194,8 @@ else
   max_time=0.5
   budget1=0.3
   budget32=0.3
+  min_runs=3
+  SCALE=${SCALE:-6}  # the steps' limits are a GPU's; two busy cores take several times longer
   BIG=${BIG_CPU:-2}  # a dry run: YOLOv8n 640 at batch 32 takes seconds a call on two cores
   work=${OUT}/work
   mkdir -p "$work"
@@ -230,9 +234,9 @@ step variants 30 "$PY" bench/gpu_modes.py variants "$work/models-src" "$models" 
 step doctor 20 bash -c "ek doctor > '$OUT/doctor.txt' 2>&1"
 # plain / IO binding / CUDA graph on the fixed and the dynamic-batch file, every model and precision
 step modes-b1 90 "$PY" bench/gpu_modes.py time "$models" --batch 1 --device "$device" \
-  --budget "$budget1" --out "$OUT/modes-b1.json"
+  --budget "$budget1" --min-runs "$min_runs" --out "$OUT/modes-b1.json"
 step modes-b$BIG 100 "$PY" bench/gpu_modes.py time "$models" --batch "$BIG" --device "$device" \
-  --budget "$budget32" --out "$OUT/modes-b$BIG.json"
+  --budget "$budget32" --min-runs "$min_runs" --out "$OUT/modes-b$BIG.json"
 # the bench as a user runs it: the dynamic-batch files (what edgekit exports) at both batches, the
 # fixed batch-1 fp32 files beside them, with the profile the int8 verdict reads
 fixed1=$(ls "$models"/*.onnx | grep -Ev '_(dyn|b[0-9]+|fp16|int8)' | tr '\n' ' ')
