@@ -315,26 +315,38 @@ def test_a_module_with_no_interpreter_is_said_so_not_blamed_on_the_file(nets):
 
 def test_the_gpu_check_parses_and_its_cpu_parts_run(nets, tmp_path):
     """bench/gpu_check.sh runs on a GPU machine only; here: it parses, and its Python part makes the
-    batch variants of a batch-1 file and times the three modes on the CPU, saying what ran."""
+    fp16 and int8 files with edgekit's exporter functions, the dynamic-batch and batch-3 twins, and
+    times the six modes on the CPU, saying what ran: the dynamic-batch file's graph mode with its
+    batch fixed (the free-dimension override, on the CPU provider), its binding mode with it free."""
+    import shutil
     import subprocess
     import sys
 
     root = Path(__file__).resolve().parents[1]
     subprocess.run(["bash", "-n", str(root / "bench" / "gpu_check.sh")], check=True)
     script = str(root / "bench" / "gpu_modes.py")
-    subprocess.run(
-        [sys.executable, script, "variants", nets[0]["onnx"], tmp_path, "--batch", "3"], check=True
-    )
-    stem = nets[0]["onnx"].stem
-    fixed, dynamic = tmp_path / f"{stem}_b3.onnx", tmp_path / f"{stem}_dyn.onnx"
-    out = tmp_path / "modes.json"
-    args = ["time", fixed, dynamic, "--batch", "3", "--device", "cpu", "--runs", "20", "--warmup", "2"]
+    src = tmp_path / "src"
+    src.mkdir()
+    net = Path(shutil.copy(nets[0]["onnx"], src / "net.onnx"))
+    subprocess.run([sys.executable, script, "precisions", net, "--calib-shape", "1x8"], check=True)
+    models = tmp_path / "models"
+    subprocess.run([sys.executable, script, "variants", src, models, "--batch", "3"], check=True)
+    for p in ("", "_fp16", "_int8"):
+        assert (models / f"net_dyn{p}.onnx").exists() and (models / f"net_b3{p}.onnx").exists()
+    out = tmp_path / "modes-b3.json"  # as gpu_check.sh names it, for `summary`
+    args = ["time", models, "--batch", "3", "--device", "cpu", "--budget", "0.1", "--min-runs", "5"]
     subprocess.run([sys.executable, script, *map(str, args), "--out", str(out)], check=True)
     doc = json.loads(out.read_text())
-    assert set(doc["modes"]) == {"plain", "binding", "graph"} and doc["batch"] == 3
-    for mode in doc["modes"].values():
-        assert mode["p50_ms"] > 0 and mode["max_abs_diff_vs_plain"] < 1e-5
+    assert doc["batch"] == 3 and [r["precision"] for r in doc["results"]] == ["fp32", "fp16", "int8"]
+    fp32 = doc["results"][0]
+    assert set(fp32["modes"]) == {f"{m}-{k}" for m in ("plain", "binding", "graph") for k in ("fixed", "dyn")}
+    for mode in fp32["modes"].values():
+        assert mode["p50_ms"] > 0 and mode["max_abs_diff_vs_plain_fixed"] < 1e-5
         assert mode["ran"]["providers"][0] == "CPUExecutionProvider" and not mode["ran"]["io_binding"]
+    assert fp32["modes"]["graph-dyn"]["ran"]["batch_fixed"] == 3
+    assert fp32["modes"]["binding-dyn"]["ran"]["batch_fixed"] is None
+    summary = subprocess.run([sys.executable, script, "summary", tmp_path], capture_output=True, text=True)
+    assert "goal dynamic within 10% of fixed" in summary.stdout and "goal int8 at most fp32" in summary.stdout
 
 
 @pytest.mark.runtime_only

@@ -37,6 +37,12 @@ def run(
     ] = None,
     threads: Annotated[int | None, typer.Option(help="Inference threads (default: the library's).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or tensorrt (ONNX).")] = "auto",
+    trt_cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where TensorRT engines are kept between runs (default: ~/.cache/edgekit/tensorrt)."
+        ),
+    ] = None,
     card: Annotated[Path | None, typer.Option(help="A card.json for a file that has none inside.")] = None,
     anchors: Annotated[
         Path | None,
@@ -169,6 +175,10 @@ def run(
     options.check()  # before the model loads and the camera opens: no window or no port, no run
     if len(source) > 1:
         options.check_several()
+    if trt_cache is not None:
+        from edgekit.runtime.backends.onnxruntime import use_trt_cache
+
+        use_trt_cache(trt_cache)
     given = ModelCard.load(card) if card else None
     if anchors is not None:  # the card of an SSD detector from its anchor options
         from edgekit.runtime.inferred_cards import anchors_card

@@ -35,8 +35,32 @@ DEVICES = ("auto", "cpu", "cuda", "tensorrt")  # what `--device` may name (each 
 
 @dataclass(frozen=True)
 class SessionOptions:
+    """How a backend opens a file. `batch` fixes a dynamic batch dimension at that size for the
+    session (None: the backend decides; the ONNX backend fixes it at 1 on a GPU, where fixed shapes
+    buy a CUDA graph or one TensorRT engine, and leaves it open on the CPU); `cuda_graph` False
+    keeps the ONNX backend to IO binding on CUDA (to measure what the graph gains)."""
+
     threads: int | None = None  # None: the library's default
     device: str = "auto"
+    batch: int | None = None
+    cuda_graph: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch is not None and self.batch < 1:
+            raise ConfigError(f"a batch must be at least 1, got {self.batch}")
+
+
+def check_shapes(path: Path, inputs: Sequence[TensorInfo], shapes: Sequence[Sequence[int]]) -> None:
+    """One sentence where `shapes` do not fit the inputs' sizes (a free dimension, None, takes any)."""
+    for info, shape in zip(inputs, shapes, strict=False):
+        if len(info.shape) != len(shape) or any(
+            d is not None and d != s for d, s in zip(info.shape, shape, strict=True)
+        ):
+            shown = "x".join("?" if d is None else str(d) for d in info.shape)
+            raise ConfigError(
+                f"{path.name} takes a fixed shape (input {info.name} is {shown}): it cannot take "
+                f"{'x'.join(map(str, shape))}"
+            )
 
 
 class Session:
@@ -60,15 +84,7 @@ class Session:
     def resize(self, shapes: Sequence[Sequence[int]]) -> None:
         """Take inputs of these shapes from now on (a batch of 8 where the file says 1 or ?); one
         sentence where the model's sizes are fixed. Backends whose library must be told override it."""
-        for info, shape in zip(self.inputs, shapes, strict=False):
-            if len(info.shape) != len(shape) or any(
-                d is not None and d != s for d, s in zip(info.shape, shape, strict=True)
-            ):
-                shown = "x".join("?" if d is None else str(d) for d in info.shape)
-                raise ConfigError(
-                    f"{self.path.name} takes a fixed shape (input {info.name} is {shown}): it cannot take "
-                    f"{'x'.join(map(str, shape))}"
-                )
+        check_shapes(self.path, self.inputs, shapes)
 
     def profile(self, feeds: Sequence[np.ndarray], runs: int = 50) -> dict[str, Any]:
         """Where the time of one inference goes, from the library's own profiler: {"ops": [...]}
