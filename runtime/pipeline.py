@@ -259,7 +259,7 @@ class Pipeline:
                 f"takes {accepts}, but {spec!r} is {'an' if kind.name[0] in 'aeiou' else 'a'} {kind.name} "
                 f"source that gives {kind.produces}" + (f": {hint}" if hint else "")
             )
-        return open_source(spec, self.options.source)
+        return open_source(spec, self.options.source, kind)
 
     # -- running -------------------------------------------------------------------------------
 
