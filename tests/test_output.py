@@ -149,6 +149,7 @@ FORMS = {
     (("train",), "--range"): ("abc", "LOW..HIGH"),
     (("train",), "--unit"): ("abc", "COLUMN=VALUE"),
     (("tune",), "--grid"): ("abc", "NAME=V1,V2"),
+    (("run",), "--serve"): ("abc", "[HOST:]PORT"),
 }
 # anything goes, or what it names is checked when it is read (files, data, texts, names of rows,
 # layers and columns): their own tests say how a bad one is refused
@@ -184,6 +185,9 @@ FREE = {
     (("run",), "--anchors"),
     (("run",), "--labels"),
     (("run",), "--save"),
+    (("run",), "--token"),
+    (("run",), "--trt-cache"),
+    (("bench",), "--trt-cache"),
     (("train",), "--out"),
     (("train",), "--data"),
     (("train",), "--target"),
