@@ -38,24 +38,23 @@ def _varint(buf: Any, pos: int) -> tuple[int, int]:
             raise ValueError("a varint longer than 10 bytes")
 
 
-def protobuf_fields(buf: Any, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, int]]:
-    """(field number, start, end) of each length-delimited field at one level of a protobuf
-    message; fields of other wire types are skipped. A field that runs past `end` is an error."""
-    pos, end = start, len(buf) if end is None else end
+def _walk(buf: Any, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+    """(field number, wire type, a, b) of each field at one level of a protobuf message, in order:
+    a varint's value as `a`, a length-delimited field's bytes as `a:b`; fixed-size ones skipped."""
+    pos = start
     while pos < end:
         key, pos = _varint(buf, pos)
         number, wire = key >> 3, key & 7
         if wire == 0:
-            _, pos = _varint(buf, pos)
+            value, pos = _varint(buf, pos)
+            yield number, wire, value, pos
         elif wire == 1:
             pos += 8
         elif wire == 5:
             pos += 4
         elif wire == 2:
             size, pos = _varint(buf, pos)
-            if pos + size > end:
-                raise ValueError("a field runs past the end of its message (a cut file?)")
-            yield number, pos, pos + size
+            yield number, wire, pos, pos + size
             pos += size
         else:
             raise ValueError(f"wire type {wire}")
@@ -63,26 +62,23 @@ def protobuf_fields(buf: Any, start: int = 0, end: int | None = None) -> Iterato
         raise ValueError("the last field runs past the end of the file (a cut file?)")
 
 
+def protobuf_fields(buf: Any, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, int]]:
+    """(field number, start, end) of each length-delimited field at one level of a protobuf
+    message; fields of other wire types are skipped. A field that runs past `end` is an error."""
+    end = len(buf) if end is None else end
+    for number, wire, first, last in _walk(buf, start, end):
+        if wire == 2:
+            if last > end:
+                raise ValueError("a field runs past the end of its message (a cut file?)")
+            yield number, first, last
+
+
 def _varint_field(buf: Any, start: int, end: int, number: int) -> int | None:
     """The first varint field `number` of one protobuf message (None: absent); the walk stops there,
     so a tensor's data after its type is never read."""
-    pos = start
-    while pos < end:
-        key, pos = _varint(buf, pos)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-            if field == number:
-                return value
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        elif wire == 2:
-            size, pos = _varint(buf, pos)
-            pos += size
-        else:
-            raise ValueError(f"wire type {wire}")
+    for field, wire, value, _ in _walk(buf, start, end):
+        if wire == 0 and field == number:
+            return value
     return None
 
 
