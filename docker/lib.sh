@@ -148,13 +148,14 @@ PYEOF
 
 # -- the runtime tests, for a Python that has the installed wheel and no TensorFlow ---------------
 
-TEST_EXTRAS=(pytest scikit-image onnx)  # the runtime tests' own needs; scikit-image: its photos
+TEST_EXTRAS=(pytest scikit-image onnx prometheus-client)  # the runtime tests' own needs; scikit-image: its photos; prometheus-client: its parser reads /metrics
 
 stage_tests() {  # stage_tests DEST: the tests as a folder with no edgekit package in it (the installed one is tested)
     local dest=$1
     rm -rf "$dest" && mkdir -p "$dest/runtime"
     cp -r "$REPO/tests" "$REPO/pyproject.toml" "$dest/"
     cp -r "$REPO/runtime/assets" "$dest/runtime/"  # files the tests open by path
+    mkdir -p "$dest/bench/results" && cp "$REPO/bench/results/quickstart.json" "$dest/bench/results/"  # the table's saved rows
 }
 
 # `pytest -m runtime_only` in the staged tests (run where they were staged: cd there first)

@@ -76,9 +76,13 @@ run_suite() {
     # is reinstalled (pip under qemu is slow: --no-compile spares it compiling every module)
     key=$(cd "$CACHE/wheels/cp${pyver/./}-aarch64" && ls | grep -v '^edgekit-' | sha256sum | cut -c1-16)
     if [ "$(cat "$root$venv/.edgekit-key" 2>/dev/null)" = "$key" ]; then
-        log "arm64 $suite: pip install --force-reinstall --no-deps the wheel (under qemu; the venv's other packages are cached)"
-        arm64_chroot "$root" "${mounts[@]}" -- $venv/bin/pip install -q --no-compile --no-index --no-deps \
-            --force-reinstall "/work/wheel/$(basename "$WHEEL")" >&2 || die "pip install of the wheel failed on arm64 $suite"
+        log "arm64 $suite: pip install --force-reinstall --no-deps the wheel, then what it needs that the venv lacks (under qemu; the venv's other packages are cached)"
+        # the second install adds a requirement the wheel gained since the venv was made (a new
+        # dependency: reinstalling with --no-deps alone left it out, and every test that imports it failed)
+        arm64_chroot "$root" "${mounts[@]}" -- sh -c "$venv/bin/pip install -q --no-compile --no-index --no-deps \
+            --force-reinstall /work/wheel/$(basename "$WHEEL") && $venv/bin/pip install -q --no-compile --no-index \
+            --find-links /wheels /work/wheel/$(basename "$WHEEL") ${TEST_EXTRAS[*]}" >&2 ||
+            die "pip install of the wheel failed on arm64 $suite"
     else
         log "arm64 $suite: pip install the wheel and the test tools into a new venv (under qemu)"
         arm64_chroot "$root" "${mounts[@]}" -- sh -c "rm -rf $venv && python3 -m venv $venv &&

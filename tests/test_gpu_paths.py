@@ -161,7 +161,10 @@ def loads_here(name: str) -> bool:
 @pytest.fixture()
 def libdir(tmp_path) -> Path:
     if shutil.which("gcc") is None:
-        pytest.fail("gcc is needed to build the stand-in libraries (it is on every machine of this kind)")
+        # .ci/run installs gcc; a device's root file system (docker/test-arm64.sh) has none
+        if os.environ.get("CI"):
+            pytest.fail("gcc is needed to build the stand-in libraries (.ci/run installs it)")
+        pytest.skip("no gcc here to build the stand-in libraries")
     if loads_here("libnvinfer.so.10"):
         pytest.skip("this machine has TensorRT 10: the missing-library paths cannot be shown here")
     folder = tmp_path / "lib"

@@ -102,7 +102,9 @@ def test_a_slow_source_does_not_hold_up_a_fast_one():
                 break
         elapsed = time.perf_counter() - start
     assert counts[0] <= elapsed + 2  # the slow one at its own rate
-    assert counts[1] == 20 and counts[1] > 3 * counts[0]
+    # in step the two would have the same count; taking turns, the fast one has every turn the slow
+    # one has no frame for (20 to 3-5 here; 20 to 11 on an emulated arm64 at ~3 inferences a second)
+    assert counts[1] == 20 and counts[1] >= counts[0] + 5
 
 
 def test_a_source_that_drops_out_is_reopened_alone_and_a_dead_one_ends_alone():
@@ -123,7 +125,9 @@ def test_a_source_that_drops_out_is_reopened_alone_and_a_dead_one_ends_alone():
     one, two, three = summary.feeds
     assert one.reconnects == 1 and one.error is None and back.read > 40  # read on after the reconnect
     assert two.reconnects == 0 and "camera 2 was lost" in two.error and counts[1] <= 20
-    assert three.reconnects == 0 and counts[2] >= 60  # never held up by the others' trouble
+    # never held up by the others' trouble: at least its fair third of the turns (60 or more where
+    # the model is fast; an emulated arm64 processes a frame or two a second in all)
+    assert three.reconnects == 0 and counts[2] * 3 >= sum(counts) - 2
     assert "camera 2 was lost" in summary.error
     for feed in run.source.feeds:  # per source: every frame read was processed or dropped
         assert feed.read == run.feed_stats[feed.index].processed + feed.dropped
