@@ -60,7 +60,8 @@ class Served:
         for _ in self.pipeline:
             self.processed += 1
 
-    def wait_for(self, processed: int, timeout: float = 10.0) -> None:
+    # bounds, not speeds: an emulated arm64 under load processes a frame or two a second
+    def wait_for(self, processed: int, timeout: float = 60.0) -> None:
         end = time.perf_counter() + timeout
         while self.processed < processed and time.perf_counter() < end:
             time.sleep(0.02)
@@ -371,7 +372,7 @@ def test_a_stalled_viewer_is_let_go_and_the_others_go_on(serve, camera):
     stalled.connect(("127.0.0.1", run.port))
     stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     try:
-        end = time.perf_counter() + 20
+        end = time.perf_counter() + 60  # a bound (an emulated arm64 is slow), not a speed
         while metrics(run.base)["edgekit_viewers_dropped_total"] < 1 and time.perf_counter() < end:
             assert len(mjpeg_frames(run.base + "/stream.mjpg", 2)) == 2  # the other viewer is served
         assert metrics(run.base)["edgekit_viewers_dropped_total"] == 1
