@@ -220,10 +220,14 @@ def _on_signal(signum: int, frame: object) -> None:
     os.kill(os.getpid(), signum)
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process's umask (what a new file's or folder's mode leaves out)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_umask = umask
 
 
 def write_bytes(path: Path, data: bytes) -> Path:

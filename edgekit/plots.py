@@ -73,13 +73,24 @@ def curves_figure(history: dict[str, list[float]], title: str = "", val_label: s
     metrics = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
     for ax, name in zip(axes[0], metrics, strict=True):
-        epochs = range(1, len(history[name]) + 1)
+        n = len(history[name])
+        epochs = range(1, n + 1)
         ax.plot(epochs, history[name], "o-", label="train")
         if f"val_{name}" in history:
             ax.plot(epochs, history[f"val_{name}"], "s--", label=val_label)
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(name)
+        # whole epochs, half an epoch of margin: one epoch is one tick at 1, not 0.945 to 1.050
+        ax.set_xlim(0.5, n + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        if n == 1:  # a single point has no curve: its value is written beside it
+            for line in ax.get_lines():
+                value = line.get_ydata()[0]
+                ax.annotate(
+                    f"{value:.4g}", (1, value), xytext=(6, 0), textcoords="offset points", va="center"
+                )
+            ax.set_title(f"{name} (one epoch: no curve yet)")
+        else:
+            ax.set_title(name)
         ax.grid(alpha=0.3)
         ax.legend()
     if title:

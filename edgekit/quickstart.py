@@ -103,10 +103,14 @@ def _run(out, model_path, wanted, epochs, settings, force, progress, rows, t0) -
                 f"accuracy {r['accuracy']:.4f} ({r['accuracy_delta_points']:+.2f} points)"
             )
 
-    def starting(target, options) -> None:
-        progress(f"    converting {options.out.name} ({target})")
-
-    outcomes = export_all(model_path, wanted, on_start=starting, on_outcome=tell, force=force, data="shipped")
+    outcomes = export_all(
+        model_path,
+        wanted,
+        on_outcome=tell,
+        progress=lambda m: progress(f"    {m}"),
+        force=force,
+        data="shipped",
+    )
     failed = next((o for o in outcomes if not o.written), None)
     if failed is not None:
         raise failed.error

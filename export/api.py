@@ -98,14 +98,19 @@ def export_model(model: Source, options: ExportOptions, *, unsafe: bool = False)
         format=exporter.format, quantization=options.quantization.value, created=now_iso()
     )
 
+    reference = samples.reference  # Keras's outputs, once for every target and retry
+
     def trial(opts: ExportOptions) -> tuple[bytes, dict[str, Any]]:
+        kept = f", {len(opts.float_layers)} layers kept in float" if opts.float_layers else ""
+        source.say(f"{options.out.name}: converting to {exporter.format} {opts.quantization.value}{kept}")
         raw = exporter.convert(source.model, card, opts, calib)
         # validated in memory, the card it carries already known: nothing is read back
         artifact = ModelFile.of_bytes(options.out, exporter.embed(raw, card), card)
+        source.say(f"{options.out.name}: validating against Keras on {len(heldout)} samples")
         report = parity_report(
             artifact,
             card,
-            samples.reference,
+            reference,
             heldout,
             opts.bar(),
             labelled=samples.data.labelled,
@@ -173,6 +178,7 @@ def export_all(
     on_outcome: Callable[[Outcome], None] | None = None,
     on_start: Callable[[Target, ExportOptions], None] | None = None,
     out_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
     **settings: Any,
 ) -> list[Outcome]:
     """Export each of `wanted` (default: every target) with the same `settings` (`plan_export`'s
@@ -180,8 +186,9 @@ def export_all(
     planned before the first conversion: one this model cannot do (`UnsupportedPair`) is skipped,
     any other bad request raises before any work. Then the model is loaded once and each target
     exported atomically; one that fails does not stop the others. `on_start` hears of each target as
-    its conversion begins, `on_outcome` of each outcome as it happens."""
-    source = ExportSource.open(model, unsafe=unsafe, model=keras_model)
+    its conversion begins, `on_outcome` of each outcome as it happens, `progress` of each long step
+    in words (loading the model, Keras's outputs, converting and validating each target)."""
+    source = ExportSource.open(model, unsafe=unsafe, model=keras_model, progress=progress)
     model_path = source.path
     if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise ConfigError(f"--out {out_dir} is a file: with many files to write, give a folder")

@@ -6,6 +6,7 @@ once, whatever the number of targets."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,13 @@ class Samples:
     def reference(self) -> list[np.ndarray]:
         """Keras's outputs on the held-out samples (what every artifact is compared with)."""
         if self._reference is None:
-            self._reference = keras_outputs(self.source.model, card_inputs(self.card, self.data.heldout))
+            model = self.source.model
+            data = self.data
+            what = "held-out samples" if data.labelled else "inputs"
+            self.source.say(
+                f"running Keras on {len(data.heldout)} {what}: the outputs each file is checked against"
+            )
+            self._reference = keras_outputs(model, card_inputs(self.card, self.data.heldout))
         return self._reference
 
     @property
@@ -57,18 +64,33 @@ class Samples:
 class ExportSource:
     """A model export reads from: a `.keras`/`.h5` file or a SavedModel folder, opened once."""
 
-    def __init__(self, file: ModelFile, *, unsafe: bool = False, model: Any = None) -> None:
+    def __init__(
+        self,
+        file: ModelFile,
+        *,
+        unsafe: bool = False,
+        model: Any = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
         self.file = file
         self.unsafe = unsafe
         self._model = model
         self._samples: dict[tuple[Any, ...], Samples] = {}
+        self.progress = progress  # hears of each long step (loading, Keras's outputs, each target)
 
     @classmethod
     def open(
-        cls, path: str | Path | ModelFile | ExportSource, *, unsafe: bool = False, model: Any = None
+        cls,
+        path: str | Path | ModelFile | ExportSource,
+        *,
+        unsafe: bool = False,
+        model: Any = None,
+        progress: Callable[[str], None] | None = None,
     ) -> ExportSource:
         """The model at `path`; one sentence when it is not one export converts."""
         if isinstance(path, ExportSource):
+            if progress is not None:
+                path.progress = progress
             return path
         file = ModelFile.open(path) if isinstance(path, ModelFile) or Path(path).exists() else None
         if file is None:
@@ -80,13 +102,18 @@ class ExportSource:
             raise ConfigError(
                 f"{file.name} is {what}: export takes a .keras or .h5 file, or a TensorFlow SavedModel folder"
             )
-        source = cls(file, unsafe=unsafe, model=model)
+        source = cls(file, unsafe=unsafe, model=model, progress=progress)
         _ = source.config  # a damaged model file is said first, before anything about its card
         return source
 
     @property
     def path(self) -> Path:
         return self.file.path
+
+    def say(self, message: str) -> None:
+        """Tell `progress` what long step begins (a conversion can be silent for many seconds)."""
+        if self.progress is not None:
+            self.progress(message)
 
     @property
     def card(self) -> ModelCard | None:
@@ -102,6 +129,7 @@ class ExportSource:
     def model(self) -> Any:
         """The Keras model, loaded once (imports TensorFlow)."""
         if self._model is None:
+            self.say(f"loading {self.file.name} (TensorFlow and the model)")
             self._model = self.file.kind.load(self.file, safe_mode=not self.unsafe)
         return self._model
 

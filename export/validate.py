@@ -106,6 +106,8 @@ def parity_report(
             for g, r in zip(got, reference, strict=True)
         )
     report: dict[str, Any] = {"samples": n, "data": data, "labelled": labelled, "max_abs_diff": max_abs}
+    if n > 1 and all(is_constant(r, n) for r in reference):
+        report["warning"] = constant_warning(n, labelled)
     checked = ["max abs diff"] if bar.max_abs_diff is not None else []
     if bar.max_abs_diff is not None and max_abs > bar.max_abs_diff:
         failures.append(f"max abs diff {max_abs:.3g} > {bar.max_abs_diff:g}")
@@ -161,6 +163,28 @@ def parity_report(
         }
     )
     return report
+
+
+def is_constant(outputs: np.ndarray, n: int) -> bool:
+    """Whether a model gave (nearly) the same output for each of its `n` inputs: an untrained
+    network's softmax at 1/3 everywhere, a constant head. Files that ignored their inputs would
+    agree with it as well as a correct one does."""
+    rows = np.asarray(outputs, np.float64).reshape(n, -1)
+    if not np.all(np.isfinite(rows)):
+        return False
+    scale = max(1.0, float(np.abs(rows).max()))
+    return float(np.ptp(rows, axis=0).max()) <= 1e-6 * scale
+
+
+def constant_warning(n: int, labelled: bool) -> str:
+    """What a parity check on constant outputs is worth, in a sentence for the report."""
+    fix = (
+        "train the model first, or pass --data with real samples" if not labelled else "train the model first"
+    )
+    return (
+        f"Keras gave the same outputs for all {n} inputs, so the file's agreement with it proves "
+        f"nothing (a file that ignored its input would agree as well): {fix}"
+    )
 
 
 def box_agreement(

@@ -49,14 +49,25 @@ def write_trials(
 
 
 def plot_scores(rows: list[dict[str, Any]], names: list[str], objective: str, path: Path, title: str) -> Path:
+    """The scores' figure (`scores_figure`) as a PNG."""
+    import matplotlib.pyplot as plt
+
+    from edgekit.fileio import atomic_path
+
+    fig = scores_figure(rows, names, objective, title)
+    with atomic_path(path, keep_suffix=True) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def scores_figure(rows: list[dict[str, Any]], names: list[str], objective: str, title: str):
     """One panel per hyper-parameter: every finished trial's score at its value (values as
-    categories, in the order searched), the best trial ringed."""
+    categories, in the order searched), the best trial ringed and named in the legend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from edgekit.fileio import atomic_path
 
     done = [r for r in rows if r.get(objective) is not None]
     fig, axes = plt.subplots(1, max(1, len(names)), figsize=(3.2 * max(1, len(names)), 3.2), squeeze=False)
@@ -66,18 +77,21 @@ def plot_scores(rows: list[dict[str, Any]], names: list[str], objective: str, pa
     for ax, name in zip(axes[0], names, strict=False):
         values = list(dict.fromkeys(str(r[name]) for r in done))
         xs = [values.index(str(r[name])) for r in done]
-        ax.scatter(xs, [r[objective] for r in done], alpha=0.7)
+        ax.scatter(xs, [r[objective] for r in done], alpha=0.7, label="a trial")
         if best is not None:
             ax.scatter(
-                [values.index(str(best[name]))], [best[objective]], s=120, facecolors="none", edgecolors="red"
+                [values.index(str(best[name]))],
+                [best[objective]],
+                s=120,
+                facecolors="none",
+                edgecolors="red",
+                label=f"best: trial {best['trial']}",
             )
+            ax.legend(fontsize=7, loc="best")
         ax.set_xticks(range(len(values)), values)
         ax.set_xlabel(name)
         ax.set_ylabel(objective)
         ax.grid(alpha=0.3)
     fig.suptitle(f"{title}: {len(done)} trials")
     fig.tight_layout()
-    with atomic_path(path, keep_suffix=True) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return path
+    return fig

@@ -234,6 +234,7 @@ class TuneResult:
 
 def tune(config: TuneConfig) -> TuneResult:
     """Search, write every trial's settings and scores and their plot, then train the best."""
+    import_tf()  # first, quietly: Keras Tuner imports TensorFlow, whose C++ start-up logs go unsilenced
     kt = require("keras_tuner", "pip install 'edgekit[train]' (or pip install keras-tuner)")
     recipe = config.recipe_entry
     dataset = config.dataset if config.dataset is not None else load_dataset(recipe.data.dataset, config.data)

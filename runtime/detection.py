@@ -366,6 +366,8 @@ def draw_detections(
     """Draw boxes (rotated ones as rotated rectangles), `label score` captions, instance masks as a
     tint, and keypoints (17 joined by the COCO skeleton) onto `image` in place, and return it."""
     cv2 = require("cv2", _CV2_INSTALL)
+    from edgekit.runtime.drawing import caption
+
     for d in detections:  # masks first, so boxes and captions stay readable on top
         if d.mask is not None and d.mask.shape == image.shape[:2]:
             color = np.array(_PALETTE[d.class_id % len(_PALETTE)], dtype=np.float32)
@@ -380,13 +382,9 @@ def draw_detections(
             cv2.polylines(image, [corners], True, color, thickness, cv2.LINE_AA)
         else:
             cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness)
-        text = f"{d.label} {d.score:.2f}"
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
-        # the caption goes inside the box when there is no room above it
-        ty = y1 - base if y1 - th - base >= 0 else y1 + th + base
-        cv2.rectangle(image, (x1, ty - th - base), (x1 + tw, ty + base), color, -1)
-        white = (255, 255, 255)
-        cv2.putText(image, text, (x1, ty), cv2.FONT_HERSHEY_SIMPLEX, font_scale, white, 1, cv2.LINE_AA)
+        # above the box, in its colour (letters black or white, whichever reads on it); inside the
+        # box where there is no room above it
+        caption(image, f"{d.label} {d.score:.2f}", (x1, y1), fill=color, scale=font_scale, below=False)
         _draw_keypoints(cv2, image, d, color, point_radius)
     return image
 

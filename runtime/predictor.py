@@ -86,6 +86,7 @@ class Predictor:
         self.file = ModelFile.open(path)  # read once: every worker's session opens these bytes
         self.session: Session = open_model(self.file, backend, threads, device)
         self._open_args = (self.file, backend, threads, device)
+        self.threads = threads  # inference threads asked for (None: the library's default)
         self._options = options or TaskOptions()
         try:
             card = card or self.session.card

@@ -33,6 +33,8 @@ class RunSummary:
     failed: int = 0  # items read but given no result (the model's outputs were not finite)
     failures: tuple[str, ...] = ()  # the first few of them, with why
     unit: str = "frames"  # what an item is called for people: "lines" of text, "clips" of audio
+    source: str = ""  # which source, in a summary of one of several
+    feeds: tuple[RunSummary, ...] = ()  # one summary per source, when there were several
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -53,6 +55,10 @@ class RunSummary:
             out["error"] = self.error
         if self.unit != "frames":
             out["unit"] = self.unit
+        if self.source:
+            out["source"] = self.source
+        if self.feeds:
+            out["feeds"] = [f.to_dict() for f in self.feeds]
         return out
 
     def describe(self) -> str:

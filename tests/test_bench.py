@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -254,12 +255,16 @@ def test_the_table_marks_differences_the_test_cannot_tell_apart():
     base = _timed_row("a.onnx", rng.lognormal(0.0, 0.1, 400).tolist())
     same = _timed_row("b.onnx", rng.lognormal(0.0, 0.1, 400).tolist())  # the same distribution
     faster = _timed_row("c.onnx", rng.lognormal(-0.3, 0.1, 400).tolist())
-    lines = table([base, same, faster], base).splitlines()
-    row = {line.split()[0]: line for line in lines[1:4]}
-    assert row["a.onnx"].split()[-2:] == ["1.00x", "base"]
-    assert "≈" in row["b.onnx"] and float(row["b.onnx"].split()[-1]) >= 0.05
-    assert "≈" not in row["c.onnx"] and row["c.onnx"].split()[-1] == "<0.001"
-    assert "Mann-Whitney" in lines[-1]
+    lines = table([base, same, faster], base, wide=True).splitlines()
+    head = re.split(r"\s{2,}", lines[0])
+    row = {line.split()[0]: dict(zip(head, re.split(r"\s{2,}", line), strict=True)) for line in lines[1:4]}
+    assert (row["a.onnx"]["speed-up"], row["a.onnx"]["p"]) == ("1.00x", "base")
+    assert "≈" in row["b.onnx"]["speed-up"] and float(row["b.onnx"]["p"]) >= 0.05
+    assert "≈" not in row["c.onnx"]["speed-up"] and row["c.onnx"]["p"] == "<0.001"
+    assert "Mann-Whitney" in " ".join(lines[4:])
+    # the default table has the speed-up and its ≈, not the p-value
+    narrow = table([base, same, faster], base).splitlines()
+    assert "speed-up" in re.split(r"\s{2,}", narrow[0]) and "p" not in re.split(r"\s{2,}", narrow[0])
 
 
 def test_rows_run_in_a_seeded_random_order_and_are_shown_in_the_users(nets, tmp_path):
@@ -310,26 +315,38 @@ def test_a_module_with_no_interpreter_is_said_so_not_blamed_on_the_file(nets):
 
 def test_the_gpu_check_parses_and_its_cpu_parts_run(nets, tmp_path):
     """bench/gpu_check.sh runs on a GPU machine only; here: it parses, and its Python part makes the
-    batch variants of a batch-1 file and times the three modes on the CPU, saying what ran."""
+    fp16 and int8 files with edgekit's exporter functions, the dynamic-batch and batch-3 twins, and
+    times the six modes on the CPU, saying what ran: the dynamic-batch file's graph mode with its
+    batch fixed (the free-dimension override, on the CPU provider), its binding mode with it free."""
+    import shutil
     import subprocess
     import sys
 
     root = Path(__file__).resolve().parents[1]
     subprocess.run(["bash", "-n", str(root / "bench" / "gpu_check.sh")], check=True)
     script = str(root / "bench" / "gpu_modes.py")
-    subprocess.run(
-        [sys.executable, script, "variants", nets[0]["onnx"], tmp_path, "--batch", "3"], check=True
-    )
-    stem = nets[0]["onnx"].stem
-    fixed, dynamic = tmp_path / f"{stem}_b3.onnx", tmp_path / f"{stem}_dyn.onnx"
-    out = tmp_path / "modes.json"
-    args = ["time", fixed, dynamic, "--batch", "3", "--device", "cpu", "--runs", "20", "--warmup", "2"]
+    src = tmp_path / "src"
+    src.mkdir()
+    net = Path(shutil.copy(nets[0]["onnx"], src / "net.onnx"))
+    subprocess.run([sys.executable, script, "precisions", net, "--calib-shape", "1x8"], check=True)
+    models = tmp_path / "models"
+    subprocess.run([sys.executable, script, "variants", src, models, "--batch", "3"], check=True)
+    for p in ("", "_fp16", "_int8"):
+        assert (models / f"net_dyn{p}.onnx").exists() and (models / f"net_b3{p}.onnx").exists()
+    out = tmp_path / "modes-b3.json"  # as gpu_check.sh names it, for `summary`
+    args = ["time", models, "--batch", "3", "--device", "cpu", "--budget", "0.1", "--min-runs", "5"]
     subprocess.run([sys.executable, script, *map(str, args), "--out", str(out)], check=True)
     doc = json.loads(out.read_text())
-    assert set(doc["modes"]) == {"plain", "binding", "graph"} and doc["batch"] == 3
-    for mode in doc["modes"].values():
-        assert mode["p50_ms"] > 0 and mode["max_abs_diff_vs_plain"] < 1e-5
+    assert doc["batch"] == 3 and [r["precision"] for r in doc["results"]] == ["fp32", "fp16", "int8"]
+    fp32 = doc["results"][0]
+    assert set(fp32["modes"]) == {f"{m}-{k}" for m in ("plain", "binding", "graph") for k in ("fixed", "dyn")}
+    for mode in fp32["modes"].values():
+        assert mode["p50_ms"] > 0 and mode["max_abs_diff_vs_plain_fixed"] < 1e-5
         assert mode["ran"]["providers"][0] == "CPUExecutionProvider" and not mode["ran"]["io_binding"]
+    assert fp32["modes"]["graph-dyn"]["ran"]["batch_fixed"] == 3
+    assert fp32["modes"]["binding-dyn"]["ran"]["batch_fixed"] is None
+    summary = subprocess.run([sys.executable, script, "summary", tmp_path], capture_output=True, text=True)
+    assert "goal dynamic within 10% of fixed" in summary.stdout and "goal int8 at most fp32" in summary.stdout
 
 
 @pytest.mark.runtime_only

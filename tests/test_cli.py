@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+from said import assert_names_what_it_wrote, files_under
 from typer.testing import CliRunner
 
 from edgekit.cli import app
@@ -62,11 +64,17 @@ def test_train_export_run_info_bench(tmp_path, digit_pngs):
 
 def test_quickstart_runs_the_whole_flow(tmp_path):
     out = tmp_path / "qs"
+    before = files_under(tmp_path)
     r = invoke("quickstart", "--out", out, "--epochs", "1", "--runs", "30", "--json", tmp_path / "qs.json")
     assert r.exit_code == 0, r.output
     for name in ("model.keras", "model.tflite", "model_int8.tflite", "model.onnx", "model_int8.onnx"):
         assert name in r.stdout and (out / name).exists()
     assert "speed-up" in r.stdout
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80  # the table reads in 80 columns
+    assert_names_what_it_wrote(tmp_path, before, r)
+    # every long step said as it begins: each conversion, each benchmark row (named as people say it)
+    assert r.stderr.count(": converting to") == 4 and "model.keras on keras cpu: " in r.stderr
+    assert len(re.findall(r"^\[\d/5\] .+ on .+: p50 ", r.stderr, re.M)) == 5
     doc = json.loads((tmp_path / "qs.json").read_text())
     # the benchmark's own result file (what `compare` reads), every row measured in its own process
     rows = doc["results"]

@@ -678,7 +678,7 @@ def test_labels_of_the_wrong_count_and_devices_opencv_lacks(models, tmp_path):
     assert result.exit_code == 1
     assert "the model detects 2 classes but the card has 3 labels" in result.stderr
     result = invoke("run", models["v4tiny"], "--source", tmp_path / "frame.png", "--device", "tensorrt")
-    assert result.exit_code == 1 and "OpenCV DNN runs on --device auto, cpu, cuda" in result.stderr
+    assert result.exit_code == 1 and "runs on --device auto, cpu, cuda, not 'tensorrt'" in result.stderr
     if not cuda_available(cv2):  # the pip wheels: --device cuda must say so, not fall back quietly
         result = invoke("run", models["v4tiny"], "--source", tmp_path / "frame.png", "--device", "cuda")
         assert result.exit_code == 1 and "OpenCV built with CUDA" in result.stderr

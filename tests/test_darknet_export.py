@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from said import assert_names_what_it_wrote, files_under
 from test_darknet import MODELS, picture, run_json, write_weights
 from typer.testing import CliRunner
 
@@ -50,8 +51,10 @@ def test_darknet_to_int8_tflite_and_onnx_from_the_cli(tmp_path):
     for s in range(12):
         cv2.imwrite(str(photos / f"p{s}.png"), picture(s))
 
+    before = files_under(tmp_path)
     result = cli("import", "darknet", cfg, cfg.with_suffix(".weights"), "--out", tmp_path / "keras")
     assert result.exit_code == 0, result.output
+    assert_names_what_it_wrote(tmp_path, before, result)
     model = tmp_path / "keras" / "model.keras"
     card_path = model.with_name("card.json")
     card = json.loads(card_path.read_text())

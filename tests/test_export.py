@@ -106,7 +106,9 @@ def test_report_file_holds_the_parity_report_also_of_a_rejected_file(trained, tm
 
     report = tmp_path / "r.json"
     args = ["export", str(trained), "--to", "tflite", "--quantize", "int8", "--report", str(report)]
-    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "m.tflite"), "--max-drop", "-50"])
+    # one calibration sample clips most activations, and no drop at all is allowed: rejected
+    bar = ["--calib-samples", "1", "--max-drop", "0"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "m.tflite"), *bar])
     assert result.exit_code == 1 and "Traceback" not in result.output
     (entry,) = json.loads(report.read_text())["artifacts"]
     assert not entry["written"] and entry["path"].endswith("m.tflite.rejected")

@@ -219,7 +219,7 @@ def test_corrupt_keras_file_is_one_sentence(tmp_path):
     [
         (["--to", "coreml"], "unknown export format 'coreml'"),
         (["--quantize", "int4"], "unknown quantization 'int4'"),
-        (["--opset", "7"], "--opset 7 is not supported: use 13 to 18"),
+        (["--opset", "7"], "--opset must be between 13 and 18, not 7"),
         (["--normalize", "0..255"], "unknown --normalize '0..255'"),
     ],
 )

@@ -8,7 +8,10 @@ import json
 import numpy as np
 import pytest
 from recipe_data import made_up_dataset
+from said import assert_readable_info
+from typer.testing import CliRunner
 
+from edgekit.cli import app
 from edgekit.errors import DataError
 from edgekit.models.recipe import get_recipe, recipe_names
 from edgekit.runtime.datasets import load_dataset
@@ -85,6 +88,10 @@ def test_recipe_trains_a_step_saves_reloads_and_writes_a_matching_card(name, tmp
     assert np.all(np.isfinite(model.predict(x, verbose=0)))
     headline = f"heldout_{recipe.evaluation.metric}"
     assert headline in card.metrics and np.isfinite(card.metrics[headline])
+    # `info` shows this recipe's card in words and rounded numbers (every field of it)
+    shown = CliRunner().invoke(app, ["info", str(result.model_path)], catch_exceptions=False)
+    assert shown.exit_code == 0, shown.output
+    assert_readable_info(shown.stdout)
 
 
 def test_training_writes_model_card_history_and_curves(trained):

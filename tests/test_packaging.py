@@ -40,6 +40,7 @@ def test_wheel_carries_the_data_files_and_assets(wheel):
         "edgekit/runtime/assets/face_detection_front_128x128_barracuda.onnx",
         "edgekit/runtime/assets/LICENSE-mediapipe-blazeface.txt",
         "edgekit/runtime/sources/picam.py",
+        "edgekit/runtime/serve/page.html",  # the --serve page, read from the package
         "edgekit/cli/__init__.py",
     ]:
         assert path in names, f"{path} is missing from {whl.name}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -291,7 +292,8 @@ def test_each_failure_is_its_row_and_one_sentence(server, tmp_path):
     assert "refused the login" in lines["wrong-key"] and "ssh-copy-id" in lines["wrong-key"]
     assert "no `edgekit` on the PATH" in lines["no-edgekit"] and "pip install edgekit" in lines["no-edgekit"]
     table = r.stdout.split("\n\n")[0].splitlines()
-    assert table[1].split()[1:5] == ["failed"] * 4  # the file's row, failed on each host
+    # the file's row (named as people say it: columns are two spaces apart), failed on each host
+    assert re.split(r"\s{2,}", table[1])[1:5] == ["failed"] * 4
     assert not (tmp_path / "results").exists()  # no result file with nothing in it
 
 

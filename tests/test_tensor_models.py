@@ -49,7 +49,7 @@ def test_run_from_npy_and_npz_saves_outputs(files, tmp_path):
     out = tmp_path / "out.npz"
     r = invoke("run", files["onnx"], "--source", tmp_path / "x.npy", "--save", out)
     assert r.exit_code == 0, r.output
-    assert "[1, 4] float32" in r.stdout
+    assert "[1, 4] float32" in r.stdout and f"saved {out} (" in r.stderr
     with Predictor(files["onnx"]) as p:
         want = p.infer(x)[0]
     saved = np.load(out)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from said import assert_names_what_it_wrote, files_under
 from typer.testing import CliRunner
 
 from edgekit.cli import app
@@ -26,8 +27,10 @@ def cli(*args):
 
 def test_a_two_by_two_grid_runs_end_to_end_and_its_best_model_exports(tmp_path):
     out = tmp_path / "search"
+    before = files_under(tmp_path)
     r = cli("tune", "mnist-mlp-small", *TINY, "--out", out)
     assert r.exit_code == 0, r.output
+    assert_names_what_it_wrote(tmp_path, before, r)
     rows = list(csv.DictReader((out / "trials.csv").open()))
     assert len(rows) == 4 and {(x["hidden"], x["activation"]) for x in rows} == {
         ("8", "relu"),

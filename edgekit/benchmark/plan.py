@@ -10,8 +10,6 @@ from typing import NamedTuple
 from edgekit.benchmark.results import BenchRow, row_defaults
 from edgekit.errors import ConfigError, EdgekitError
 
-DEVICES = ("auto", "cpu", "cuda", "tensorrt")
-
 
 class Planned(NamedTuple):
     """One row to measure: a file and how to run it."""
@@ -63,8 +61,11 @@ def plan_rows(
     """Every combination that can run here. `all` is every installed backend for the file's kind;
     a named backend that does not open a file is left out for that file (and said if it opens none);
     a device a backend does not run on is left out for it (a TFLite row on `cpu` is its CPU row)."""
-    from edgekit.runtime.backends import BACKENDS, backends_for, select_backend
+    from edgekit.runtime.backends import BACKENDS, DEVICES, backends_for, select_backend
+    from edgekit.runtime.files import ModelFile
 
+    for path in paths:  # a missing file, or one that is no model: one sentence, before any row runs
+        ModelFile.open(path)
     for name in backends:
         if name not in ("all", "auto"):
             BACKENDS.get(name)  # an unknown name: one sentence with a "did you mean"

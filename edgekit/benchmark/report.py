@@ -4,8 +4,10 @@ row is named on the command line (`--baseline`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from edgekit.benchmark.results import BenchRow
 from edgekit.errors import ConfigError
@@ -79,65 +81,107 @@ def metric_cell(r: BenchRow) -> str:
     return f"{r.metric} {r.metric_value:.4f}" if r.metric_value is not None else "n/a"
 
 
-def table(rows: Sequence[BenchRow], baseline: BenchRow | None = None) -> str:
-    head = [
-        "model",
-        "backend",
-        "device",
-        "thr",
-        "batch",
-        "size KB",
-        "load ms",
-        "first ms",
-        "p50 ms",
-        "±CI",
-        "p90 ms",
-        "p99 ms",
-        "CV",
-        "items/s",
-        "RSS MB",
-        "pipe p50",
-        "metric",
-    ]
+def ms(value: float | None) -> str:
+    """A time for people: 4 significant digits (0.07281, 31.09, 21913), never more."""
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if value >= 1000 else f"{value:.4g}"
+
+
+BUSY = "!"
+# the whole table's footnotes, said once under it where a row needs them
+BUSY_NOTE = (
+    f"{BUSY} the machine was busy while the row ran (load average above {{load:g}} per core): its "
+    "times may be high"
+)
+WRAP = 80
+
+
+class Column(NamedTuple):
+    """A column of the table: its heading and the cell of a measured row."""
+
+    head: str
+    cell: Callable[[BenchRow], str]
+    wide: bool = False  # only with `--wide` (every figure is in the result file and the CSV anyway)
+
+
+COLUMNS = (
+    Column("size KB", lambda r: f"{r.size_bytes / 1024:.1f}"),
+    Column("load ms", lambda r: ms(r.load_ms), wide=True),
+    Column("first ms", lambda r: ms(r.first_ms), wide=True),
+    Column("p50 ms", lambda r: ms(r.p50_ms) + (f" {BUSY}" if r.busy else "")),
+    Column("±", lambda r: f"{ci_pct(r):.1f}%" if r.ci_high_ms else "?"),
+    Column("p90 ms", lambda r: ms(r.p90_ms), wide=True),
+    Column("p99 ms", lambda r: ms(r.p99_ms), wide=True),
+    Column("CV", lambda r: f"{100 * r.cv:.0f}%", wide=True),
+    Column("items/s", lambda r: f"{r.throughput:.0f}", wide=True),
+    Column("RSS MB", lambda r: f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb else "?", wide=True),
+    Column("pipe p50", lambda r: ms(r.pipeline_p50_ms), wide=True),
+)
+
+
+def _varying(rows: Sequence[BenchRow]) -> list[tuple[str, Callable[[BenchRow], str]]]:
+    """The columns that tell rows apart beyond file and backend: device, threads and batch, each
+    where the rows differ in it or it is not the usual value (a table of CPU rows at batch 1 says
+    neither)."""
+    out: list[tuple[str, Callable[[BenchRow], str]]] = []
+    for head, get, usual in (
+        ("device", lambda r: r.device, "cpu"),
+        ("threads", lambda r: "default" if r.threads is None else str(r.threads), "default"),
+        ("batch", lambda r: str(r.batch), "1"),
+    ):
+        values = {get(r) for r in rows}
+        if len(values) > 1 or values - {usual}:
+            out.append((head, get))
+    return out
+
+
+def table(rows: Sequence[BenchRow], baseline: BenchRow | None = None, *, wide: bool = False) -> str:
+    """The rows for people: file, backend (device, threads and batch where they vary), size, p50 with
+    its interval, the speed-up against the baseline and the metric, in 80 columns for the usual
+    rows; `wide` adds load and first-inference times, p90/p99, CV, throughput, peak memory, the
+    whole pipeline's p50 and the test's p. The result file and the CSV hold every figure."""
+    which = _varying(rows)
+    columns = [c for c in COLUMNS if wide or not c.wide]
+    metrics = {r.metric for r in rows if r.error is None and r.metric_value is not None}
+    one_metric = next(iter(metrics)) if len(metrics) == 1 else None
+    head = ["model", "backend", *(h for h, _ in which), *(c.head for c in columns)]
     if baseline:
-        head += ["speed-up", "p"]
+        head += ["speed-up", *(["p"] if wide else [])]
+    head.append(one_metric or "metric")
     lines = [head]
     for r in rows:
-        thr = "-" if r.threads is None else str(r.threads)
+        named = [Path(r.model).name, r.backend, *(get(r) for _, get in which)]
         if r.error:
-            lines.append([Path(r.model).name, r.backend, r.device, thr, str(r.batch), f"failed: {r.error}"])
+            lines.append([*named, f"failed: {r.error}"])
             continue
-        cells = [
-            Path(r.model).name,
-            r.backend,
-            r.device,
-            thr,
-            str(r.batch),
-            f"{r.size_bytes / 1024:.1f}",
-            f"{r.load_ms:.1f}",
-            f"{r.first_ms:.2f}",
-            f"{r.p50_ms:.4f}",
-            f"{ci_pct(r):.1f}%" if r.ci_high_ms else "?",
-            f"{r.p90_ms:.4f}",
-            f"{r.p99_ms:.4f}",
-            f"{100 * r.cv:.1f}%",
-            f"{r.throughput:.0f}",
-            f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb else "?",
-            f"{r.pipeline_p50_ms:.4f}" if r.pipeline_p50_ms is not None else "-",
-            metric_cell(r) + (" !" if r.busy else ""),
-        ]
+        cells = [*named, *(c.cell(r) for c in columns)]
         if baseline:
             p = p_against(r, baseline)
             cells.append(speedup_cell(r, baseline, p))
-            cells.append("base" if r is baseline else _p_cell(p))
+            if wide:
+                cells.append("base" if r is baseline else _p_cell(p))
+        if r.metric_value is None:
+            cells.append("n/a")
+        else:
+            cells.append(f"{r.metric_value:.4f}" if one_metric else metric_cell(r))
         lines.append(cells)
-    note = (
-        f"\nspeed-up: {baseline.name}'s p50 / the row's; p: Mann-Whitney U on the per-run times "
-        f"against it, ≈ where p >= {SIGNIFICANCE:g} (no difference shown at 5%)"
-        if baseline
-        else ""
-    )
-    return format_columns(lines) + note
+    return format_columns(lines) + "".join(f"\n{note}" for note in footnotes(rows, baseline))
+
+
+def footnotes(rows: Sequence[BenchRow], baseline: BenchRow | None) -> list[str]:
+    """What the table's marks mean, said once under it, each wrapped to 80 columns."""
+    from edgekit.runtime.hostinfo import BUSY_LOAD
+
+    notes = []
+    if baseline:
+        notes.append(
+            f"speed-up: the p50 of {baseline.label} over the row's; ≈: a Mann-Whitney U test on the "
+            f"per-run times does not tell the row from it at 5% (p >= {SIGNIFICANCE:g})"
+        )
+    if any(r.busy for r in rows if r.error is None):
+        notes.append(BUSY_NOTE.format(load=BUSY_LOAD))
+    return [textwrap.fill(n, WRAP, subsequent_indent="  ", break_on_hyphens=False) for n in notes]
 
 
 def format_columns(lines: list[list[str]]) -> str:

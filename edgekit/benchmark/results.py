@@ -164,11 +164,27 @@ class BenchResult:
         return str(self.host.get("hostname") or self.path.stem)
 
 
+NOT_A_RESULT = "give the files `edgekit bench` saves (bench-results/HOST-TIME.json, or its --out)"
+
+
 def load_json(path: Path) -> dict[str, Any]:
+    """A result file's JSON; a file that is not one JSON document is one sentence saying what it
+    looks like instead (JSON lines, as `edgekit run --json` writes them), never the parser's text."""
     try:
-        return json.loads(Path(path).read_text())
+        text = Path(path).read_text()
     except (OSError, ValueError) as e:
         raise DataError(f"cannot read benchmark results {path}: {first_line(e)}") from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    lines = [line for line in text.splitlines() if line.strip()]
+    try:
+        several = len(lines) > 1 and all(isinstance(json.loads(line), dict) for line in lines[:2])
+    except ValueError:
+        several = False
+    what = "it holds JSON lines (as `edgekit run --json` prints), not one result" if several else "it is not JSON"
+    raise DataError(f"cannot read bench results from {path}: {what}; {NOT_A_RESULT}")
 
 
 def load_result(path: Path) -> BenchResult:
@@ -177,7 +193,7 @@ def load_result(path: Path) -> BenchResult:
     path = Path(path)
     doc = load_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
-        raise DataError(f"{path} is not an edgekit bench result (no 'results' list)")
+        raise DataError(f"{path} is not an edgekit bench result (no 'results' list): {NOT_A_RESULT}")
     version = doc.get("schema_version", 1)
     if doc.get("schema", SCHEMA) != SCHEMA or version not in READS:
         raise DataError(

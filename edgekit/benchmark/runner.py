@@ -111,8 +111,9 @@ class BenchReport:
             more["interrupted"] = f"stopped after {len(self.rows)} of {self.planned} rows"
         return result_doc(self.rows, self.host, **more)
 
-    def table(self) -> str:
-        return table(self.rows, self.baseline)
+    def table(self, wide: bool = False) -> str:
+        """The table for people (80 columns for the usual rows; `wide`: every figure)."""
+        return table(self.rows, self.baseline, wide=wide)
 
     def save(self, path: Path) -> Path:
         return write_text(Path(path), json.dumps(self.doc(), indent=1))
@@ -161,21 +162,26 @@ class Benchmark:
         rows: dict[int, BenchRow] = {}
         evaluated: dict[tuple[str, str | None, str], BenchRow] = {}
         interrupted = False
-        for done, i in enumerate(order, 1):
-            planned = self.plan[i]
-            key = (str(planned.path), planned.backend, planned.device)
-            spec = s.spec(planned, evaluate=key not in evaluated and planned.batch == 1)
-            try:
+        try:  # Ctrl-C at any moment (a row measuring, or between two) keeps every finished row
+            for done, i in enumerate(order, 1):
+                planned = self.plan[i]
+                key = (str(planned.path), planned.backend, planned.device)
+                spec = s.spec(planned, evaluate=key not in evaluated and planned.batch == 1)
+                starting = getattr(progress, "starting", None)
+                if starting is not None:  # a row may take a while (loading Keras): say which one runs
+                    starting(done, len(self.plan), failed_row(planned, "").label)
                 row = self._measure(spec, planned)
-            except KeyboardInterrupt:
-                interrupted = True
-                break
-            if row.error is None and spec.evaluate:
-                evaluated[key] = row
-            row.extra["run_order"] = done  # when it ran, 1-based: the table keeps the planned order
-            rows[i] = row
-            if progress:
-                progress(done, len(self.plan), row)
+                if row.error is None and spec.evaluate:
+                    evaluated[key] = row
+                row.extra["run_order"] = done  # when it ran, 1-based: the table keeps the planned order
+                rows[i] = row
+                if progress:
+                    progress(done, len(self.plan), row)
+        except KeyboardInterrupt:
+            interrupted = True
+            stopped = getattr(progress, "stopped", None)
+            if stopped is not None:
+                stopped()
         for i, planned in enumerate(self.plan):
             row, src = rows.get(i), evaluated.get((str(planned.path), planned.backend, planned.device))
             if row is not None and row.error is None and src is not None and src is not row:
@@ -187,26 +193,50 @@ class Benchmark:
         return BenchReport(measured, host, base, verdict(measured, host), s.seed, len(self.plan), interrupted)
 
 
-def progress_printer(stream: Any = None) -> Progress:
-    """A bar on a terminal, one line per row otherwise (stderr by default)."""
-    stream = stream or sys.stderr
-    tty = hasattr(stream, "isatty") and stream.isatty()
+class progress_printer:  # noqa: N801 (called as the function it was)
+    """A bar on a terminal, one line per row otherwise (stderr by default); each row is named as
+    it starts (`starting`), since one may take many seconds (loading Keras), and its figures are
+    said when it ends."""
 
-    def show(done: int, total: int, row: BenchRow) -> None:
-        what = f"{row.label}: " + (
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.open = False  # a line begun by `starting`, ended by the row's figures
+
+    def _bar(self, finished: int, total: int, text: str) -> None:
+        width = 24
+        filled = round(width * finished / total)
+        end = "\n" if finished == total else ""
+        self.stream.write(f"\r\x1b[2K[{'#' * filled}{'-' * (width - filled)}] {text[:100]}{end}")
+
+    def starting(self, done: int, total: int, label: str) -> None:
+        if self.tty:
+            self._bar(done - 1, total, f"{done}/{total} {label}: measuring")
+        else:
+            self.stream.write(f"[{done}/{total}] {label}: ")
+            self.open = True
+        self.stream.flush()
+
+    def stopped(self) -> None:
+        """End the line of the row Ctrl-C stopped."""
+        if self.open or self.tty:
+            self.stream.write("stopped\n")
+        self.open = False
+        self.stream.flush()
+
+    def __call__(self, done: int, total: int, row: BenchRow) -> None:
+        what = (
             f"failed ({row.error})"
             if row.error
             else f"p50 {row.p50_ms:.4g} ms ±{ci_pct(row):.1f}% ({row.runs} runs)"
         )
         if row.busy:
             what += " [machine busy]"
-        if tty:
-            width = 24
-            filled = round(width * done / total)
-            end = "\n" if done == total else ""
-            stream.write(f"\r\x1b[2K[{'#' * filled}{'-' * (width - filled)}] {done}/{total} {what[:90]}{end}")
+        if self.tty:
+            self._bar(done, total, f"{done}/{total} {row.label}: {what}")
+        elif self.open:
+            self.stream.write(f"{what}\n")
         else:
-            stream.write(f"[{done}/{total}] {what}\n")
-        stream.flush()
-
-    return show
+            self.stream.write(f"[{done}/{total}] {row.label}: {what}\n")
+        self.open = False
+        self.stream.flush()

@@ -64,6 +64,10 @@ def bench(
     ] = None,
     no_save: Annotated[bool, typer.Option("--no-save", help="Do not save the result file.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="Every figure in the table (load, first, p90, p99, CV, memory...)."),
+    ] = False,
     seed: Annotated[
         int, typer.Option(help="Seed of the random order the rows run in (the table keeps yours).")
     ] = 0,
@@ -85,6 +89,12 @@ def bench(
     plot: Annotated[Path | None, typer.Option(help="With --on: draw the comparison as a PNG.")] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="With --on: Markdown tables.")] = False,
     stream_rows: Annotated[bool, typer.Option("--stream-rows", hidden=True)] = False,
+    trt_cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where TensorRT engines are kept between runs (default: ~/.cache/edgekit/tensorrt)."
+        ),
+    ] = None,
 ) -> None:
     """Latency (p50/p90/p99 with the median's interval), load and first-inference time, throughput,
     peak memory, size and the task's metric, one row per file x backend x device x threads x batch,
@@ -95,6 +105,10 @@ def bench(
     from edgekit.fileio import check_writable
     from edgekit.runtime.tasks.tensor import parse_shapes
 
+    if trt_cache is not None:  # read by the ONNX backend in each row's process
+        from edgekit.runtime.backends.onnxruntime import use_trt_cache
+
+        use_trt_cache(trt_cache)
     settings = BenchSettings(
         backends=tuple(_list(backend)) or ("auto",),
         devices=tuple(_list(device)) or ("auto",),
@@ -136,7 +150,7 @@ def bench(
     if json_out:
         typer.echo(json.dumps(doc, indent=1))
     else:
-        typer.echo(report.table())
+        typer.echo(report.table(wide=wide))
         typer.echo("")
         typer.echo("\n".join(report.verdict))
     if report.interrupted:

@@ -16,8 +16,10 @@ app.add_typer(data_app, name="data")
 def make(
     name: Annotated[str, typer.Argument(help="What to make (see `edgekit data list`).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The folder to write (must be empty).")],
-    count: Annotated[int | None, typer.Option(help="How many samples (default: the generator's).")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed makes the same data.")] = 0,
+    count: Annotated[
+        int | None, typer.Option(min=1, help="How many samples (default: the generator's).")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed: the same seed makes the same data.")] = 0,
     force: Annotated[bool, typer.Option(help="Replace a folder that is not empty.")] = False,
 ) -> None:
     """Generate a dataset into a folder, in the layout its recipes' --data takes."""

@@ -19,11 +19,13 @@ def evaluate(
         str | None,
         typer.Option(help="The data to evaluate on (default: the card's dataset, held-out split)."),
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="Evaluate on the first N held-out samples only.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Evaluate on the first N held-out samples only.")
+    ] = None,
     backend: Annotated[
         str | None, typer.Option(help="Runtime backend (default: the best for the file).")
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="Inference threads.")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="Inference threads.")] = None,
     confusion: Annotated[
         Path | None, typer.Option(help="Write the confusion matrix of a classifier to this PNG.")
     ] = None,

@@ -10,8 +10,27 @@ from edgekit.errors import ConfigError
 from edgekit.export.base import Quantization, exporter_names, get_exporter
 
 # the choices, from the registry (importing it loads the format modules, not their converters)
-FORMATS_HELP = f"Format: {', '.join(exporter_names())}, or all (every format and mode)."
-MODES_HELP = f"{', '.join(q.value for q in Quantization)}."
+FORMATS_HELP = f"Format: {', '.join(exporter_names())}, or all (every format)."
+MODES_HELP = (
+    f"{', '.join(q.value for q in Quantization)} (default fp32); with --to all, only this mode of "
+    "every format (default: every mode)."
+)
+
+
+def check_choices(to: str, quantize: str | None) -> Quantization | None:
+    """`--to` and `--quantize` checked before any file is read; an unknown format lists `all` too."""
+    import difflib
+
+    from edgekit.errors import UnknownNameError
+
+    names = [*exporter_names(), "all"]
+    if to not in names:
+        close = difflib.get_close_matches(to, names, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise UnknownNameError(
+            f"unknown export format {to!r}: {hint}--to takes {', '.join(names[:-1])} or all (every format)"
+        )
+    return None if quantize is None else Quantization.parse(quantize)
 
 
 def report_line(path: Path, size: int, report: dict) -> str:
@@ -45,6 +64,12 @@ def report_line(path: Path, size: int, report: dict) -> str:
     return line
 
 
+def warn_report(path: Path, report: dict) -> None:
+    """What a parity report warns of (outputs that prove nothing), loudly on stderr."""
+    if report.get("warning"):
+        typer.secho(f"warning: {path.name}: {report['warning']}", fg=typer.colors.YELLOW, bold=True, err=True)
+
+
 def float_layers_line(kept: dict) -> str:
     """Which layers stayed float in a quantized file, and the measured loss that put them there."""
     if not kept["layers"]:
@@ -71,7 +96,7 @@ def warn_ops(path: Path) -> str:
 def export(
     model: Annotated[Path, typer.Argument(help="A .keras or .h5 model, or a TensorFlow SavedModel folder.")],
     to: Annotated[str, typer.Option("--to", help=FORMATS_HELP)] = "tflite",
-    quantize: Annotated[str, typer.Option(help=MODES_HELP)] = "fp32",
+    quantize: Annotated[str | None, typer.Option(help=MODES_HELP)] = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -96,7 +121,9 @@ def export(
     ] = None,
     scale: Annotated[float | None, typer.Option(help="Or: input = pixel * scale + offset.")] = None,
     offset: Annotated[float | None, typer.Option(help="See --scale.")] = None,
-    calib_samples: Annotated[int, typer.Option(help="Representative samples for int8 calibration.")] = 200,
+    calib_samples: Annotated[
+        int, typer.Option(min=1, help="Representative samples for int8 calibration.")
+    ] = 200,
     calib_method: Annotated[
         str, typer.Option(help="ONNX int8 calibration: minmax, entropy, percentile.")
     ] = "minmax",
@@ -104,8 +131,8 @@ def export(
         str, typer.Option("--io", help="TFLite int8 input/output type: int8, uint8, float.")
     ] = "int8",
     batch: Annotated[str | None, typer.Option(help="1 or dynamic (default: TFLite 1, ONNX dynamic).")] = None,
-    max_drop: Annotated[float | None, typer.Option(help="Metric drop allowed, in points.")] = None,
-    opset: Annotated[int, typer.Option(help="ONNX opset (13 to 18).")] = 17,
+    max_drop: Annotated[float | None, typer.Option(min=0, help="Metric drop allowed, in points.")] = None,
+    opset: Annotated[int, typer.Option(min=13, max=18, help="ONNX opset (13 to 18).")] = 17,
     simplify: Annotated[
         bool, typer.Option("--simplify/--no-simplify", help="Simplify the ONNX graph (onnxslim).")
     ] = True,
@@ -144,9 +171,12 @@ def export(
         report_entry,
         write_report,
     )
+    from edgekit.export.base import targets
     from edgekit.export.describe import CardHints
     from edgekit.export.source import ExportSource
     from edgekit.fileio import check_writable
+
+    mode = check_choices(to, quantize)
 
     settings = dict(
         force=force,
@@ -164,7 +194,8 @@ def export(
     )
     if report is not None:
         check_writable(report, force=True)
-    source = ExportSource.open(model, unsafe=unsafe)  # the file and its card, read once for every target
+    # the file and its card, read once for every target; each long step said on stderr
+    source = ExportSource.open(model, unsafe=unsafe, progress=lambda m: typer.echo(f"  {m}", err=True))
     if task is None and source.card is None:
         typer.secho(
             f"{model.name} has no edgekit card: exporting it as a tensor model (arrays in, arrays out); "
@@ -173,22 +204,27 @@ def export(
             err=True,
         )
     entries: list[dict] = []
+
+    def save_report(entries: list[dict]) -> None:
+        if report is not None and entries:
+            write_report(report, model, entries)
+            typer.echo(f"wrote {report} (every artifact's parity report)", err=True)
+
     if to != "all":
+        mode = mode or Quantization.FP32
         if out is not None and (out.is_dir() or not out.suffix):  # a folder: the default name in it
-            out = out / get_exporter(to).default_path(model, Quantization.parse(quantize)).name
-        options = plan_export(source, to, quantize, out, **settings)
+            out = out / get_exporter(to).default_path(model, mode).name
+        options = plan_export(source, to, mode.value, out, **settings)
         try:
             result = export_model(source, options)
         except RejectedExport as e:
             entries.append(report_entry(options, e.result, str(e)))
+            save_report(entries)
             raise
-        finally:
-            if report is not None and entries:
-                write_report(report, model, entries)
         entries.append(report_entry(options, result))
-        if report is not None:
-            write_report(report, model, entries)
+        save_report(entries)
         typer.echo(report_line(result.path, result.size, result.report))
+        warn_report(result.path, result.report)
         typer.echo(f"  ops: {warn_ops(result.path)}")
         return
     if out is not None and out.suffix and not out.is_dir():
@@ -201,13 +237,16 @@ def export(
             typer.secho(f"skip: {outcome.error}", fg=typer.colors.YELLOW, err=True)
         elif outcome.written:
             typer.echo(report_line(outcome.result.path, outcome.result.size, outcome.result.report))
+            warn_report(outcome.result.path, outcome.result.report)
             warn_ops(outcome.result.path)
         else:
             fail(f"{outcome.options.out.name}: {outcome.error}")
 
-    outcomes = export_all(source, on_outcome=tell, out_dir=out, **settings)
-    if report is not None:
-        write_report(report, model, [o.entry() for o in outcomes])
+    wanted = targets((mode,) if mode is not None else None)  # --quantize int8: every format's int8
+    if not wanted:
+        raise ConfigError(f"no export format writes {mode.value}")
+    outcomes = export_all(source, wanted, on_outcome=tell, out_dir=out, **settings)
+    save_report([o.entry() for o in outcomes])
     tried = [o for o in outcomes if not o.skipped]
     written = sum(o.written for o in tried)
     typer.echo(f"{written} of {len(tried)} artifacts written", err=True)

@@ -28,32 +28,7 @@ def info(
         typer.echo(card.to_json(indent=2))
         return
     typer.echo(printable(f"{model}  ({file.size / 1024:.1f} KB)"))
-    rows = [
-        ("card", "inferred by edgekit (the file has none inside)" if inferred else "inside the file"),
-        *_inferred_from(card),
-        ("task", card.task),
-        ("labels", ", ".join(card.labels[:20]) + (" ..." if len(card.labels) > 20 else "")),
-        ("input", _as_in_file(card.input, tensors, "tensor in")),
-        ("output", _as_in_file(card.output, tensors, "tensor out")),
-        ("preprocess", ", ".join(f"{k}={_brief(v)}" for k, v in card.preprocess.items())),
-        ("format", f"{card.format} {card.quantization}"),
-        ("io quantization", str(card.io_quantization or "float input and output")),
-        ("recipe", f"{card.recipe} {card.hparams}"),
-        ("dataset", f"{card.dataset.get('description', card.dataset.get('name', ''))}"),
-        ("metrics", ", ".join(f"{k}={v}" for k, v in card.metrics.items() if not _per_class(v))),
-        (
-            "parity",
-            ", ".join(
-                f"{k}={v}"
-                for k, v in card.parity.items()
-                if k not in ("bar", "failures", "metrics", "metrics_keras", "checked", "data")
-                and not _per_class(v)
-            )
-            or "-",
-        ),
-        ("weights sha256", card.weights_sha256),
-        ("created", f"{card.created} by edgekit {card.edgekit_version}"),
-    ]
+    rows = [(k, v) for k, v in card_rows(card, tensors, inferred) if v]  # nothing empty is shown
     rows.extend(_tensor_rows(tensors))
     ops = file.ops
     if ops is not None:
@@ -68,6 +43,99 @@ def info(
                 typer.echo(f"  {where} {key}:")
                 for line in per_class_table(table):
                     typer.echo(f"    {printable(line)}")
+
+
+def card_rows(card: Any, tensors: Any, inferred: bool) -> list[tuple[str, str]]:
+    """Every field of the card as a row for people (values in words and rounded numbers, never
+    Python's reprs); a field with nothing in it gives an empty row, which is left out."""
+    post = {k: v for k, v in card.postprocess.items() if k != "inferred_from"}
+    where = "inferred by edgekit (the file has none inside)" if inferred else "inside the file"
+    created = " ".join(p for p in (card.created, f"by edgekit {card.edgekit_version}") if p)
+    labels = ", ".join(card.labels[:20]) + (
+        f" ... {len(card.labels)} labels" if len(card.labels) > 20 else ""
+    )
+    parity = {
+        k: v
+        for k, v in card.parity.items()
+        if k not in ("bar", "failures", "metrics", "metrics_keras", "checked", "data", "note", "warning")
+        and not _per_class(v)
+    }
+    said = [*(card.parity.get("failures") or []), card.parity.get("warning"), card.parity.get("note")]
+    return [
+        ("card", f"{where}, card version {card.schema_version}"),
+        *_inferred_from(card),
+        ("task", card.task),
+        ("labels", labels),
+        ("input", _as_in_file(card.input, tensors, "tensor in")),
+        ("output", _as_in_file(card.output, tensors, "tensor out")),
+        ("preprocess", shown_pairs(card.preprocess)),
+        ("postprocess", shown_pairs(post)),
+        ("format", f"{card.format} {card.quantization}"),
+        ("io quantization", _io_quantization(card.io_quantization)),
+        ("recipe", card.recipe),
+        ("hparams", shown_pairs(card.hparams)),
+        ("dataset", _dataset(card.dataset)),
+        ("metrics", shown_pairs({k: v for k, v in card.metrics.items() if not _per_class(v)}, most=100)),
+        ("parity", shown_pairs(parity, most=100)),
+        ("parity note", "; ".join(str(n) for n in said if n)),
+        ("weights sha256", card.weights_sha256),
+        ("file sha256", card.file_sha256),
+        ("created", created if card.created else ""),
+    ]
+
+
+def shown(value: Any, most: int = 8) -> str:
+    """A card value for people: numbers rounded to 4 significant digits, yes/no, lists and tables
+    in brackets without quotes, long ones by their size and first few entries (`--json` prints
+    them whole)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+    if isinstance(value, dict):
+        return f"({shown_pairs(value, most)})" if value else "none"
+    if isinstance(value, list | tuple):
+        items = [shown(v, most) for v in value[: 3 if len(value) > most else most]]
+        more = f", ... {len(value)} items" if len(value) > most else ""
+        return f"[{', '.join(items)}{more}]"
+    return str(value) if str(value) else "none"
+
+
+def shown_pairs(table: dict[str, Any], most: int = 8) -> str:
+    """`key=value, ...` for a card's table, None values left out; a long table (a tokenizer's
+    vocabulary) by its size and first entries."""
+    items = [(k, v) for k, v in table.items() if v is not None]
+    head = items[:3] if len(items) > most else items
+    text = ", ".join(f"{k}={shown(v, most)}" for k, v in head)
+    return text + (f", ... {len(items)} entries" if len(items) > most else "")
+
+
+def _io_quantization(io: dict[str, Any]) -> str:
+    """`input int8 (scale 0.003922, zero point -128); output ...`, or float input and output."""
+    if not io:
+        return "float input and output"
+    parts = []
+    for name, q in io.items():
+        if isinstance(q, dict) and "scale" in q:
+            parts.append(
+                f"{name} {q.get('dtype', '')} scale {shown(q['scale'])} zero point {shown(q.get('zero_point'))}"
+            )
+        else:
+            parts.append(f"{name} {shown(q)}")
+    return "; ".join(p.replace("  ", " ") for p in parts)
+
+
+def _dataset(dataset: dict[str, Any]) -> str:
+    """What the model was trained on: its description (else its name), then where it came from."""
+    what = str(dataset.get("description") or dataset.get("name") or "")
+    rest = {k: v for k, v in dataset.items() if k not in ("description", "name")}
+    return "; ".join(p for p in (what, shown_pairs(rest)) if p)
 
 
 def _per_class(value: object) -> bool:
@@ -111,6 +179,8 @@ def _inferred_from(card) -> list[tuple[str, str]]:
     """Where each field of an inferred card came from (file metadata, tensor shapes, a known
     configuration, defaults), as the inference recorded it in `postprocess.inferred_from`."""
     sources = card.postprocess.get("inferred_from")
+    if isinstance(sources, str) and sources:  # one source for the whole card (a tensor model's)
+        return [("task from", sources)]
     if not isinstance(sources, dict):
         return []
     return [(f"{field} from", str(source)) for field, source in sources.items()]
@@ -154,15 +224,19 @@ def _as_in_file(spec: Any, tensors: list[tuple[str, Any]] | str, kind: str) -> s
     """The card's input/output as the file holds it: an int8 file's input is `int8 [1,28,28,1]`,
     not the float32 [None,28,28,1] of the Keras model the card was written from; the values it
     stands for are said beside it."""
-    said = f"{spec.name} {list(spec.shape)} {spec.dtype} {spec.layout}".rstrip()
+    said = f"{spec.name} {dims(spec.shape)} {spec.dtype} {spec.layout}".rstrip()
     real = next((t for k, t in tensors if k == kind), None) if isinstance(tensors, list) else None
     if real is None:
         return said
-    shape = [d if d is not None else "?" for d in real.shape]
-    line = f"{spec.name} {shape} {real.dtype.name} {spec.layout}".rstrip()
+    line = f"{spec.name} {dims(real.shape)} {real.dtype.name} {spec.layout}".rstrip()
     if real.dtype.name != spec.dtype and real.quant:
         line += f" ({spec.dtype} values, quantized: scale {real.quant[0]:.6g} zero point {real.quant[1]})"
     return line
+
+
+def dims(shape: Any) -> str:
+    """A shape for people: `[?, 28, 28, 1]`, ? a size the file leaves free."""
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 def _tensor_rows(tensors: list[tuple[str, Any]] | str) -> list[tuple[str, str]]:
@@ -172,19 +246,5 @@ def _tensor_rows(tensors: list[tuple[str, Any]] | str) -> list[tuple[str, str]]:
     rows = []
     for kind, t in tensors:
         quant = f"  scale {t.quant[0]:.6g} zero point {t.quant[1]}" if t.quant else ""
-        shape = [d if d is not None else "?" for d in t.shape]
-        rows.append((kind, f"{t.name} {shape} {t.dtype.name}{quant}"))
+        rows.append((kind, f"{t.name} {dims(t.shape)} {t.dtype.name}{quant}"))
     return rows
-
-
-def _brief(value: object, most: int = 8) -> str:
-    """A card value for people: long lists and tables (a tokenizer's vocabulary) shown by their size
-    and first few entries; `--json` prints them whole."""
-    if isinstance(value, dict) and len(value) > most:
-        head = ", ".join(f"{k}: {_brief(v)}" for k, v in list(value.items())[:3])
-        return f"{{{head}, ... {len(value)} entries}}"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_brief(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple) and len(value) > most:
-        return f"[{', '.join(map(str, value[:3]))}, ... {len(value)} items]"
-    return str(value)

@@ -94,7 +94,7 @@ def doctor() -> None:
             version = "installed" if installed(module) else "not installed"
         typer.echo(f"{dist:<15} {version}")
     if installed("onnxruntime"):
-        for line in _onnxruntime_report():
+        for line in [*_onnxruntime_report(), *_tensorrt_report()]:
             typer.echo(line)
     from edgekit.runtime.sources.camera import list_cameras
     from edgekit.runtime.sources.picam import list_picams
@@ -153,6 +153,41 @@ def _onnxruntime_report() -> list[str]:
     else:
         fell_back = why or "fell back to " + ", ".join(used)
         lines.append(f"CUDA provider   did not load ({fell_back}): {cuda_missing(cuda.split('.')[0], needs)}")
+    return lines
+
+
+def _tensorrt_report() -> list[str]:
+    """Whether onnxruntime's TensorRT provider can load here: its libraries (TensorRT, CUDA, cuDNN,
+    by the names the provider asks the loader for, read from its ELF dependencies) loaded one by
+    one, and for each that does not, whether another major version is here instead (TensorRT 11
+    where the provider needs 10). Said where the provider is installed or a TensorRT is on the
+    machine; nothing on a machine with neither. The provider itself is tried by the first session:
+    a TensorRT engine build takes too long for a check."""
+    import onnxruntime as ort
+
+    from edgekit.runtime.backends.onnxruntime import trt_cache_dir, trt_libraries
+
+    listed = "TensorrtExecutionProvider" in ort.get_available_providers()
+    check, who = trt_libraries(ort)
+    tensorrt = [n for n in check.needed if n.startswith(("libnvinfer", "libnvonnxparser"))]
+    here = [n for n in tensorrt if n in check.loaded or check.missing.get(n) or n in check.reasons]
+    if not listed and not here:
+        return []
+    lines = []
+    if not listed:
+        lines.append(
+            "TensorRT        this onnxruntime has no TensorRT provider (onnxruntime-gpu has it: "
+            "`pip install 'edgekit[gpu]'`)"
+        )
+    if check.ok:
+        lines.append(
+            f"TensorRT        its libraries load ({', '.join(check.loaded)}); engines are cached in "
+            f"{trt_cache_dir()} (--trt-cache)"
+        )
+    else:
+        lines.append(
+            f"TensorRT        {'provider cannot load' if listed else 'libraries'}: {check.describe(who)}"
+        )
     return lines
 
 

@@ -14,17 +14,23 @@ def quickstart(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for everything it makes (a rerun replaces it).")
     ] = Path("edgekit-quickstart"),
-    epochs: Annotated[int | None, typer.Option(help="Training epochs (default: the recipe's).")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Training epochs (default: the recipe's).")
+    ] = None,
     runs: Annotated[
         int | None,
         typer.Option(
-            help="Exactly this many timed runs per file (default: until the median is known to ±2.5%)."
+            min=1, help="Exactly this many timed runs per file (default: until the median is known to ±2.5%)."
         ),
     ] = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also save the benchmark's result file (JSON) here.")
     ] = None,
     force: Annotated[bool, typer.Option(help="Write into a folder that holds other files.")] = False,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="Every figure in the table (load, first, p90, p99, CV, memory...)."),
+    ] = False,
 ) -> None:
     """The whole flow on the shipped MNIST digits: train the CNN, export four artifacts, validate, benchmark."""
     from edgekit.benchmark.runner import progress_printer
@@ -41,7 +47,9 @@ def quickstart(
         progress=lambda m: typer.echo(m, err=True),
         rows=progress_printer(),
     )
-    typer.echo(result.table)
+    typer.echo(result.report.table(wide=wide))
+    written = sorted(p.name for p in out.iterdir() if p.is_file() and not p.name.startswith("."))
+    typer.echo(f"wrote {out}/: {', '.join(written)}", err=True)
     if json_out:
         result.save(json_out)
         typer.echo(f"saved {json_out}", err=True)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from edgekit.cli.core import app, command
+from edgekit.cli.core import Interrupted, app, command
 from edgekit.errors import ConfigError
 
 
@@ -35,10 +35,12 @@ def train(
     data: Annotated[
         str | None, typer.Option(help="Dataset: 'shipped', 'keras' (download), or a file/folder of your own.")
     ] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs (default: the recipe's).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size (default: the recipe's).")] = None,
-    limit: Annotated[int | None, typer.Option(help="Train on the first N training samples only.")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed, for reproducible runs.")] = 0,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs (default: the recipe's).")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Batch size (default: the recipe's).")] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Train on the first N training samples only.")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed, for reproducible runs.")] = 0,
     hparam: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override a hyper-parameter of the recipe: NAME=VALUE (repeatable)."),
@@ -88,6 +90,7 @@ def train(
     ] = "auto",
 ) -> None:
     """Train a documented model; writes model.keras, card.json, history.json and curves.png."""
+    from edgekit.models.resume import STATE_FILE
     from edgekit.models.train import TrainConfig
     from edgekit.models.train import train as run_training
 
@@ -110,7 +113,10 @@ def train(
         strategy=strategy,
         save_format=save_format,
     )
-    result = run_training(config)
+    try:
+        result = run_training(config)
+    except KeyboardInterrupt:
+        raise Interrupted(resume_hint(config.out_dir, config.backup / STATE_FILE)) from None
     m = result.card.metrics
     headline = config.recipe_entry.for_data(result.dataset).evaluation.metric  # a table's may regress
     value = m.get(f"heldout_{headline}")
@@ -122,6 +128,18 @@ def train(
     out = config.out_dir
     written = sorted(p.name for p in out.iterdir() if p.is_file() and not p.name.startswith("."))
     typer.echo(f"wrote {', '.join(str(out / n) for n in written)}")
+
+
+def resume_hint(out: Path, state: Path) -> str:
+    """After Ctrl-C: how to go on (the run is kept at its last finished epoch), or that nothing was
+    kept (stopped before the first epoch ended)."""
+    if not state.is_file():
+        return f"stopped before the first epoch finished: nothing in {out} to resume"
+    try:
+        epoch = f" (epoch {json.loads(state.read_text())['epoch']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        epoch = ""
+    return f"{out} keeps the last finished epoch{epoch}: run the same command with --resume to go on"
 
 
 def _table_data(data, target, features, categorical, missing, outliers, ranges, scale, units, classes) -> str:
@@ -137,7 +155,9 @@ def _table_data(data, target, features, categorical, missing, outliers, ranges, 
         for item in items or []:
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
-                raise ConfigError(f"{form} takes COLUMN=VALUE, not {item!r}")
+                raise ConfigError(
+                    f"{form} takes COLUMN={'LOW..HIGH' if form == '--range' else 'VALUE'}, not {item!r}"
+                )
             out[key.strip()] = value.strip()
         return out
 

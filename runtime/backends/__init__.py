@@ -15,7 +15,7 @@ import numpy as np
 
 from edgekit.card import ModelCard
 from edgekit.deps import installed
-from edgekit.errors import ConfigError, MissingDependencyError, ModelFileError
+from edgekit.errors import ConfigError, MissingDependencyError, ModelFileError, UnsupportedError
 from edgekit.registry import Registry
 from edgekit.runtime.files import ModelFile
 
@@ -30,10 +30,37 @@ class TensorInfo:
     quant: tuple[float, int] | None = None
 
 
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")  # what `--device` may name (each backend takes some)
+
+
 @dataclass(frozen=True)
 class SessionOptions:
+    """How a backend opens a file. `batch` fixes a dynamic batch dimension at that size for the
+    session (None: the backend decides; the ONNX backend fixes it at 1 on a GPU, where fixed shapes
+    buy a CUDA graph or one TensorRT engine, and leaves it open on the CPU); `cuda_graph` False
+    keeps the ONNX backend to IO binding on CUDA (to measure what the graph gains)."""
+
     threads: int | None = None  # None: the library's default
     device: str = "auto"
+    batch: int | None = None
+    cuda_graph: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch is not None and self.batch < 1:
+            raise ConfigError(f"a batch must be at least 1, got {self.batch}")
+
+
+def check_shapes(path: Path, inputs: Sequence[TensorInfo], shapes: Sequence[Sequence[int]]) -> None:
+    """One sentence where `shapes` do not fit the inputs' sizes (a free dimension, None, takes any)."""
+    for info, shape in zip(inputs, shapes, strict=False):
+        if len(info.shape) != len(shape) or any(
+            d is not None and d != s for d, s in zip(info.shape, shape, strict=True)
+        ):
+            shown = "x".join("?" if d is None else str(d) for d in info.shape)
+            raise ConfigError(
+                f"{path.name} takes a fixed shape (input {info.name} is {shown}): it cannot take "
+                f"{'x'.join(map(str, shape))}"
+            )
 
 
 class Session:
@@ -57,15 +84,7 @@ class Session:
     def resize(self, shapes: Sequence[Sequence[int]]) -> None:
         """Take inputs of these shapes from now on (a batch of 8 where the file says 1 or ?); one
         sentence where the model's sizes are fixed. Backends whose library must be told override it."""
-        for info, shape in zip(self.inputs, shapes, strict=False):
-            if len(info.shape) != len(shape) or any(
-                d is not None and d != s for d, s in zip(info.shape, shape, strict=True)
-            ):
-                shown = "x".join("?" if d is None else str(d) for d in info.shape)
-                raise ConfigError(
-                    f"{self.path.name} takes a fixed shape (input {info.name} is {shown}): it cannot take "
-                    f"{'x'.join(map(str, shape))}"
-                )
+        check_shapes(self.path, self.inputs, shapes)
 
     def profile(self, feeds: Sequence[np.ndarray], runs: int = 50) -> dict[str, Any]:
         """Where the time of one inference goes, from the library's own profiler: {"ops": [...]}
@@ -158,6 +177,15 @@ def open_model(
 ) -> Session:
     """Open a model file (a path, or a `ModelFile` already opened) with the best backend installed
     (or the one named). The file's card is checked against the digest export sealed it with."""
+    if threads is not None and threads < 1:
+        raise ConfigError("--threads must be at least 1 (leave it out for the library's default)")
+    if device not in DEVICES:
+        raise ConfigError(f"unknown --device {device!r}: use {', '.join(DEVICES)}")
     file = ModelFile.open(path)
     chosen = select_backend(file, backend)
+    if not chosen.runs_on(device):  # never a quiet CPU run where a GPU was asked for
+        raise UnsupportedError(
+            f"the {chosen.name} backend runs on --device auto, {', '.join(chosen.devices)}, not {device!r} "
+            f"({file.name} is a {file.kind.name} file)"
+        )
     return chosen.open(file, SessionOptions(threads=threads, device=device))

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edgekit.deps import require
-from edgekit.errors import MissingDependencyError, ModelFileError, UnsupportedError, first_line
-from edgekit.runtime.backends import BACKENDS, Backend, Session, SessionOptions, TensorInfo
+from edgekit.errors import ConfigError, MissingDependencyError, ModelFileError, UnsupportedError, first_line
+from edgekit.runtime.backends import BACKENDS, Backend, Session, SessionOptions, TensorInfo, check_shapes
 from edgekit.runtime.files import ModelFile
 
 INSTALL = "pip install onnxruntime"
@@ -34,6 +37,21 @@ _PROVIDERS = {
     "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
     "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
 }
+
+
+_TRT = "TensorrtExecutionProvider"
+# what onnxruntime-gpu 1.31.1's TensorRT provider library needs (DESIGN.md: `readelf -d` on
+# libonnxruntime_providers_tensorrt.so from the wheel); read from the installed library where it is
+TRT_NEEDS = (
+    "libnvinfer.so.10",
+    "libnvonnxparser.so.10",
+    "libcublas.so.13",
+    "libcudart.so.13",
+    "libcudnn.so.9",
+)
+TRT_LIBRARY = "libonnxruntime_providers_tensorrt.so"
+# the libraries of NVIDIA's own products among a provider's DT_NEEDED (not libc, libstdc++, ...)
+_NVIDIA_LIB = re.compile(r"^lib(nv|cu)")
 
 
 def ort_reason(e: BaseException) -> str:
@@ -72,16 +90,85 @@ def preload_cuda(ort) -> list[str]:
     return _preload_notes
 
 
+def trt_cache_dir() -> Path:
+    """Where TensorRT engines are kept between runs, so that a second start does not rebuild them:
+    $EDGEKIT_TRT_CACHE (what `--trt-cache` sets), else the user's cache folder / edgekit / tensorrt."""
+    if os.environ.get("EDGEKIT_TRT_CACHE"):
+        return Path(os.environ["EDGEKIT_TRT_CACHE"]).expanduser()
+    from edgekit.runtime.tflite_check import cache_dir
+
+    return cache_dir() / "tensorrt"
+
+
+def use_trt_cache(folder: Path) -> None:
+    """Keep TensorRT engines in `folder` from now on, in this process and the ones it starts (the
+    bench measures each row in its own process): `--trt-cache`."""
+    os.environ["EDGEKIT_TRT_CACHE"] = str(Path(folder).expanduser().resolve())
+
+
+def trt_needs(ort) -> tuple[list[str], str]:
+    """The NVIDIA libraries the TensorRT provider needs, and whose list it is: read from the installed
+    provider library's ELF DT_NEEDED (onnxruntime-gpu ships it beside the module), else onnxruntime-gpu
+    1.31.1's as DESIGN.md read it."""
+    from edgekit.runtime.native_libs import elf_needed
+
+    library = Path(ort.__file__).parent / "capi" / TRT_LIBRARY
+    if library.is_file():
+        needed = [n for n in elf_needed(library) if _NVIDIA_LIB.match(n)]
+        if needed:
+            return needed, "this onnxruntime-gpu's TensorRT provider"
+    return list(TRT_NEEDS), "onnxruntime-gpu 1.31's TensorRT provider"
+
+
+_trt_check: list[tuple[Any, str]] = []  # (LibraryCheck, whose list), once per process
+
+
+def trt_libraries(ort):
+    """Load the libraries the TensorRT provider needs (once per process): a `LibraryCheck` saying
+    which loaded, which are missing and which other major versions were found, and whose list it
+    is. The CUDA and cuDNN wheels are loaded first, as before any GPU session."""
+    from edgekit.runtime.native_libs import load_libraries
+
+    if not _trt_check:
+        if _TRT in ort.get_available_providers():
+            preload_cuda(ort)
+        needed, who = trt_needs(ort)
+        _trt_check.append((load_libraries(needed), who))
+    return _trt_check[0]
+
+
+def trt_problem(ort) -> str | None:
+    """Why the TensorRT provider cannot load here, in one sentence naming the libraries (None: they
+    all load). Asked before a session, so a missing libnvinfer costs no failed provider load."""
+    check, who = trt_libraries(ort)
+    return None if check.ok else check.describe(who)
+
+
 def _available(ort) -> set[str]:
-    """The providers onnxruntime lists, less TensorRT once it failed to load in this process."""
+    """The providers onnxruntime lists, less TensorRT where its libraries do not load here (or it
+    failed to load once in this process)."""
     available = set(ort.get_available_providers())
-    if _trt_failed:
-        available.discard("TensorrtExecutionProvider")
+    if _TRT in available and (_trt_failed or trt_problem(ort)):
+        available.discard(_TRT)
     return available
 
 
+def _trt_options(cache: Path) -> dict[str, str]:
+    """The TensorRT provider's options: fp16 kernels allowed (the fp32 files edgekit exports run in
+    half precision where TensorRT finds it faster), and engines kept in `cache` with their timing
+    cache, so a second start loads them instead of building them again."""
+    return {
+        "trt_fp16_enable": "True",
+        "trt_engine_cache_enable": "True",
+        "trt_engine_cache_path": str(cache),
+        "trt_timing_cache_enable": "True",
+        "trt_timing_cache_path": str(cache),
+    }
+
+
 def _providers(ort, device: str, cuda_graph: bool = False) -> list:
-    """The providers to ask for, in order, with the CUDA provider's CUDA-graph option when wanted."""
+    """The providers to ask for, in order, with the CUDA provider's CUDA-graph option when wanted
+    and TensorRT's engine cache and precision."""
     if device not in _PROVIDERS:
         raise UnsupportedError(f"unknown device {device!r}: use one of {', '.join(_PROVIDERS)}")
     available = _available(ort)
@@ -89,18 +176,38 @@ def _providers(ort, device: str, cuda_graph: bool = False) -> list:
     if providers and providers[0] != "CPUExecutionProvider":
         preload_cuda(ort)
     if device in ("cuda", "tensorrt") and providers == ["CPUExecutionProvider"]:
-        raise UnsupportedError(f"--device {device} needs onnxruntime-gpu: run `pip install 'edgekit[gpu]'`")
+        why = trt_problem(ort) if device == "tensorrt" else None
+        raise UnsupportedError(
+            f"--device {device} needs onnxruntime-gpu: run `pip install 'edgekit[gpu]'`"
+            + (f"; and TensorRT's libraries: {why}" if why else "")
+        )
     if cuda_graph:
         graph = {"enable_cuda_graph": "1"}
         providers = [(p, graph) if p == "CUDAExecutionProvider" else p for p in providers]
+    if _TRT in providers:
+        cache = trt_cache_dir()
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(
+                f"the TensorRT engine cache folder {cache} cannot be made: {e.strerror}"
+            ) from None
+        providers = [(p, _trt_options(cache)) if p == _TRT else p for p in providers]
     return providers
 
 
 def _session(
-    path: Path | ModelFile, options: SessionOptions, *, cuda_graph: bool = False, profile: bool = False
+    path: Path | ModelFile,
+    options: SessionOptions,
+    *,
+    cuda_graph: bool = False,
+    profile: bool = False,
+    batch_names: Sequence[str] = (),
 ):
     """An InferenceSession on a file on disk (onnxruntime reads it, and any external data beside it),
-    or on the bytes of a file this process made and holds in memory (export's trials)."""
+    or on the bytes of a file this process made and holds in memory (export's trials). With
+    `options.batch`, the named free dimensions `batch_names` are fixed at it (onnxruntime's
+    free-dimension override), so every shape in the graph is known when the session is made."""
     file = path if isinstance(path, ModelFile) else None
     path = file.path if file is not None else Path(path)
     model = file.data if file is not None and file.made_here else str(path)
@@ -110,7 +217,14 @@ def _session(
         so.intra_op_num_threads = options.threads
         so.inter_op_num_threads = 1
     if profile:
+        import tempfile
+
         so.enable_profiling = True
+        # onnxruntime writes the profile into the working directory unless told where
+        so.profile_file_prefix = str(Path(tempfile.gettempdir()) / f"edgekit-profile-{os.getpid()}")
+    if options.batch is not None:
+        for name in batch_names:
+            so.add_free_dimension_override_by_name(name, options.batch)
     providers = _providers(ort, options.device, cuda_graph)
     said = io.StringIO()
     try:
@@ -121,7 +235,8 @@ def _session(
             sess = ort.InferenceSession(model, so, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for bad files
         raise ModelFileError(f"{path} is not a valid ONNX model: {ort_reason(e)}") from None
-    if "TensorrtExecutionProvider" in providers and "TensorrtExecutionProvider" not in sess.get_providers():
+    asked = [p[0] if isinstance(p, tuple) else p for p in providers]
+    if _TRT in asked and _TRT not in sess.get_providers():
         _trt_failed.append(True)  # not asked for again in this process: each try costs a load
     return sess
 
@@ -149,7 +264,7 @@ def _info(arg) -> TensorInfo:
     return TensorInfo(arg.name, shape, np.dtype(_DTYPES.get(arg.type, np.float32)))
 
 
-_GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+_GPU_PROVIDERS = ("CUDAExecutionProvider", _TRT)
 
 
 def _graph_enabled(sess) -> bool:
@@ -163,62 +278,113 @@ def _static(args) -> bool:
     return all(isinstance(d, int) and d > 0 for a in args for d in a.shape)
 
 
+def _batch_names(args) -> list[str]:
+    """The names of the inputs' free first dimensions (`unk__44`, `batch`): what a free-dimension
+    override can fix. A free dimension with no name cannot be fixed this way."""
+    return list(dict.fromkeys(a.shape[0] for a in args if a.shape and isinstance(a.shape[0], str)))
+
+
+def _cache_files(folder: Path) -> set[str]:
+    try:
+        return {p.name for p in folder.iterdir()}
+    except OSError:
+        return set()
+
+
 class OnnxSession(Session):
     """On the CPU, a plain `session.run`. On a GPU, IO binding: inputs and outputs bound once in
     device memory and reused, each input updated in place; with fixed shapes the CUDA provider also
     records a CUDA graph and replays it (DESIGN.md: 1.64 ms -> 0.43 ms for MobileNetV2 at batch 1).
+    A file whose batch dimension is free (every file edgekit exports to ONNX) gets it fixed per
+    session on a GPU, at 1 until a batch of another size comes (`resize`, or a run that brings one:
+    the session is made again for it), so it gets the graph too (DESIGN.md: 0.78 ms with a free
+    batch against 0.355 ms fixed, on an H200). On the CPU it stays free: there is no graph to gain
+    and the CPU provider ran both files alike (1.64 against 1.65 ms, MobileNetV2 on the H200 host's
+    16 cores: bench/results/gpu-h200-b1.json), while a fixed batch would make every other batch
+    open a session again.
     What ran is reported (`providers`, `execution`, `notes`), never what was asked for."""
 
     backend = "onnxruntime"
     concurrent = True  # InferenceSession.run is thread-safe (onnxruntime's docs); not with IO binding
 
     def __init__(self, file: ModelFile, options: SessionOptions) -> None:
-        path = file.path
-        sess = _session(file, options)
         super().__init__(file)
         self.options = options
+        # the batch follows the inputs when edgekit fixed it (for the graph), not when the caller did
+        self._follow = options.batch is None
+        self._reopened: list[str] = []
+        self._open(options)
+        if self.card is not None and self.inputs:  # as the TFLite backend: the card against the tensor
+            self.card.check_input_shape(self.inputs[0].shape, f"{self.path}'s input tensor")
+
+    def _open(self, options: SessionOptions) -> None:
+        """Open the file for `options`: first as it is (which provider loads, which dimensions are
+        free), then, where the batch is to be fixed, again with it fixed, and on CUDA with fixed
+        shapes once more with the CUDA-graph option."""
+        file = self.file
         self.notes: list[str] = []
+        ort = _ort()
+        trt_asked = _TRT in _PROVIDERS.get(options.device, []) and _TRT in _available(ort)
+        trt_files = _cache_files(trt_cache_dir()) if trt_asked else set()  # to see what a build writes
+        t0 = time.perf_counter()
+        sess = _session(file, replace(options, batch=None))
+        opened_ms = (time.perf_counter() - t0) * 1e3
+        self._file_inputs = [_info(a) for a in sess.get_inputs()]
+        names = _batch_names(sess.get_inputs())
+        self._batch_names = names
         self.providers: list[str] = list(sess.get_providers())
-        gpu = self.providers[0] in _GPU_PROVIDERS
-        asked = _PROVIDERS.get(options.device, [])
-        available = set(_ort().get_available_providers())
-        if (
-            "TensorrtExecutionProvider" in asked
-            and "TensorrtExecutionProvider" in available
-            and ("TensorrtExecutionProvider" not in self.providers)
-        ):
-            self.notes.append(
-                "the TensorRT provider is installed but did not load (is libnvinfer there?): "
-                f"ran on {self.providers[0].replace('ExecutionProvider', '')}"
-            )
+        first = self.providers[0]
+        gpu = first in _GPU_PROVIDERS
+        self._note_trt(options)
         if options.device in ("cuda", "tensorrt") and not gpu:
             self.notes.append(f"--device {options.device} was asked for, but it ran on the CPU")
-        # a CUDA graph replays fixed device addresses: only for a model whose shapes are all fixed
-        self.cuda_graph = (
-            self.providers[0] == "CUDAExecutionProvider"
-            and _static(sess.get_inputs())
-            and _static(sess.get_outputs())
-        )
-        if self.cuda_graph:
-            # asked again for the providers that loaded: when TensorRT did not, onnxruntime's own
-            # fallback retries with bare provider names and drops the CUDA-graph option (seen on an
-            # H200: 0.85 ms where the graph gives 0.37)
-            try:
-                graph = _session(file, replace(options, device="cuda"), cuda_graph=True)
-            except ModelFileError as e:
-                # onnxruntime refuses a graph when a node has no CUDA kernel (ConvInteger, say) and
-                # runs on the CPU: the session already open runs the file, without one
-                self.cuda_graph = False
-                why = str(e).partition("is not a valid ONNX model: ")[2] or str(e)
-                self.notes.append(f"no CUDA graph: {why}")
-            else:
-                sess = graph
-                self.providers = list(sess.get_providers())
-                self.cuda_graph = _graph_enabled(sess)
-                if not self.cuda_graph:
-                    self.notes.append("no CUDA graph: the CUDA provider did not take the option")
-        elif gpu:
-            self.notes.append("no CUDA graph: the model has dynamic shapes (IO binding only)")
+        want_graph = first == "CUDAExecutionProvider" and options.cuda_graph
+        batch = options.batch
+        if batch is None and names and (want_graph or first == _TRT):
+            batch = 1  # fixed here, for the graph (or one TensorRT engine); another batch reopens
+        fixed = replace(options, batch=batch) if batch is not None and names else None
+        if fixed is not None and not want_graph:
+            del sess  # one session on the device at a time
+            t0 = time.perf_counter()
+            sess = _session(file, fixed, batch_names=names)
+            opened_ms = (time.perf_counter() - t0) * 1e3
+            self.providers = list(sess.get_providers())
+        self.cuda_graph = False
+        if want_graph:
+            sess = self._graph_session(sess, fixed, names)
+        elif first == "CUDAExecutionProvider" and not options.cuda_graph:
+            self.notes.append("no CUDA graph: not asked for (IO binding only)")
+        # where the batch is: the inputs whose first dimension is free in the file
+        self._batch_at = [i for i, a in enumerate(self._file_inputs) if a.shape and a.shape[0] is None]
+        taken = [sess.get_inputs()[i].shape[0] for i in self._batch_at]
+        self.fixed_batch = batch if fixed is not None and taken and all(d == batch for d in taken) else None
+        if self.fixed_batch is not None:
+            why = (
+                "for the CUDA graph"
+                if self.cuda_graph
+                else "for one TensorRT engine of fixed shapes"
+                if self.providers[0] == _TRT
+                else "as asked"
+            )
+            self.notes.append(
+                f"batch fixed at {self.fixed_batch} {why} (the file's batch dimension "
+                f"{', '.join(names)} is free: onnxruntime's free-dimension override)"
+            )
+        self.trt: dict[str, Any] = {}
+        if self.providers[0] == _TRT:
+            cache = trt_cache_dir()
+            built = sorted(_cache_files(cache) - trt_files)
+            self.trt = {
+                "engine_cache": str(cache),
+                "fp16": True,
+                "session_ms": round(opened_ms, 1),
+                "engine_files_written": built,
+                "engine": "built"
+                if built
+                else "loaded from the cache"
+                if _static(sess.get_inputs())
+                else "built at the first run (dynamic shapes)",
+            }
         self._sess = sess
         self.inputs = [_info(a) for a in sess.get_inputs()]
         self.outputs = [_info(a) for a in sess.get_outputs()]
@@ -228,33 +394,141 @@ class OnnxSession(Session):
         self.io_binding = gpu
         # one bound set of buffers per session: shared by threads only on the plain CPU path
         self.concurrent = not gpu
-        if self.card is not None and self.inputs:  # as the TFLite backend: the card against the tensor
-            self.card.check_input_shape(self.inputs[0].shape, f"{path}'s input tensor")
         self._binding = None  # made on the first run, when the input shapes are known
         self._in_values: list = []
         self._out_values: list = []
         self._bound_shapes: list[tuple[int, ...]] = []
         self._in_dtypes: list[np.dtype] = []
 
+    def _note_trt(self, options: SessionOptions) -> None:
+        """Say so where TensorRT was asked for and is installed but did not run, and why."""
+        ort = _ort()
+        if _TRT not in _PROVIDERS.get(options.device, []) or _TRT not in ort.get_available_providers():
+            return
+        if _TRT in self.providers:
+            return
+        why = trt_problem(ort) or "is libnvinfer there?"
+        self.notes.append(
+            f"the TensorRT provider is installed but did not load ({why}): "
+            f"ran on {self.providers[0].replace('ExecutionProvider', '')}"
+        )
+
+    def _graph_session(self, sess, fixed: SessionOptions | None, names: list[str]):
+        """The session on CUDA with a CUDA graph where every shape is fixed (the batch by `fixed`),
+        else `sess` (or the file with its batch fixed as asked), with a note saying why not."""
+        options = fixed or self.options
+        if fixed is not None and not all(isinstance(d, int) for a in sess.get_inputs() for d in a.shape[1:]):
+            self.notes.append(
+                "no CUDA graph: the model has dynamic shapes besides its batch dimension (IO binding only)"
+            )
+            return self._without_graph(sess, fixed, names)
+        if fixed is None and not _static(sess.get_inputs()):
+            self.notes.append("no CUDA graph: the model has dynamic shapes (IO binding only)")
+            return sess
+        if not _static(sess.get_outputs()) and fixed is None:
+            self.notes.append("no CUDA graph: the model's output shapes are not fixed (IO binding only)")
+            return sess
+        # asked again for the providers that loaded: when TensorRT did not, onnxruntime's own
+        # fallback retries with bare provider names and drops the CUDA-graph option (seen on an
+        # H200: 0.85 ms where the graph gives 0.37)
+        try:
+            graph = _session(self.file, replace(options, device="cuda"), cuda_graph=True, batch_names=names)
+        except ModelFileError as e:
+            # onnxruntime refuses a graph when a node has no CUDA kernel (ConvInteger, say) and
+            # runs on the CPU: the session already open runs the file, without one
+            why = str(e).partition("is not a valid ONNX model: ")[2] or str(e)
+            self.notes.append(f"no CUDA graph: {why}")
+            return self._without_graph(sess, fixed, names)
+        if not (_static(graph.get_inputs()) and _static(graph.get_outputs())):
+            # a graph replays the addresses of its first run: with a shape still free it would give
+            # wrong answers, so it is not kept
+            del graph
+            self.notes.append(
+                "no CUDA graph: shapes other than the batch are free in this file (IO binding only)"
+            )
+            return self._without_graph(sess, fixed, names)
+        self.providers = list(graph.get_providers())
+        self.cuda_graph = _graph_enabled(graph)
+        if not self.cuda_graph:
+            self.notes.append("no CUDA graph: the CUDA provider did not take the option")
+        return graph
+
+    def _without_graph(self, sess, fixed: SessionOptions | None, names: list[str]):
+        """The file with no graph: as first opened, or with its batch fixed where the caller fixed it."""
+        if fixed is None or self.options.batch is None:
+            return sess
+        del sess
+        return _session(self.file, fixed, batch_names=names)
+
+    def resize(self, shapes: Sequence[Sequence[int]]) -> None:
+        """Take inputs of these shapes from now on: checked against the file's own sizes; where the
+        batch is fixed, a new batch makes the session again with it fixed there (a new CUDA graph;
+        Session.resize is how a caller says the batch changes on purpose)."""
+        check_shapes(self.path, self._file_inputs, shapes)
+        batch = self._batch_of(shapes)
+        if self.fixed_batch is not None and batch is not None and batch != self.fixed_batch:
+            self._rebatch(batch)
+
+    def _batch_of(self, shapes: Sequence[Sequence[int]]) -> int | None:
+        sizes = {tuple(shapes[i])[0] for i in self._batch_at if i < len(shapes) and len(shapes[i])}
+        if len(sizes) > 1:
+            raise ConfigError(
+                f"{self.path.name}'s inputs share one batch dimension: got batches {sorted(sizes)}"
+            )
+        return next(iter(sizes), None)
+
+    def _rebatch(self, batch: int) -> None:
+        """Open the file again with the batch fixed at `batch` (what a new batch costs is said)."""
+        old = self.fixed_batch
+        self.close()
+        if not self._follow:  # the caller's batch, changed by the caller
+            self.options = replace(self.options, batch=batch)
+        t0 = time.perf_counter()
+        self._open(replace(self.options, batch=batch))
+        self._reopened.append(
+            f"made again for a batch of {batch} (was {old}) in {(time.perf_counter() - t0) * 1e3:.0f} ms"
+        )
+        self.notes.extend(self._reopened)
+
     def profile(self, feeds: Sequence[np.ndarray], runs: int = 50) -> dict[str, object]:
-        # the profiler's own session on the device this one runs on
+        # the profiler's own session on the device this one runs on, with the batch fixed as here
         device = "cpu" if self.device == "cpu" else self.options.device
-        return {"ops": profile_onnx(self.file, feeds, replace(self.options, device=device), runs)}
+        options = replace(self.options, device=device, batch=self.fixed_batch)
+        return {"ops": profile_onnx(self.file, feeds, options, runs, batch_names=self._batch_names)}
 
     @property
     def execution(self) -> dict[str, object]:
         """How inferences run here, for a benchmark row."""
-        return {
+        out: dict[str, object] = {
             "providers": self.providers,
             "io_binding": self.io_binding,
             "cuda_graph": self.cuda_graph,
+            "batch_fixed": self.fixed_batch,
             "notes": list(self.notes),
         }
+        if self.trt:
+            out["tensorrt"] = dict(self.trt)
+        return out
 
     def run(self, feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if self.fixed_batch is not None:
+            self._check_batch(feeds)
         if not self.io_binding:
             return self._sess.run(None, dict(zip(self._names, feeds, strict=False)))
         return self._run_bound(feeds)
+
+    def _check_batch(self, feeds: Sequence[np.ndarray]) -> None:
+        """A batch other than the fixed one: the session follows it (made again) where it fixed the
+        batch itself, else one sentence."""
+        batch = self._batch_of([np.shape(x) for x in feeds])
+        if batch is None or batch == self.fixed_batch:
+            return
+        if not self._follow:
+            raise UnsupportedError(
+                f"this session of {self.path.name} was opened with its batch fixed at {self.fixed_batch}: "
+                f"it cannot take a batch of {batch} (resize it first, or open one with that batch)"
+            )
+        self._rebatch(batch)
 
     def _bind(self, feeds: Sequence[np.ndarray]) -> None:
         """Copy the inputs to the device once, and bind them and the outputs there."""
@@ -305,24 +579,33 @@ class OnnxSession(Session):
 
 
 def profile_onnx(
-    path: Path | ModelFile, feeds: Sequence[np.ndarray], options: SessionOptions, runs: int = 50
+    path: Path | ModelFile,
+    feeds: Sequence[np.ndarray],
+    options: SessionOptions,
+    runs: int = 50,
+    batch_names: Sequence[str] = (),
 ) -> list[dict[str, object]]:
     """Per-operator times from ONNX Runtime's own profiler (`enable_profiling`): a list of
-    {op, provider, ms (per run), nodes, share}, slowest first. The profile file is removed after."""
+    {op, provider, ms (per run), nodes, share}, slowest first; `provider` is where the nodes ran
+    (CPU, CUDA: a node with no CUDA kernel shows as CPU, the copies it forces as MemcpyToHost and
+    MemcpyFromHost on CUDA). On a GPU a node's time is what the host spent in it (a kernel launch,
+    or the wait of a copy back), not the device's. The profile file is removed after."""
     import json
-    import os
 
     warmup = 5
-    sess = _session(path, options, profile=True)
+    sess = _session(path, options, profile=True, batch_names=batch_names)
     names = [i.name for i in sess.get_inputs()]
     feed = dict(zip(names, feeds, strict=True))
-    for _ in range(warmup + runs):
-        sess.run(None, feed)
-    out = sess.end_profiling()
     try:
-        events = json.loads(Path(out).read_text())
-    finally:
-        os.remove(out)
+        for _ in range(warmup + runs):
+            sess.run(None, feed)
+    finally:  # a run that fails leaves no profile file behind
+        out = sess.end_profiling()
+        try:
+            text = Path(out).read_text()
+        finally:
+            os.remove(out)
+    events = json.loads(text)
     # the warm-up runs (allocations, first-touch) are left out: node events after the start of
     # the first timed "model_run"
     starts = sorted(e["ts"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")

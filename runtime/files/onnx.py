@@ -14,9 +14,11 @@ from edgekit.errors import ModelFileError
 from edgekit.runtime.files import FILE_KINDS, FileKind, ModelFile
 
 # ModelProto: graph = 7, metadata_props = 14 (StringStringEntryProto {key = 1, value = 2});
-# GraphProto: node = 1; NodeProto: op_type = 4, domain = 7 (onnx/onnx.proto)
+# GraphProto: node = 1, initializer = 5; NodeProto: op_type = 4, domain = 7; TensorProto:
+# data_type = 2 (FLOAT = 1, FLOAT16 = 10) (onnx/onnx.proto)
 _MODEL_GRAPH, _MODEL_METADATA_PROPS = 7, 14
-_GRAPH_NODE = 1
+_GRAPH_NODE, _GRAPH_INITIALIZER = 1, 5
+_TENSOR_DATA_TYPE, _FLOAT, _FLOAT16 = 2, 1, 10
 _NODE_OP_TYPE, _NODE_DOMAIN = 4, 7
 _STANDARD_DOMAINS = ("", "ai.onnx", "com.microsoft")
 # operators that compute on integers: a statically quantized (QDQ or QOperator) or dynamic graph
@@ -36,29 +38,48 @@ def _varint(buf: Any, pos: int) -> tuple[int, int]:
             raise ValueError("a varint longer than 10 bytes")
 
 
-def protobuf_fields(buf: Any, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, int]]:
-    """(field number, start, end) of each length-delimited field at one level of a protobuf
-    message; fields of other wire types are skipped. A field that runs past `end` is an error."""
-    pos, end = start, len(buf) if end is None else end
+def _walk(buf: Any, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+    """(field number, wire type, a, b) of each field at one level of a protobuf message, in order:
+    a varint's value as `a`, a length-delimited field's bytes as `a:b`; fixed-size ones skipped."""
+    pos = start
     while pos < end:
         key, pos = _varint(buf, pos)
         number, wire = key >> 3, key & 7
         if wire == 0:
-            _, pos = _varint(buf, pos)
+            value, pos = _varint(buf, pos)
+            yield number, wire, value, pos
         elif wire == 1:
             pos += 8
         elif wire == 5:
             pos += 4
         elif wire == 2:
             size, pos = _varint(buf, pos)
-            if pos + size > end:
-                raise ValueError("a field runs past the end of its message (a cut file?)")
-            yield number, pos, pos + size
+            yield number, wire, pos, pos + size
             pos += size
         else:
             raise ValueError(f"wire type {wire}")
     if pos > end:
         raise ValueError("the last field runs past the end of the file (a cut file?)")
+
+
+def protobuf_fields(buf: Any, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, int]]:
+    """(field number, start, end) of each length-delimited field at one level of a protobuf
+    message; fields of other wire types are skipped. A field that runs past `end` is an error."""
+    end = len(buf) if end is None else end
+    for number, wire, first, last in _walk(buf, start, end):
+        if wire == 2:
+            if last > end:
+                raise ValueError("a field runs past the end of its message (a cut file?)")
+            yield number, first, last
+
+
+def _varint_field(buf: Any, start: int, end: int, number: int) -> int | None:
+    """The first varint field `number` of one protobuf message (None: absent); the walk stops there,
+    so a tensor's data after its type is never read."""
+    for field, wire, value, _ in _walk(buf, start, end):
+        if wire == 0 and field == number:
+            return value
+    return None
 
 
 def _strings(buf: Any, start: int, end: int) -> dict[int, bytes]:
@@ -138,7 +159,21 @@ class OnnxKind(FileKind):
             return "unknown"
         if ops & _INTEGER_OPS:
             return "dynamic" if "DynamicQuantizeLinear" in ops else "int8"
-        return "fp32"
+        return "fp16" if self._half_weights(file) else "fp32"
+
+    def _half_weights(self, file: ModelFile) -> bool:
+        """Whether most float weights are half floats (an fp16 export keeps a few in float32)."""
+        buf, kinds = file.data, Counter()
+        try:
+            for number, start, end in protobuf_fields(buf):
+                if number != _MODEL_GRAPH:
+                    continue
+                for field, s, e in protobuf_fields(buf, start, end):
+                    if field == _GRAPH_INITIALIZER:
+                        kinds[_varint_field(buf, s, e, _TENSOR_DATA_TYPE)] += 1
+        except (ValueError, IndexError):
+            return False
+        return kinds[_FLOAT16] > kinds[_FLOAT]
 
     def metadata(self, file: ModelFile) -> dict[str, Any]:
         try:

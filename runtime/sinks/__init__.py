@@ -40,6 +40,10 @@ class Sink:
         """Release after a failure, leaving no half-written output."""
         self.close()
 
+    def saved(self) -> list[str]:
+        """What this sink wrote, once closed, for people: `out.mp4 (12 frames)` (nothing: none)."""
+        return []
+
     def __enter__(self) -> Sink:
         return self
 
@@ -139,6 +143,9 @@ class Tee(Sink):
     def abort(self) -> None:
         for sink in self.sinks:
             sink.abort()
+
+    def saved(self) -> list[str]:
+        return [line for sink in self.sinks for line in sink.saved()]
 
 
 def check_sinks(*, save: Path | None = None, show: bool = False) -> None:

@@ -21,6 +21,7 @@ class ImageFolderSink(Sink):
             raise ConfigError(f"--save {folder} is a file, not a folder")
         check_writable(folder / "x", force=True)
         self.folder, self.draw, self.force = folder, draw, force
+        self.written = 0
 
     def target(self, item: Item) -> Path:
         name = Path(item.name).name
@@ -33,6 +34,11 @@ class ImageFolderSink(Sink):
         path = self.target(item)
         check_writable(path, force=self.force)
         imwrite(path, annotated(item, prediction, self.draw))
+        self.written += 1
+
+    def saved(self) -> list[str]:
+        n = self.written
+        return [f"{self.folder}/ ({n} annotated image{'s' if n != 1 else ''})"] if n else []
 
 
 def _open(context: SinkContext, folder: Path | None) -> Sink:

@@ -26,6 +26,9 @@ class ImageFileSink(Sink):
         imwrite(self.path, annotated(item, prediction, self.draw))
         self.written = True
 
+    def saved(self) -> list[str]:
+        return [f"{self.path} (the annotated image)"] if self.written else []
+
 
 def _open(context: SinkContext, path: Path | None) -> Sink:
     assert path is not None

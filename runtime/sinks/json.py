@@ -1,5 +1,6 @@
-"""JSON lines on stdout (`--json`), for scripts: one object per input with its results, capture
-and result timestamps (Unix seconds), end-to-end latency and per-stage times."""
+"""JSON lines on stdout (`--json`), for scripts: one object per input with its results, which source
+it came from, capture and result timestamps (Unix seconds), end-to-end latency and per-stage
+times. `--serve`'s `/results` sends the same objects."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def record(item: Item, prediction: Prediction) -> dict:
     done = prediction.done or time.perf_counter()
     return {
         "source": item.name,
+        "feed": item.feed,  # which of several --source it came from (0 for one)
         "index": item.index,
         "t_capture": round(wall_time(item.t_capture), 6),
         "t_result": round(wall_time(done), 6),

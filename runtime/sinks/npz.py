@@ -35,6 +35,12 @@ class NpzSink(Sink):
             arrays = {k.split("/", 1)[1]: v for k, v in arrays.items()}
         with atomic_path(self.path, keep_suffix=True) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)
+        self.done = True
+
+    def saved(self) -> list[str]:
+        if not getattr(self, "done", False):
+            return []
+        return [f"{self.path} ({len(self.arrays)} output arrays of {self.items} inputs)"]
 
 
 def _open(context: SinkContext, target: Path | None) -> Sink:

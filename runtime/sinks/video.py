@@ -25,6 +25,8 @@ class VideoFileSink(Sink):
         self._tmp = self._stack.enter_context(atomic_path(path, keep_suffix=True))
         self._writer: Any = None
         self._size: tuple[int, int] | None = None
+        self.frames = 0
+        self.done = False
 
     def write(self, item: Item, prediction: Prediction) -> None:
         import cv2
@@ -41,6 +43,7 @@ class VideoFileSink(Sink):
         if (frame.shape[1], frame.shape[0]) != self._size:  # a folder of mixed sizes
             frame = cv2.resize(frame, self._size)
         self._writer.write(frame)
+        self.frames += 1
 
     def _release(self) -> None:
         if self._writer is not None:
@@ -53,6 +56,15 @@ class VideoFileSink(Sink):
             self.abort()
             return
         self._stack.close()
+        self.done = True
+
+    def saved(self) -> list[str]:
+        n = self.frames
+        return (
+            [f"{self.path} ({n} annotated frame{'s' if n != 1 else ''} at {self.fps:g} fps)"]
+            if self.done
+            else []
+        )
 
     def abort(self) -> None:
         self._release()

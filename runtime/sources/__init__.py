@@ -19,6 +19,7 @@ class Item:
     index: int
     name: str  # file name, or "camera 0 #12"
     t_capture: float  # time.perf_counter() when it was read
+    feed: int = 0  # which of several sources it came from (their order in --source), 0 for one
 
 
 KEPT_REASONS = 10  # reasons kept for the report: a source that runs for days must not grow
@@ -130,9 +131,10 @@ def source_kind(spec: str) -> SourceKind:
     raise SourceError(f"cannot use {spec!r} as a source ({why}): give {kinds}")
 
 
-def open_source(spec: str, options: SourceOptions | None = None) -> Source:
-    """Open the source `spec` names; options it does not honour are refused, naming who does."""
-    kind = source_kind(spec)
+def open_source(spec: str, options: SourceOptions | None = None, kind: SourceKind | None = None) -> Source:
+    """Open the source `spec` names; options it does not honour are refused, naming who does.
+    `kind`: the spec's kind when the caller has looked it up already (it is found once)."""
+    kind = kind or source_kind(spec)
     options = options or SourceOptions()
     for name in options.given():
         if name not in kind.options:

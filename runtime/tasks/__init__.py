@@ -92,6 +92,14 @@ class Task:
     def draw(self, frame: np.ndarray, results: Sequence[Any]) -> np.ndarray:
         return frame
 
+    def wrong_source_hint(self, gives: str) -> str:
+        """What to give this model instead of a source that gives `gives`: the sources that give what
+        it takes (a task may say more: a tensor model's card can be made to read images)."""
+        from edgekit.runtime.sources import SOURCES
+
+        fitting = [k.description for k in SOURCES if k.produces == self.accepts]
+        return f"give it {' or '.join(fitting[:3])}" if fitting else ""
+
     def blank_input(self) -> Any:
         """One neutral raw input this model takes (black frame, silence, a plain sentence), to time
         it where no data is at hand; the card's input kind says what that is."""

@@ -36,7 +36,9 @@ def top_k(p: np.ndarray, k: int, labels: Sequence[str]) -> list[Classification]:
         return [Classification(i, labels[i] if i < n else str(i), values[i]) for i in top]
     top = np.argpartition(-p, k - 1)[:k]
     top = top[np.argsort(-p[top], kind="stable")]
-    return [Classification(i, labels[i] if i < n else str(i), s) for i, s in zip(top.tolist(), p[top].tolist())]
+    return [
+        Classification(i, labels[i] if i < n else str(i), s) for i, s in zip(top.tolist(), p[top].tolist())
+    ]
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -117,17 +119,11 @@ class ClassifyImage(Classifier):
         return top_k(self.probabilities(outputs), self.options.top_k, self.card.labels)
 
     def draw(self, frame: np.ndarray, results: Sequence[Classification]) -> np.ndarray:
-        import cv2
+        """The top three labels with their scores, each on a box that reads on any picture."""
+        from edgekit.runtime.drawing import caption, colour_frame
 
-        for row, r in enumerate(results[:3]):
-            cv2.putText(
-                frame,
-                f"{r.label} {r.score:.2f}",
-                (8, 24 + 22 * row),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.6,
-                (0, 255, 0),
-                2,
-                cv2.LINE_AA,
-            )
+        frame = colour_frame(frame)
+        y = 4
+        for r in results[:3]:
+            y += caption(frame, f"{r.label} {r.score:.2f}", (4, y)) + 2
         return frame

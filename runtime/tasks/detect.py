@@ -76,4 +76,6 @@ class Detect(Task):
         return detections
 
     def draw(self, frame: np.ndarray, results: Sequence[Detection]) -> np.ndarray:
-        return draw_detections(frame, results)
+        from edgekit.runtime.drawing import colour_frame
+
+        return draw_detections(colour_frame(frame), results)

@@ -196,12 +196,12 @@ def draw_masks(frame: np.ndarray, results: Sequence[Mask]) -> np.ndarray:
     """The masks as a coloured, semi-transparent overlay with an outline, and the fraction written."""
     import cv2
 
-    if frame.ndim == 2 or frame.shape[2] == 1:
-        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-    elif frame.shape[2] == 4:
-        frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    from edgekit.runtime.drawing import caption, colour_frame
+
+    frame = colour_frame(frame)
     h, w = frame.shape[:2]
-    for row, m in enumerate(results):
+    y = 4
+    for m in results:
         mask = m.mask
         if mask.shape != (h, w):
             mask = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
@@ -211,14 +211,5 @@ def draw_masks(frame: np.ndarray, results: Sequence[Mask]) -> np.ndarray:
             frame[mask] = np.round(blended).astype(np.uint8)
             contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(frame, contours, -1, OVERLAY_BGR, 1, cv2.LINE_AA)
-        cv2.putText(
-            frame,
-            f"{m.label} {m.fraction:.1%}",
-            (8, 22 + 22 * row),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.55,
-            OVERLAY_BGR,
-            1,
-            cv2.LINE_AA,
-        )
+        y += caption(frame, f"{m.label} {m.fraction:.1%}", (4, y), fill=OVERLAY_BGR) + 2
     return frame

@@ -175,6 +175,16 @@ class TensorTask(Task):
             feeds.append(self.feed(x, index) if x.dtype.kind == "f" else np.ascontiguousarray(x, info.dtype))
         return feeds
 
+    def wrong_source_hint(self, gives: str) -> str:
+        shape = "x".join("N" if s is None else str(s) for s in self.inputs[0].shape) if self.inputs else ""
+        hint = f"give it a .npy of its input array ({shape}, one sample a row) or an .npz of its inputs"
+        if gives == "image":  # a photo for a model with no card: make the card that reads images
+            hint += (
+                "; or, for an image model, export it from Keras with --task (e.g. --task "
+                "classify-image --labels a,b,c) so its card says how to read images, or pass --card card.json"
+            )
+        return hint
+
     def postprocess(self, outputs: Sequence[np.ndarray]) -> list[TensorOutput]:
         # int8 outputs as the float values they stand for (the file's own scale and zero point)
         return [

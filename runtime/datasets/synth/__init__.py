@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ConfigError
-from edgekit.fileio import write_text
+from edgekit.fileio import check_writable, umask, write_text
 from edgekit.registry import Registry
 
 
@@ -53,8 +54,13 @@ def make(name: str, out: Path, *, count: int | None = None, seed: int = 0, force
         raise ConfigError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise ConfigError(f"{out} is not empty: choose another --out, or pass --force to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    check_writable(out, force=True)  # the folder it goes in, named, before any sample is made
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    except OSError as e:  # said of the folder asked for, never of the temporary one beside it
+        raise ConfigError(f"cannot write {out}: {e.strerror or e} in {out.parent}") from None
+    os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700; a made folder honours the umask
     try:
         summary = gen.make(tmp, count, seed)
         if out.exists():
