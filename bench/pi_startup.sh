@@ -5,11 +5,12 @@
 #
 #   bash bench/pi_startup.sh [--runs N] [--cache DIR] [--json FILE] BEFORE AFTER
 #
-# BEFORE and AFTER are image tags in the Docker daemon at DOCKER_HOST (docker/test-images.sh builds
-# edgekit:pi; an older one is built from another checkout and tagged). Runs are paired (BEFORE then
-# AFTER, the order alternating) so that a busy machine slows both alike; each is timed from outside
-# (wall, and CPU: user+sys of every process of the run, qemu included, which other work on the
-# machine disturbs less than wall). The run's own summary gives the seconds it spent on the frame
+# BEFORE and AFTER are image tags: in the Docker daemon at DOCKER_HOST, or else in one started on the
+# cache folder's data, as docker/test-images.sh does, which builds edgekit:pi there (an older image:
+# `docker build -f docker/Dockerfile.pi` in another checkout, with the same BASE and BUILD_BASE).
+# Runs are paired (BEFORE then AFTER, the order alternating) so that a busy machine slows both
+# alike; each is timed from outside (wall, and CPU: user+sys of every process of the run, qemu
+# included, which other work on the machine disturbs less than wall). The run's own summary gives the seconds it spent on the frame
 # (under qemu, mostly XNNPACK's first inference); what is left is the start-up: Python, the imports,
 # the model's load, and the exit. Figures are medians over the runs and the median of the per-pair
 # ratios BEFORE/AFTER, with the images' sizes (docker's). Under qemu every figure is several times a
@@ -33,16 +34,20 @@ while (($#)); do
 done
 ((${#ARGS[@]} == 2)) || die "give two image tags, BEFORE and AFTER (see --help)"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs takes a whole number of at least 1, not '$RUNS'"
+[ "$(id -u)" = 0 ] || die "not root: the user namespace's uid maps (and a dockerd, when none runs) need root (run with sudo)"
 command -v qemu-aarch64-static >/dev/null || die "no qemu: apt-get install qemu-user-static"
-docker version >/dev/null 2>&1 || die "no Docker daemon answers at ${DOCKER_HOST:-the default socket} (set DOCKER_HOST)"
+if ! docker version >/dev/null 2>&1; then
+    command -v dockerd >/dev/null || die "no Docker daemon running and no dockerd to start one: apt-get install docker.io"
+    start_dockerd  # on the cache's data, where docker/test-images.sh left its images
+fi
 for tag in "${ARGS[@]}"; do
     docker image inspect "$tag" >/dev/null 2>&1 || die "no image $tag in the Docker daemon"
 done
 
 OUTDIR=$(mktemp -d "${TMPDIR:-/tmp}/edgekit-pi-startup.XXXXXX")
 CLEANUP+=("rm -rf '$OUTDIR'")
-IN=$CACHE/work/startup-inputs
-rm -rf "$IN" && mkdir -p "$IN"
+IN=$OUTDIR/inputs
+mkdir -p "$IN"
 cp "$REPO/runtime/assets/face_detection_short_range.tflite" "$IN/"
 "$(host_python)" - "$IN/face.png" <<'PYEOF'
 import sys
@@ -68,6 +73,7 @@ for i in 0 1; do
     root=$CACHE/work/startup-root-$i
     log "exporting $tag into $root"
     rm -rf "$root" && mkdir -p "$root"
+    CLEANUP+=("rm -rf '$root'")  # a copy of the image (350 MB): gone at the end
     cid=$(docker create "$tag")
     docker export "$cid" | tar -C "$root" -xf -
     docker rm "$cid" >/dev/null

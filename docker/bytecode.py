@@ -46,7 +46,9 @@ def find_stdlib(root: Path) -> Path:
         if (folder / "os.py").is_file():
             return folder
     found = sorted(
-        str(p.parent.relative_to(root)) for pattern in ("usr/lib/python3*/os.py", "usr/local/lib/python3*/os.py") for p in root.glob(pattern)
+        str(p.parent.relative_to(root))
+        for pattern in ("usr/lib/python3*/os.py", "usr/local/lib/python3*/os.py")
+        for p in root.glob(pattern)
     )
     raise SystemExit(
         f"no {version} standard library in {root} ({', '.join(str(c) for c in candidates)}); it has"
@@ -92,7 +94,11 @@ def compile_modules(names: list[str], site: Path, root: Path, out: Path) -> tupl
             target = out / Path(importlib.util.cache_from_source(str(in_image))).relative_to("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             py_compile.compile(
-                str(inside(root, source)), cfile=str(target), dfile=str(in_image), doraise=True, invalidation_mode=UNCHECKED
+                str(inside(root, source)),
+                cfile=str(target),
+                dfile=str(in_image),
+                doraise=True,
+                invalidation_mode=UNCHECKED,
             )
             in_stdlib += 1
     return in_site, in_stdlib, missing
@@ -104,7 +110,9 @@ def main(argv: list[str]) -> None:
     modules, site, root, out = (Path(p) for p in argv)
     names = read_modules(modules)
     in_site, in_stdlib, missing = compile_modules(names, site, root, out)
-    print(f"bytecode: {len(names)} names in {modules}: {in_site} files compiled in {site}, {in_stdlib} of the standard library into {out}")
+    print(
+        f"bytecode: {len(names)} names in {modules}: {in_site} files compiled in {site}, {in_stdlib} of the standard library into {out}"
+    )
     if missing:  # not an error: a name of one base (Debian's sitecustomize) or of an older dependency
         print(f"bytecode: not found here: {', '.join(missing)}")
 

@@ -7,10 +7,11 @@
 # `edgekit doctor`, `edgekit info` and `edgekit run` on the quickstart's exported models and on the
 # shipped BlazeFace, and in the CPU image also a short train -> export -> bench. The image sizes are
 # printed at the end, and the Pi image's by layer; the Pi image must be within 350 MB (on the local
-# base), its `edgekit run` start-up is timed (printed, not asserted), and what doctor, info, run and
-# bench import there must all be read from bytecode (docker/pi-bytecode.txt). The Pi image cannot be started by this machine's
-# Docker (x86, and no binfmt_misc registration on the host is made): its file system is exported and
-# run under qemu-user-static in a user namespace, the same way as docker/test-arm64.sh. With --tests
+# base), its `edgekit run` start-up is timed (printed, not asserted; bench/pi_startup.sh compares two
+# images), and what doctor, info, run and bench import there must all be read from bytecode
+# (docker/pi-bytecode.txt). The Pi image cannot be started by this machine's Docker (x86, and no
+# binfmt_misc registration on the host is made): its file system is exported and run under
+# qemu-user-static in a user namespace, the same way as docker/test-arm64.sh. With --tests
 # the runtime tests (`pytest -m runtime_only`) run there too, on the image's own packages: about 9
 # minutes under qemu on two cores, which is why they are not run by default (docker/test-arm64.sh
 # runs the same tests on the same aarch64 wheels, with Python 3.11 and 3.13).
@@ -62,24 +63,6 @@ SIZES=$CACHE/results/image-sizes.txt
 
 # -- a Docker daemon --------------------------------------------------------------------------
 
-start_dockerd() {
-    local sock=$CACHE/docker.sock i
-    export DOCKER_HOST=unix://$sock
-    log "starting dockerd (data in $CACHE/docker, socket $sock)"
-    mkdir -p "$CACHE/docker"
-    # no bridge and no iptables: builds use the host's network, containers run with --network none
-    dockerd --host "$DOCKER_HOST" --data-root "$CACHE/docker" --exec-root /run/edgekit-dockerd \
-        --pidfile /run/edgekit-dockerd.pid --bridge=none --iptables=false >"$CACHE/dockerd.log" 2>&1 &
-    local pid=$!
-    # stopped at the end, and what it leaves mounted under its exec-root (the netns file) undone
-    CLEANUP+=("kill $pid; wait $pid 2>/dev/null; awk '\$2 ~ \"^/run/edgekit-dockerd/\" {print \$2}' /proc/mounts | xargs -r umount -l")
-    for ((i = 0; i < 120; i++)); do
-        docker version >/dev/null 2>&1 && return
-        kill -0 "$pid" 2>/dev/null || { tail -5 "$CACHE/dockerd.log" >&2; die "dockerd did not start: see $CACHE/dockerd.log"; }
-        sleep 0.5
-    done
-    die "dockerd did not answer within 60 s: see $CACHE/dockerd.log"
-}
 docker version >/dev/null 2>&1 || start_dockerd
 
 # -- base images ------------------------------------------------------------------------------

@@ -192,8 +192,14 @@ def test_bytecode_refuses_a_base_of_another_python(tmp_path):
     shutil.rmtree(tmp_path / "out")
     stdlib.rename(other)
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "docker/bytecode.py"), str(tmp_path / "modules.txt"), str(tmp_path / "site"),
-         str(tmp_path / "root"), str(tmp_path / "out")],
+        [
+            sys.executable,
+            str(ROOT / "docker/bytecode.py"),
+            str(tmp_path / "modules.txt"),
+            str(tmp_path / "site"),
+            str(tmp_path / "root"),
+            str(tmp_path / "out"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
