@@ -1,10 +1,12 @@
-# Shared by docker/test-images.sh, docker/test-arm64.sh and bench/gpu_check.sh (sourced, not run).
+# Shared by docker/test-images.sh, docker/test-arm64.sh, bench/gpu_check.sh and bench/pi_startup.sh
+# (sourced, not run).
 #
 # What lives here: the working folder outside the checkout that every Python of these scripts starts
 # in, the cache folder, the prerequisites check, cleanup of what the scripts start (a dockerd,
-# mounts, user namespaces) also when interrupted, an arm64 Debian root file system made with
-# debootstrap, and a way to run commands inside it under qemu-user-static with a binfmt_misc
-# registration private to a user namespace (the host's binfmt_misc is never touched).
+# mounts, user namespaces) also when interrupted, a Docker daemon on the cache's data, an arm64
+# Debian root file system made with debootstrap, and a way to run commands inside it under
+# qemu-user-static with a binfmt_misc registration private to a user namespace (the host's
+# binfmt_misc is never touched).
 
 set -euo pipefail
 
@@ -77,6 +79,29 @@ report_missing() {  # prints what is missing; returns 1 if anything is
         return 1
     fi
     echo "prerequisites: all present (cache: $CACHE)" >&2
+}
+
+# -- a Docker daemon, for test-images.sh and bench/pi_startup.sh (which reads the images it built) --
+
+# used when none answers at DOCKER_HOST: its data under the cache folder, so a second run reuses
+# layers and images
+start_dockerd() {
+    local sock=$CACHE/docker.sock i
+    export DOCKER_HOST=unix://$sock
+    log "starting dockerd (data in $CACHE/docker, socket $sock)"
+    mkdir -p "$CACHE/docker"
+    # no bridge and no iptables: builds use the host's network, containers run with --network none
+    dockerd --host "$DOCKER_HOST" --data-root "$CACHE/docker" --exec-root /run/edgekit-dockerd \
+        --pidfile /run/edgekit-dockerd.pid --bridge=none --iptables=false >"$CACHE/dockerd.log" 2>&1 &
+    local pid=$!
+    # stopped at the end, and what it leaves mounted under its exec-root (the netns file) undone
+    CLEANUP+=("kill $pid; wait $pid 2>/dev/null; awk '\$2 ~ \"^/run/edgekit-dockerd/\" {print \$2}' /proc/mounts | xargs -r umount -l")
+    for ((i = 0; i < 120; i++)); do
+        docker version >/dev/null 2>&1 && return
+        kill -0 "$pid" 2>/dev/null || { tail -5 "$CACHE/dockerd.log" >&2; die "dockerd did not start: see $CACHE/dockerd.log"; }
+        sleep 0.5
+    done
+    die "dockerd did not answer within 60 s: see $CACHE/dockerd.log"
 }
 
 # -- the host's own Python with edgekit[train], for the quickstart and the reference outputs -----

@@ -30,6 +30,11 @@ REMOVE = [
         "LiteRT's WebGPU accelerator (17 MB): opened only when the CompiledModel API asks for a GPU"
         " accelerator; edgekit's TFLite backend uses the Interpreter (CPU, XNNPACK)",
     ),
+    (
+        "cv2/data/*.xml",
+        "OpenCV's Haar cascades (9.8 MB), read only by cv2.CascadeClassifier, which edgekit never"
+        " calls (its faces are BlazeFace's); cv2.data, which cv2 imports, stays",
+    ),
     ("**/tests", "packages' own test suites (numpy's: 7 MB)"),
     ("numpy/_core/include", "C headers, for building extensions against numpy"),
     ("numpy/*/lib/*.a", "static libraries, for building extensions against numpy"),

@@ -6,9 +6,12 @@
 # CPU (docker/Dockerfile.cpu) and Pi (docker/Dockerfile.pi, arm64) are built and exercised:
 # `edgekit doctor`, `edgekit info` and `edgekit run` on the quickstart's exported models and on the
 # shipped BlazeFace, and in the CPU image also a short train -> export -> bench. The image sizes are
-# printed at the end, and the Pi image's by layer. The Pi image cannot be started by this machine's
-# Docker (x86, and no binfmt_misc registration on the host is made): its file system is exported and
-# run under qemu-user-static in a user namespace, the same way as docker/test-arm64.sh. With --tests
+# printed at the end, and the Pi image's by layer; the Pi image must be within 350 MB (on the local
+# base), its `edgekit run` start-up is timed (printed, not asserted; bench/pi_startup.sh compares two
+# images), and what doctor, info, run and bench import there must all be read from bytecode
+# (docker/pi-bytecode.txt). The Pi image cannot be started by this machine's Docker (x86, and no
+# binfmt_misc registration on the host is made): its file system is exported and run under
+# qemu-user-static in a user namespace, the same way as docker/test-arm64.sh. With --tests
 # the runtime tests (`pytest -m runtime_only`) run there too, on the image's own packages: about 9
 # minutes under qemu on two cores, which is why they are not run by default (docker/test-arm64.sh
 # runs the same tests on the same aarch64 wheels, with Python 3.11 and 3.13).
@@ -60,24 +63,6 @@ SIZES=$CACHE/results/image-sizes.txt
 
 # -- a Docker daemon --------------------------------------------------------------------------
 
-start_dockerd() {
-    local sock=$CACHE/docker.sock i
-    export DOCKER_HOST=unix://$sock
-    log "starting dockerd (data in $CACHE/docker, socket $sock)"
-    mkdir -p "$CACHE/docker"
-    # no bridge and no iptables: builds use the host's network, containers run with --network none
-    dockerd --host "$DOCKER_HOST" --data-root "$CACHE/docker" --exec-root /run/edgekit-dockerd \
-        --pidfile /run/edgekit-dockerd.pid --bridge=none --iptables=false >"$CACHE/dockerd.log" 2>&1 &
-    local pid=$!
-    # stopped at the end, and what it leaves mounted under its exec-root (the netns file) undone
-    CLEANUP+=("kill $pid; wait $pid 2>/dev/null; awk '\$2 ~ \"^/run/edgekit-dockerd/\" {print \$2}' /proc/mounts | xargs -r umount -l")
-    for ((i = 0; i < 120; i++)); do
-        docker version >/dev/null 2>&1 && return
-        kill -0 "$pid" 2>/dev/null || { tail -5 "$CACHE/dockerd.log" >&2; die "dockerd did not start: see $CACHE/dockerd.log"; }
-        sleep 0.5
-    done
-    die "dockerd did not answer within 60 s: see $CACHE/dockerd.log"
-}
 docker version >/dev/null 2>&1 || start_dockerd
 
 # -- base images ------------------------------------------------------------------------------
@@ -143,6 +128,37 @@ echo "== run int8 ONNX on digits"; show "tail -3" edgekit run /in/models/model_i
 echo "== run BlazeFace (shipped)"; show "tail -2" edgekit run /in/models/face_detection_short_range.tflite --source /in/face.png --json
 echo "== bench"; edgekit bench /in/models/model_int8.tflite /in/models/model_int8.onnx --runs 50'
 
+# the Pi image's start-up, after EXERCISE: `edgekit run` (BlazeFace on the photo) timed 3 times, wall
+# and CPU (user+sys, less swayed than wall by other work on the machine; under qemu, so several
+# times a Pi 4's), printed, never asserted; then doctor, info, run and bench with PYTHONVERBOSE,
+# whose "code object from X.py" names a module compiled from source at start: one that has no
+# bytecode in the image (docker/pi-bytecode.txt lacks it), which fails the step, named.
+PI_STARTUP='
+echo "== start-up: edgekit run BlazeFace on one photo, 3 times (under qemu)"
+hz=$(getconf CLK_TCK)
+cpu() { set -- $(cut -d" " -f16,17 /proc/$$/stat); echo $(($1 + $2)); }
+for i in 1 2 3; do
+  c0=$(cpu); t0=$(date +%s%N)
+  show true edgekit run /in/models/face_detection_short_range.tflite --source /in/face.png --json
+  t1=$(date +%s%N); c1=$(cpu)
+  echo "run $i: wall $(( (t1 - t0) / 1000000 )) ms, CPU $(( (c1 - c0) * 1000 / hz )) ms"
+done
+echo "== bytecode: modules doctor, info, run and bench compiled from source (none expected)"
+: >/tmp/ek.src
+for c in doctor "info /in/models/model_int8.tflite" \
+    "run /in/models/face_detection_short_range.tflite --source /in/face.png --json" \
+    "bench /in/models/model_int8.tflite /in/models/model_int8.onnx --runs 5"; do
+  PYTHONVERBOSE=1 edgekit $c >/dev/null 2>/tmp/ek.v || { tail -5 /tmp/ek.v; echo "failed: edgekit $c"; exit 1; }
+  sed -n "s|^# code object from \(/.*\.py\)\$|\1|p" /tmp/ek.v >>/tmp/ek.src
+done
+if [ -s /tmp/ek.src ]; then
+  sed -E "s#^/opt/edgekit/##; s#^/usr/(local/)?lib/python3\.[0-9]+/##; s#/__init__\.py\$##; s#\.py\$##; s#/#.#g" /tmp/ek.src | sort -u
+  echo "failed: the modules above have no bytecode in the image: add them to docker/pi-bytecode.txt"
+  exit 1
+fi
+echo "none: every module they imported was read from bytecode"'
+PI_BUDGET=350000000  # bytes: the Pi image's goal, set on the local debootstrap base
+
 BUILT=()  # the images this run built: the size list marks the others, left by an earlier run
 build() {  # build NAME DOCKERFILE BUILD-ARGS...
     local name=$1 file=$2 t
@@ -207,9 +223,17 @@ cp -r /tests-src /tmp/edgekit-tests && cd /tmp/edgekit-tests && export PYTHONPAT
 pytest() { python3 -m pytest \"\$@\"; } && show 'tail -60' $RUNTIME_TESTS"
     fi
     EDGEKIT_USERSPEC=1000:1000 arm64_chroot "$PI_ROOT" "${PI_MOUNTS[@]}" -- env "${PI_ENV[@]}" HOME=/tmp \
-        sh -c "cd /tmp && uname -m && $EXERCISE$PI_TESTS_SH" 2>&1 | tee "$CACHE/results/image-pi.txt" ||
+        sh -c "cd /tmp && uname -m && $EXERCISE$PI_STARTUP$PI_TESTS_SH" 2>&1 | tee "$CACHE/results/image-pi.txt" ||
         die "edgekit:pi: a command in its file system failed (its output is above and in $CACHE/results/image-pi.txt)"
     docker history --format '{{.Size}}\t{{.CreatedBy}}' edgekit:pi | cut -c1-150 | tee "$CACHE/results/image-pi-layers.txt"
+    size=$(docker image inspect -f '{{.Size}}' edgekit:pi)
+    if [ "$REGISTRY" = yes ]; then
+        log "edgekit:pi: $((size / 1000000)) MB on python:3.11-slim-bookworm (the $((PI_BUDGET / 1000000)) MB budget is for the local base: not checked)"
+    elif ((size > PI_BUDGET)); then
+        die "edgekit:pi is $((size / 1000000)) MB, over its $((PI_BUDGET / 1000000)) MB budget (docker/slim.py and docker/pi-bytecode.txt decide what it holds)"
+    else
+        log "edgekit:pi: $size bytes, within its $((PI_BUDGET / 1000000)) MB budget"
+    fi
 fi
 
 # -- GPU ---------------------------------------------------------------------------------------

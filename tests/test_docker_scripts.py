@@ -31,7 +31,7 @@ def _run(script: str, *args: str, env: dict | None = None, cwd: Path = ROOT) -> 
     )
 
 
-@pytest.mark.parametrize("script", [*SCRIPTS, "docker/lib.sh", "bench/gpu_check.sh"])
+@pytest.mark.parametrize("script", [*SCRIPTS, "docker/lib.sh", "bench/gpu_check.sh", "bench/pi_startup.sh"])
 def test_scripts_parse(script):
     proc = subprocess.run(["bash", "-n", str(ROOT / script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -124,6 +124,99 @@ def test_slim_needs_a_folder(tmp_path):
         text=True,
     )
     assert proc.returncode == 1 and "python3 docker/slim.py DIR" in proc.stderr
+
+
+def _bytecode(tmp_path: Path, *names: str) -> tuple[subprocess.CompletedProcess, Path, Path, Path]:
+    """docker/bytecode.py on a made-up site folder and base root file system (a standard library of
+    this Python's X.Y holding os.py and stdmod.py), the modules file listing names."""
+    site, root, out = tmp_path / "site", tmp_path / "root", tmp_path / "out"
+    stdlib = root / f"usr/lib/python{sys.version_info.major}.{sys.version_info.minor}"
+    (site / "pkg/sub").mkdir(parents=True)
+    stdlib.mkdir(parents=True)
+    (site / "pkg/__init__.py").write_text("VALUE = 'compiled'\n")
+    (site / "pkg/sub/__init__.py").write_text("")
+    (site / "pkg/sub/a.py").write_text("")
+    (site / "pkg/sub/b.py").write_text("")
+    (site / "pkg/unlisted.py").write_text("")
+    (stdlib / "os.py").write_text("")
+    (stdlib / "stdmod.py").write_text("X = 1\n")
+    modules = tmp_path / "modules.txt"
+    modules.write_text("# a comment\n" + "\n".join(names) + "\n")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "docker/bytecode.py"), str(modules), str(site), str(root), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return proc, site, stdlib, out
+
+
+def test_bytecode_compiles_the_listed_modules_and_python_reads_it_without_the_source(tmp_path):
+    """The listed modules get unchecked-hash .pyc (a wildcard too): in place for the packages, at
+    their image paths under OUT for the standard library; the rest stays source. Python then uses the
+    bytecode without looking at the source, so a start compiles nothing."""
+    proc, site, stdlib, out = _bytecode(tmp_path, "pkg", "pkg.sub.*", "stdmod", "nosuch")
+    assert proc.returncode == 0, proc.stderr
+    assert "4 files compiled" in proc.stdout and "1 of the standard library" in proc.stdout
+    assert "not found here: nosuch" in proc.stdout
+    tag = sys.implementation.cache_tag
+    compiled = sorted(str(p.relative_to(site)) for p in site.rglob("*.pyc"))
+    assert compiled == [
+        f"pkg/__pycache__/__init__.{tag}.pyc",
+        f"pkg/sub/__pycache__/__init__.{tag}.pyc",  # `*` matches __init__ too
+        f"pkg/sub/__pycache__/a.{tag}.pyc",
+        f"pkg/sub/__pycache__/b.{tag}.pyc",
+    ]  # not pkg.unlisted
+    in_image = Path("/") / stdlib.relative_to(tmp_path / "root")
+    stdlib_pyc = out / in_image.relative_to("/") / "__pycache__" / f"stdmod.{tag}.pyc"
+    assert [p for p in out.rglob("*.pyc")] == [stdlib_pyc]
+    for pyc in [*site.rglob("*.pyc"), stdlib_pyc]:
+        assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b01  # hash-based, source unchecked
+    # the source changes; an unchecked .pyc is still what Python runs
+    (site / "pkg/__init__.py").write_text("VALUE = 'source'\n")
+    check = subprocess.run(
+        [sys.executable, "-c", "import pkg; print(pkg.VALUE)"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(site), "PYTHONDONTWRITEBYTECODE": "1"},
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert check.stdout.strip() == "compiled", check.stderr
+
+
+def test_bytecode_refuses_a_base_of_another_python(tmp_path):
+    proc, _, stdlib, _ = _bytecode(tmp_path, "stdmod")
+    assert proc.returncode == 0, proc.stderr
+    other = stdlib.with_name("python3.99")
+    shutil.rmtree(tmp_path / "out")
+    stdlib.rename(other)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "docker/bytecode.py"),
+            str(tmp_path / "modules.txt"),
+            str(tmp_path / "site"),
+            str(tmp_path / "root"),
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "it has usr/lib/python3.99" in proc.stderr and "must be the image's" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_pi_startup_bench_names_a_wrong_argument_in_one_sentence():
+    for args, sentence in [
+        (["--frobnicate"], "error: unknown argument --frobnicate (see --help)"),
+        (["edgekit:pi"], "error: give two image tags, BEFORE and AFTER (see --help)"),
+        (["--runs", "0", "a", "b"], "error: --runs takes a whole number of at least 1, not '0'"),
+    ]:
+        proc = _run("bench/pi_startup.sh", *args)
+        assert (proc.returncode, proc.stderr.strip()) == (1, sentence)
 
 
 def _digest(*paths: Path) -> str:
