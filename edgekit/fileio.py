@@ -180,8 +180,9 @@ def remove_stale_temp(root: Path | None = None) -> list[Path]:
     clean-up never ran); returns them. A live process's folder, or one without a pid, is kept."""
     root = Path(root or tempfile.gettempdir())
     removed = []
-    try:
-        entries = list(root.glob("edgekit-*-pid*-*"))
+    try:  # a listing, not `Path.glob`: this runs at every start, and a glob pattern compiles a regex
+        with os.scandir(root) as listing:
+            entries = [root / e.name for e in listing if e.name.startswith("edgekit-")]
     except OSError:
         return removed
     for entry in entries:

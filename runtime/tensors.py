@@ -39,7 +39,9 @@ def reader(info: TensorInfo) -> Callable[[np.ndarray], np.ndarray]:
     """`from_tensor` for one tensor, made once: an 8-bit quantized output is read through a table of
     its 256 codes' values (one lookup per frame instead of a convert, a subtract and a multiply: the
     same float32 numbers, computed by `dequantize` itself), anything else as `from_tensor` reads it."""
-    if info.quant is None or info.dtype not in (np.int8, np.uint8):
+    if info.quant is None:  # values already: what from_tensor gives them back as, with no call around it
+        return np.asarray
+    if info.dtype not in (np.int8, np.uint8):
         return lambda value: from_tensor(value, info)
     codes = np.arange(256, dtype=np.uint8).view(info.dtype)
     table = dequantize(codes, *info.quant)

@@ -248,6 +248,23 @@ def testlight_ground_is_np_medians_answer_on_any_border():
     assert 0.2 < np.mean(answers) < 0.8  # both answers were tested
 
 
+@pytest.mark.runtime_only
+def test_light_border_counts_the_border_that_light_ground_reads():
+    """The classifier's per-frame test counts light border pixels on the frame's bytes: the count of
+    the border `light_ground` gathers, on every frame shape, as H x W and H x W x 1, contiguous or
+    not (a crop of a larger frame)."""
+    from edgekit.runtime.preprocess import border_indices, light_border
+
+    rng = np.random.default_rng(1)
+    for _ in range(2000):
+        h, w = (int(v) for v in rng.integers(1, 40, 2))
+        big = rng.integers(0, 256, (h + 3, w + 5), dtype=np.uint8)
+        for g in (big[:h, :w].copy(), big[1 : h + 1, 2 : w + 2], big[:h, :w, None].copy()):
+            edge = np.ascontiguousarray(g).reshape(-1)[border_indices((h, w))]
+            expected = int(np.count_nonzero(edge > 127))
+            assert light_border(g) == expected, (g.shape, g.flags.c_contiguous)
+
+
 def test_paper_digits_are_read_where_they_were_read_as_zero(trained, mnist):
     """A trained mnist-cnn reads photos of dark digits on light, unevenly lit paper (noise, blur,
     tilt). Without the card's polarity and crop, the same model reads almost none of them."""

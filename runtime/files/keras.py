@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgekit.card import MAX_CARD_BYTES, ModelCard
 from edgekit.errors import ModelFileError, UnsupportedError, first_line
 from edgekit.runtime.files import FILE_KINDS, FileKind, ModelFile
+
+if TYPE_CHECKING:
+    import zipfile
+
+# zipfile is imported where a .keras file is read, not here: every `edgekit run` loads this module
+# (the file kinds are one registry) and most never open a Keras file
 
 CARD_ENTRY = "edgekit_card.json"  # the card inside a .keras file (a zip); Keras ignores the entry
 
@@ -31,6 +36,8 @@ def card_beside(path: Path) -> ModelCard | None:
 
 def embedded_keras_card(path: Path) -> ModelCard | None:
     """The card `embed_keras_card` put inside a .keras file, so that the one file is enough."""
+    import zipfile
+
     if path.suffix.lower() != ".keras" or not path.is_file():
         return None
     try:
@@ -51,6 +58,7 @@ def embedded_keras_card(path: Path) -> ModelCard | None:
 
 def _rezip(src: zipfile.ZipFile, dst: zipfile.ZipFile, card: ModelCard) -> None:
     import shutil
+    import zipfile
 
     for info in src.infolist():
         if info.filename != CARD_ENTRY:
@@ -63,6 +71,8 @@ def embed_keras_card(path: Path, card: ModelCard) -> bool:
     """Put `card` inside the .keras file at `path` (an entry of its zip, replacing an earlier one),
     atomically: the card then travels with the file, as it does in .tflite and .onnx files. An .h5
     file is left as it is (False): its card stays beside it."""
+    import zipfile
+
     from edgekit.fileio import atomic_path
 
     path = Path(path)
@@ -79,6 +89,8 @@ def embed_keras_card(path: Path, card: ModelCard) -> bool:
 
 def read_model_config(path: Path) -> dict[str, Any] | None:
     """The Keras config inside a .keras or .h5 file, read without TensorFlow."""
+    import zipfile
+
     path = Path(path)
     try:
         if path.suffix.lower() == ".keras":
@@ -165,6 +177,8 @@ class KerasKind(FileKind):
         return card_beside(file.path) or embedded_keras_card(file.path)
 
     def embed(self, data: bytes, card: ModelCard) -> bytes:
+        import zipfile
+
         if not zipfile.is_zipfile(io.BytesIO(data)):
             raise UnsupportedError("only .keras files (zips) carry their card inside: an .h5 keeps it beside")
         out = io.BytesIO()

@@ -16,7 +16,6 @@ import numpy as np
 from edgekit.errors import DataError
 from edgekit.runtime.detection import Detection, LetterboxInfo, draw_detections, letterbox, letterbox_info
 from edgekit.runtime.detection_formats import detection_format
-from edgekit.runtime.detection_metrics import MAP_CONF, detection_scores
 from edgekit.runtime.preprocess import ImageSpec, image_input_layout, normalize, prepare_image
 from edgekit.runtime.tasks import TASKS, Task
 
@@ -39,6 +38,10 @@ class Detect(Task):
     ) -> dict[str, float]:
         """mAP@0.5, then precision and recall at the card's score threshold, from a batch of raw
         outputs. Letterboxed boxes go back onto each item (its size) before they are matched."""
+        # here, not at the top: `edgekit run` on a detector never scores it (a dataclass and a
+        # module less at every start)
+        from edgekit.runtime.detection_metrics import MAP_CONF, detection_scores
+
         fmt = detection_format(card)
         settings = fmt.settings(card)
         sizes = None
