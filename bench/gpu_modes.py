@@ -135,8 +135,8 @@ def time_pair(fixed: Path, free: Path, batch: int, device: str, budget: float, m
     import onnxruntime as ort
 
     from edgekit.runtime.backends import BACKENDS, SessionOptions
-    from edgekit.runtime.backends.onnxruntime import preload_cuda
     from edgekit.runtime.files import ModelFile
+    from edgekit.runtime.nvidia import preload_cuda
     from edgekit.runtime.timing import interleaved, summarize
 
     providers = ["CPUExecutionProvider"]

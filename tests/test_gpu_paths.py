@@ -173,8 +173,8 @@ def libdir(tmp_path) -> Path:
 
 
 def test_the_provider_library_dependencies_read_as_readelf_reads_them(libdir, tmp_path):
-    from edgekit.runtime.backends.onnxruntime import trt_needs
     from edgekit.runtime.native_libs import elf_needed
+    from edgekit.runtime.nvidia import trt_needs
 
     deps = [
         gcc(libdir / n, soname=n) for n in ("libnvinfer.so.10", "libnvonnxparser.so.10", "libcudart.so.13")
@@ -252,7 +252,7 @@ def test_device_tensorrt_says_which_library_keeps_it_out(libdir, tmp_path):
 
 
 def test_the_engine_cache_folder(monkeypatch, tmp_path):
-    from edgekit.runtime.backends.onnxruntime import trt_cache_dir, use_trt_cache
+    from edgekit.runtime.nvidia import trt_cache_dir, use_trt_cache
 
     monkeypatch.delenv("EDGEKIT_TRT_CACHE", raising=False)
     monkeypatch.delenv("EDGEKIT_CACHE", raising=False)

@@ -106,7 +106,7 @@ def bench(
     from edgekit.runtime.tasks.tensor import parse_shapes
 
     if trt_cache is not None:  # read by the ONNX backend in each row's process
-        from edgekit.runtime.backends.onnxruntime import use_trt_cache
+        from edgekit.runtime.nvidia import use_trt_cache
 
         use_trt_cache(trt_cache)
     settings = BenchSettings(

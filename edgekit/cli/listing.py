@@ -165,7 +165,7 @@ def _tensorrt_report() -> list[str]:
     a TensorRT engine build takes too long for a check."""
     import onnxruntime as ort
 
-    from edgekit.runtime.backends.onnxruntime import trt_cache_dir, trt_libraries
+    from edgekit.runtime.nvidia import trt_cache_dir, trt_libraries
 
     listed = "TensorrtExecutionProvider" in ort.get_available_providers()
     check, who = trt_libraries(ort)
@@ -251,7 +251,7 @@ def _cuda_session_providers(ort) -> tuple[list[str], str]:
 
     from edgekit.deps import quiet_native_stderr
     from edgekit.errors import first_line
-    from edgekit.runtime.backends.onnxruntime import preload_cuda
+    from edgekit.runtime.nvidia import preload_cuda
 
     model = files("edgekit.runtime.assets") / "face_detection_front_128x128_barracuda.onnx"
     notes = [n for n in preload_cuda(ort) if n.startswith("Failed to load")]

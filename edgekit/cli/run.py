@@ -176,7 +176,7 @@ def run(
     if len(source) > 1:
         options.check_several()
     if trt_cache is not None:
-        from edgekit.runtime.backends.onnxruntime import use_trt_cache
+        from edgekit.runtime.nvidia import use_trt_cache
 
         use_trt_cache(trt_cache)
     given = ModelCard.load(card) if card else None
