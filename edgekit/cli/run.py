@@ -94,6 +94,9 @@ def run(
     classes: Annotated[
         str | None, typer.Option(help="Keep only these class ids, comma-separated (detection).")
     ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="A generator's noise seed: the same seed, the same images.")
+    ] = None,
 ) -> None:
     """Run a model on images, a folder, a video, a camera or a stream, printing labels or detections
     and, at the end, a summary (frames in, processed, dropped, throughput, latency)."""
@@ -150,7 +153,7 @@ def run(
         threads=threads,
         device=device,
         card=given,
-        options=TaskOptions(top_k=top_k, conf=conf, iou=iou, classes=keep),
+        options=TaskOptions(top_k=top_k, conf=conf, iou=iou, classes=keep, seed=seed),
         labels=names,
     )
     pipeline = Pipeline(predictor, source, options)
