@@ -122,7 +122,8 @@ RECIPES.add(
             keras_metrics=("mae",),
             early_stopping_patience=10,
         ),
-        evaluation=Evaluation(metric="skill", bar=0.3),
+        # 0.79 measured (MAE 0.34 ppm; seasonal-naive 1.67, last value 0.76, statsmodels ETS 0.50)
+        evaluation=Evaluation(metric="skill", bar=0.5),
         hparams=MappingProxyType({"layer": "lstm", "units": 32}),
         architecture=(("LSTM", 32), ("Dense", DEFAULT_HORIZON)),
         tiny=MappingProxyType({"units": 4}),

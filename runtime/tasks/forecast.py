@@ -125,6 +125,8 @@ class ForecastTask(Task):
             return self._value(raw, "the input")
         if isinstance(raw, int | float | np.integer | np.floating):
             return float(raw)
+        if type(raw) is np.ndarray and raw.ndim == 1 and raw.dtype == np.float64:
+            return raw  # a window as datasets and scripts hold it: no copy
         return np.asarray(raw, dtype=np.float64).reshape(-1)
 
     def _value(self, value: Any, where: str) -> float:
@@ -144,14 +146,15 @@ class ForecastTask(Task):
                 f"{need}: give at least {need}"
             )
         window = window[-need:]
+        self._gaps = 0
         missing = np.isnan(window)
-        if missing.all():
-            raise DataError("the window holds no readings, only missing values")
-        if missing.any():
+        if missing.any():  # rare: checked once, worked on only when there are gaps
+            if missing.all():
+                raise DataError("the window holds no readings, only missing values")
             where = np.arange(need)
             window = window.copy()
             window[missing] = np.interp(where[missing], where[~missing], window[~missing])
-        self._gaps = int(missing.sum())
+            self._gaps = int(missing.sum())
         return window
 
     def _roll(self, value: float) -> np.ndarray:
@@ -184,11 +187,15 @@ class ForecastTask(Task):
             window = self._whole(got)
         else:
             window = self._roll(float(np.asarray(got).reshape(-1)[0]))
-        self._last = float(window[-1])
-        return [self.feed(self.spec.encode(window[None]).reshape(self._shape))]
+        last = self._last = float(window[-1])
+        # `SeriesSpec.encode` for one window, with no batch to make and take apart
+        x = ((window - last) / self.spec.scale).astype(np.float32).reshape(self._shape)
+        return [self.feed(x)]
 
     def postprocess(self, outputs: Sequence[np.ndarray]) -> list[Forecast | Waiting]:
         if not self._ready:
             return [Waiting(len(self._recent), self.spec.window)]
-        values = self.scores(outputs).reshape(-1).astype(np.float64) * self.spec.scale + self._last
-        return [Forecast(self.spec.column, tuple(float(v) for v in values), self.spec.unit, self._gaps)]
+        scale, last = self.spec.scale, self._last
+        # a few values: as Python numbers, cheaper than numpy's calls on them
+        values = tuple(v * scale + last for v in self.output(outputs).reshape(-1).tolist())
+        return [Forecast(self.spec.column, values, self.spec.unit, self._gaps)]
