@@ -110,6 +110,8 @@ class ForecastTask(Task):
 
     def _reading(self, raw: Any) -> float | np.ndarray:
         """One reading (a float) or a whole window (an array) out of what a source gave."""
+        if type(raw) is np.ndarray and raw.ndim == 1 and raw.dtype == np.float64:
+            return raw  # a window as scripts hold it: no copy, and no ABC check before it
         if isinstance(raw, Mapping):
             where = getattr(raw, "where", "") or "the input"
             if self.spec.column in raw:
@@ -125,8 +127,6 @@ class ForecastTask(Task):
             return self._value(raw, "the input")
         if isinstance(raw, int | float | np.integer | np.floating):
             return float(raw)
-        if type(raw) is np.ndarray and raw.ndim == 1 and raw.dtype == np.float64:
-            return raw  # a window as datasets and scripts hold it: no copy
         return np.asarray(raw, dtype=np.float64).reshape(-1)
 
     def _value(self, value: Any, where: str) -> float:
@@ -147,8 +147,9 @@ class ForecastTask(Task):
             )
         window = window[-need:]
         self._gaps = 0
-        missing = np.isnan(window)
-        if missing.any():  # rare: checked once, worked on only when there are gaps
+        total = window.sum()
+        if total != total:  # a NaN somewhere (rare): one sum finds it, the work is done only then
+            missing = np.isnan(window)
             if missing.all():
                 raise DataError("the window holds no readings, only missing values")
             where = np.arange(need)
