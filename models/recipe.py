@@ -84,6 +84,14 @@ class TrainingDefaults:
     loss: str | Callable[[], Any] = "sparse_categorical_crossentropy"
     # metrics Keras tracks during fit; None: [the evaluation metric] (right for classifiers)
     keras_metrics: tuple[Any, ...] | None = None
+    # (keras, the compiled model) -> {"train_step": ..., "test_step": ...}: steps of the recipe's own
+    # where fitting is not minimising `loss` on (inputs, targets) (a GAN's generator, trained against
+    # a discriminator its step keeps to itself). Keras's own `fit` runs them in place of the model's,
+    # so the batches, callbacks and schedule are the shared step's. None: Keras's steps.
+    steps: Callable[[Any, Any], Mapping[str, Callable[[Any], Any]]] | None = None
+    # (keras, the run's folder) -> callbacks of the recipe's own for a training run, not for a
+    # search's trials (a GAN's grid of samples after each epoch). None: none.
+    callbacks: Callable[[Any, Any], list] | None = None
 
     @property
     def watches_slice(self) -> bool:

@@ -26,6 +26,8 @@ from edgekit.tfutil import import_tf
 # Hyper-parameters every recipe takes that are not its build function's: the training step's own
 # (read by `Step.compile`), each with its default, which leaves the model as it was without them.
 TRAINING_HPARAMS: Mapping[str, Any] = MappingProxyType({"weight_decay": 0.0})
+# the steps of a Keras model a recipe may give its own (`TrainingDefaults.steps`)
+CUSTOM_STEPS = ("train_step", "test_step")
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,14 @@ class Step:
         # 0 leaves Adam as it was (no decay term at all), so the default model is unchanged
         weight_decay = float(self.hparams.get("weight_decay", 0.0))
         optimizer = keras.optimizers.Adam(lr, weight_decay=weight_decay or None)
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics or None)
+        if training.steps is not None:  # the recipe's own train/test steps, run by Keras's fit
+            for name, step in training.steps(keras, model).items():
+                if name not in CUSTOM_STEPS:
+                    raise TypeError(
+                        f"recipe {recipe.name}'s steps are {', '.join(CUSTOM_STEPS)}, not {name!r}"
+                    )
+                setattr(model, name, step)
 
     # -- fit -----------------------------------------------------------------------------------
 
@@ -221,6 +230,8 @@ class Step:
         stopping."""
         training = self.recipe.training
         callbacks = [epoch_randomness(keras, self.seed)]
+        if training.callbacks is not None and checkpoint is not None:  # a run's, in its folder
+            callbacks += training.callbacks(keras, checkpoint.parent)
         if data.watching and checkpoint is not None:  # the best epoch on the watched part
             callbacks.append(
                 keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True)
@@ -249,6 +260,11 @@ class Step:
         the history of those epochs."""
         tf, _ = import_tf()
         epochs = self.epochs if epochs is None else epochs
+        if first and self.recipe.training.steps is not None:
+            raise ConfigError(
+                f"a {self.recipe.name} run cannot be resumed: what its own train step keeps (a GAN's "
+                "discriminator) is not in the backup; pass --force to start over"
+            )
         fit = model.fit(
             epoch_batches(tf, arrays.x, arrays.y, self.batch_size, self.seed, first, epochs),
             epochs=epochs,

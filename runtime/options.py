@@ -14,3 +14,4 @@ class TaskOptions:
     conf: float | None = None  # detection score threshold
     iou: float | None = None  # detection NMS IoU threshold
     classes: tuple[int, ...] | None = None  # keep only detections of these class ids
+    seed: int | None = None  # a generator's noise: mixed into each request's own seed (None: its own)

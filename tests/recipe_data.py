@@ -45,16 +45,16 @@ def made_up_dataset(name: str, n: int = 24) -> Dataset:
 
 
 def kind_example(kind: str, *, tiny: bool = False, n: int = 24) -> tuple[Recipe, dict, dict, Dataset]:
-    """For an input kind: the classifier recipe with the smallest input that reads it, its hparams
+    """For an input kind: the classifier recipe with the smallest input that reads it (any recipe
+    that does, where no classifier does: a forecaster's windows, a generator's labels), its hparams
     (the `tiny` ones if asked), the card's preprocess fitted as training fits it, and the tiny
     dataset it was fitted on."""
-    readers = [
-        get_recipe(r)
-        for r in recipe_names()
-        if get_task(get_recipe(r).task).classifies and get_recipe(r).input.preprocess.get("kind", "image") == kind
+    reading = [
+        get_recipe(r) for r in recipe_names() if get_recipe(r).input.preprocess.get("kind", "image") == kind
     ]
+    readers = [r for r in reading if get_task(r.task).classifies] or reading
     if not readers:
-        raise AssertionError(f"no classifier recipe reads {kind!r} inputs: give the tests one to build")
+        raise AssertionError(f"no recipe reads {kind!r} inputs: give the tests one to build")
     recipe = min(readers, key=lambda r: int(np.prod(r.input.shape)))
     hparams = {**recipe.hparams, **(recipe.tiny if tiny else {})}
     data = made_up_dataset(recipe.name, n)

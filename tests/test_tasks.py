@@ -22,6 +22,23 @@ def card(task: str, postprocess: dict | None = None) -> CardLike:
     return CardLike(task, ("a", "b"), PIXELS, postprocess or {})
 
 
+def _series_targets() -> np.ndarray:
+    from edgekit.runtime.series import target_dtype
+
+    y = np.zeros(2, dtype=target_dtype(2))
+    y["future"] = [[10, 12], [12, 14]]
+    y["naive"] = 11
+    y["last"] = 10
+    return y
+
+
+def _digits(index: list[int]) -> np.ndarray:
+    """Shipped held-out MNIST digits as a tanh generator gives images (-1..1)."""
+    from edgekit.runtime.datasets import load_dataset
+
+    return load_dataset("mnist", "shipped").heldout.x[index].astype(np.float32) / 127.5 - 1.0
+
+
 # task -> (is it a classifier, a card, raw outputs of a batch, targets, the metrics they give)
 CASES = {
     "classify-image": (True, lambda: card("classify-image"), [np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])], [0, 1, 1], {"accuracy": 2 / 3}),
@@ -36,6 +53,12 @@ CASES = {
     "classify-table": (True, lambda: card("classify-table"), [np.array([[0.9, 0.1], [0.2, 0.8]])], [0, 0], {"accuracy": 0.5}),
     # a standardised target (centre 10, scale 2): outputs 0, 1, 2 are 10, 12, 14 against 10, 12, 16
     "regress": (False, lambda: CardLike("regress", ("y",), {"kind": "table", "columns": [], "target": {"name": "y", "center": 10.0, "scale": 2.0}}, {}), [np.array([[0.0], [1.0], [2.0]])], np.array([10.0, 12.0, 16.0]), {"r2": 11 / 14, "mae": 2 / 3, "rmse": (4 / 3) ** 0.5}),
+    # windows ending at 10 (scale 2): outputs 0, 1 / 1, 1 are 10, 12 / 12, 12 against 10, 12 / 12, 14;
+    # the seasonal-naive 11, 11 is off by 1, 1 / 1, 3: MAE 0.5 against 1.5, skill 2/3
+    "forecast": (False, lambda: CardLike("forecast", ("y",), {"kind": "series", "column": "y", "window": 2, "horizon": 2, "scale": 2.0}, {}), [np.array([[0.0, 1.0], [1.0, 1.0]])], _series_targets(), {"skill": 2 / 3, "mae": 0.5, "rmse": 1.0, "naive_mae": 1.5}),
+    # two real 3s and two real 7s as the generator's outputs (tanh's -1..1), asked for as 3, 3, 3, 7:
+    # the reader reads all four as written, so 3 of 4 are the digit asked for; of the 3s, 2 of 3
+    "generate": (False, lambda: CardLike("generate", tuple("0123456789"), {"kind": "labels", "latent": 4, "classes": 10}, {"activation": "tanh"}), [_digits([300, 301, 700, 701])], np.array([3, 3, 3, 7]), {"readback": 0.75, "readback_worst_class": 2 / 3}),
 }  # fmt: skip
 # tasks with no metric of their own: `evaluate` refuses them in one sentence
 NO_METRICS = {"tensor"}

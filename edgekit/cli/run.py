@@ -122,6 +122,9 @@ def run(
     serve_fps: Annotated[
         float, typer.Option(min=0.1, help="Frames a second sent to viewers of each source, at most.")
     ] = 15.0,
+    seed: Annotated[
+        int | None, typer.Option(help="A generator's noise seed: the same seed, the same images.")
+    ] = None,
 ) -> None:
     """Run a model on images, a folder, a video, a camera or a stream, printing labels or detections
     and, at the end, a summary (frames in, processed, dropped, throughput, latency)."""
@@ -195,7 +198,7 @@ def run(
         threads=threads,
         device=device,
         card=given,
-        options=TaskOptions(top_k=top_k, conf=conf, iou=iou, classes=keep),
+        options=TaskOptions(top_k=top_k, conf=conf, iou=iou, classes=keep, seed=seed),
         labels=names,
     )
     pipeline = Pipeline(predictor, source[0] if len(source) == 1 else source, options)

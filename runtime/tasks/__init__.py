@@ -47,6 +47,9 @@ class Task:
     lower_is_better: ClassVar[frozenset[str]] = frozenset()
     # what a quantized (dynamic, int8) export must keep beside the headline's drop in points
     quantized_bars: ClassVar[tuple[MetricBar, ...]] = ()
+    # points of the headline a quantized export may lose at least, where the metric is noisier than
+    # a classifier's accuracy (a generator's read-back rate): a floor under the mode's bar; None: none
+    headline_bar: ClassVar[float | None] = None
 
     @classmethod
     def metrics(
