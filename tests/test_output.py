@@ -594,6 +594,10 @@ def sample_results(task: str, h: int, w: int):
     }.get(task)
 
 
+# tasks whose picture is the model's output itself, drawn whole with no caption over it
+UNCAPTIONED = {"generate": "the generated digit fills its tile; the grid's columns say which was asked for"}
+
+
 def caption_colours(image: np.ndarray, ground: int, region: tuple[slice, slice]) -> tuple:
     """The box's colour (the most common drawn colour in `region`) and the letters' (the most common
     far from it)."""
@@ -618,7 +622,7 @@ def test_every_task_that_draws_writes_captions_that_read(ground):
     h, w = 200, 300
     drew = 0
     for cls in TASKS:
-        if cls.draw is Task.draw:
+        if cls.draw is Task.draw or cls.name in UNCAPTIONED:
             continue
         results = sample_results(cls.name, h, w)
         assert results is not None, f"task {cls.name} draws: give this test a result of it"

@@ -123,7 +123,7 @@ def run(
         float, typer.Option(min=0.1, help="Frames a second sent to viewers of each source, at most.")
     ] = 15.0,
     seed: Annotated[
-        int | None, typer.Option(help="A generator's noise seed: the same seed, the same images.")
+        int | None, typer.Option(min=0, help="A generator's noise seed: the same seed, the same images.")
     ] = None,
 ) -> None:
     """Run a model on images, a folder, a video, a camera or a stream, printing labels or detections

@@ -24,7 +24,7 @@ import numpy as np
 
 from edgekit.errors import UnsupportedError
 from edgekit.runtime.inputs.labels import LabelsSpec, request_of
-from edgekit.runtime.tasks import TASKS, Task
+from edgekit.runtime.tasks import TASKS, Task, TaskOptions, get_task
 
 READER = Path(__file__).resolve().parents[1] / "assets" / "mnist_reader.tflite"
 
@@ -61,20 +61,25 @@ def to_pixels(values: np.ndarray, activation: str) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def reader() -> Any:
-    """The MNIST classifier that reads generated digits back (opened once per process)."""
-    from edgekit.runtime.predictor import Predictor
+def reader() -> tuple[Any, Task]:
+    """The MNIST classifier that reads generated digits back, opened once per process: its session
+    and its own task (a classifier's preprocessing and labels), the layer below `Predictor`, which
+    imports the tasks: a task that used it would make the two import each other."""
+    from edgekit.runtime.backends import open_model
 
-    return Predictor(READER, threads=1, workers=1)
+    session = open_model(READER, threads=1)
+    card = session.card
+    return session, get_task(card.task)(card, session.inputs, session.outputs, TaskOptions())
 
 
 def read_back(images: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
     """(the reader's class for each uint8 image, the reader's labels)."""
-    from edgekit.runtime.scoring import raw_outputs
+    from edgekit.runtime.tensors import from_tensor
 
-    predictor = reader()
-    scores = raw_outputs(predictor, list(images))[0]
-    return scores.reshape(len(images), -1).argmax(1), tuple(predictor.card.labels)
+    session, task = reader()
+    info = session.outputs[0]
+    got = [int(np.argmax(from_tensor(session.run(task.preprocess(image))[0], info))) for image in images]
+    return np.asarray(got, dtype=np.int64), tuple(task.card.labels)
 
 
 def readback_scores(card: Any, outputs: np.ndarray, y: Any) -> dict[str, float]:
