@@ -1,0 +1,188 @@
+"""Image pre-processing against its definitions, not against edgekit's own output.
+
+MNIST's digits were "size normalized to fit in a 20x20 pixel box while preserving their aspect
+ratio ... centered in a 28x28 image by computing the center of mass of the pixels, and translating
+the image so as to position this point at the center of the 28x28 field" (LeCun, Cortes, Burges).
+The shipped digits show what that means in pixels: the longest side of every digit's box is 20,
+and its centre of mass lies within half a pixel of (14, 14). `mnist_style` must make the same of a
+photographed digit, so a constant moved by accident (the 20, the centring) fails here, though
+training and the device, which share the function, would still agree with each other."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edgekit.runtime.preprocess import (
+    ImageSpec,
+    centre_crop,
+    dequantize,
+    fit_image,
+    light_ground,
+    mnist_style,
+    normalize,
+    prepare_image,
+    quantize,
+)
+
+pytestmark = pytest.mark.runtime_only
+
+MNIST = ImageSpec(size=(28, 28), channels=1, scale=1 / 255, polarity="light-on-dark", crop="centre-of-mass")
+
+
+def box_and_centre(digit: np.ndarray) -> tuple[int, int, float, float]:
+    """(height, width) of the box around the non-zero pixels, and the centre of mass (y, x) in
+    pixel indices (MNIST's own digits put it at (14, 14) to half a pixel)."""
+    ys, xs = np.nonzero(digit)
+    mass = digit.astype(np.float64)
+    total = mass.sum()
+    cy = (mass.sum(axis=1) * np.arange(digit.shape[0])).sum() / total
+    cx = (mass.sum(axis=0) * np.arange(digit.shape[1])).sum() / total
+    return int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1), cy, cx
+
+
+def test_the_shipped_digits_are_the_definition(mnist):
+    """The reference itself: MNIST's digits fit 20 pixels on their long side, centred by mass."""
+    for digit in mnist.train.x[:300].reshape(-1, 28, 28):
+        h, w, cy, cx = box_and_centre(digit)
+        assert max(h, w) == 20 and abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
+
+
+def on_paper(digit: np.ndarray, frame: tuple[int, int], at: tuple[int, int], zoom: float) -> np.ndarray:
+    """An MNIST digit as a photo of ink on paper: dark strokes, a light ground lit unevenly,
+    grain; zoomed and placed at `at` (top, left) in a frame of `frame` (height, width)."""
+    rng = np.random.default_rng(int(digit.sum()) % 1000)
+    big = cv2.resize(digit, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    h, w = frame
+    light = np.linspace(200, 240, w)[None, :] + np.linspace(-10, 10, h)[:, None]
+    paper = light + rng.normal(0, 3, (h, w))
+    top, left = at
+    region = paper[top : top + big.shape[0], left : left + big.shape[1]]
+    region -= big[: region.shape[0], : region.shape[1]] * 0.7  # ink darkens the paper
+    return np.clip(paper, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("frame", "at", "zoom"),
+    [((240, 320), (30, 100), 6.0), ((320, 240), (120, 20), 5.0), ((97, 131), (5, 40), 3.1)],
+    ids=["landscape", "portrait", "odd-size"],
+)
+@pytest.mark.parametrize("index", [0, 1, 7])
+def test_a_photographed_digit_is_cropped_to_mnists_box_and_centred_by_mass(mnist, frame, at, zoom, index):
+    digit = mnist.train.x[index].reshape(28, 28)
+    photo = on_paper(digit, frame, at, zoom)
+    assert light_ground(photo)
+    out = mnist_style(photo, MNIST)
+    assert out.shape == (28, 28) and out.dtype == np.uint8
+    h, w, cy, cx = box_and_centre(out)
+    assert max(h, w) == 20, f"the digit's box is {h}x{w}, MNIST's long side is 20"
+    assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5, (cy, cx)
+    # the aspect ratio is kept, and the strokes are MNIST's: light on black, the brightest 255
+    h0, w0, _, _ = box_and_centre(digit)
+    assert abs(h / w - h0 / w0) <= 0.15
+    assert out.max() > 200 and out[0].max() == out[-1].max() == 0
+    # and it is the same digit: close to MNIST's own picture of it
+    corr = np.corrcoef(out.ravel().astype(float), digit.ravel().astype(float))[0, 1]
+    assert corr > 0.8, corr
+
+
+def test_a_digit_in_mnists_form_passes_through_unchanged(mnist):
+    digit = mnist.train.x[3].reshape(28, 28)
+    assert mnist_style(digit, MNIST) is digit or np.array_equal(mnist_style(digit, MNIST), digit)
+    # at another size, light on dark, it is cropped and centred like any other frame
+    larger = cv2.copyMakeBorder(digit, 10, 30, 25, 5, cv2.BORDER_CONSTANT, value=0)
+    h, w, cy, cx = box_and_centre(mnist_style(larger, MNIST))
+    assert max(h, w) == 20 and abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
+
+
+def test_the_box_scales_with_the_model_size(mnist):
+    """At 56x56 the box is 40: MNIST's 20/28 of the frame."""
+    photo = on_paper(mnist.train.x[0].reshape(28, 28), (240, 320), (30, 100), 6.0)
+    out = mnist_style(
+        photo, ImageSpec(size=(56, 56), channels=1, polarity="light-on-dark", crop="centre-of-mass")
+    )
+    h, w, cy, cx = box_and_centre(out)
+    assert out.shape == (56, 56) and max(h, w) == 40 and abs(cy - 28) <= 0.5 and abs(cx - 28) <= 0.5
+
+
+def test_blank_paper_gives_a_black_frame_and_specks_are_not_the_digit(mnist):
+    # evenly lit blank paper: no strokes to find, so the frame is only inverted and resized
+    paper = (np.linspace(200, 230, 160)[None, :] + np.zeros((120, 1))).astype(np.uint8)
+    out = mnist_style(paper, MNIST)
+    np.testing.assert_array_equal(out, cv2.resize(255 - paper, (28, 28), interpolation=cv2.INTER_AREA))
+    photo = on_paper(mnist.train.x[0].reshape(28, 28), (240, 320), (30, 100), 6.0)
+    photo[5:8, 5:8] = 0  # a speck of dirt far from the digit
+    photo[230:233, 310:313] = 0
+    h, w, cy, cx = box_and_centre(mnist_style(photo, MNIST))
+    assert max(h, w) == 20 and abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
+
+
+def test_polarity_only_inverts_and_resizes():
+    spec = ImageSpec(size=(28, 28), channels=1, polarity="light-on-dark")
+    paper = np.full((28, 28), 230, np.uint8)
+    paper[10:18, 12:15] = 20
+    out = mnist_style(paper, spec)
+    np.testing.assert_array_equal(out, 255 - paper)  # no crop asked: inverted only
+    dark = 255 - paper
+    assert mnist_style(dark, spec) is dark or np.array_equal(mnist_style(dark, spec), dark)
+
+
+def test_letterbox_keeps_the_aspect_and_pads_with_the_cards_grey():
+    """Ultralytics' LetterBox: scale by min(h/H, w/W), centre, fill the rest with grey 114."""
+    frame = np.full((150, 200, 3), 200, np.uint8)
+    spec = ImageSpec(size=(160, 160), resize="letterbox", pad=114)
+    out = fit_image(frame, spec)
+    assert out.shape == (160, 160, 3)
+    # 200 -> 160 wide, 150 -> 120 tall, 20 rows of grey above and below
+    assert (out[:20] == 114).all() and (out[-20:] == 114).all() and (out[20:140] == 200).all()
+    tall = fit_image(
+        np.full((200, 100, 3), 200, np.uint8), ImageSpec(size=(160, 160), resize="letterbox", pad=0)
+    )
+    assert (tall[:, :40] == 0).all() and (tall[:, -40:] == 0).all() and (tall[:, 40:120] == 200).all()
+    assert fit_image(out, spec) is not None and np.array_equal(fit_image(out, spec), out)  # already its size
+
+
+def test_stretch_and_crop_resize_as_their_definitions():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (120, 200, 3), dtype=np.uint8)
+    stretched = fit_image(frame, ImageSpec(size=(60, 100)))
+    np.testing.assert_array_equal(stretched, cv2.resize(frame, (100, 60), interpolation=cv2.INTER_AREA))
+    # torchvision Resize(64) + CenterCrop(64): the short side to 64, the long one to int(64 * 200/120)
+    cropped = centre_crop(frame, (64, 64))
+    resized = cv2.resize(frame, (106, 64), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(cropped, resized[:, 21:85])
+    tall = rng.integers(0, 256, (200, 120, 3), dtype=np.uint8)
+    resized = cv2.resize(tall, (64, 106), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(centre_crop(tall, (64, 64)), resized[21:85])
+    small = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    up = cv2.resize(small, (80, 64), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(centre_crop(small, (64, 64)), up[:, 8:72])
+    assert fit_image(frame, ImageSpec(size=(64, 64), resize="crop")).shape == (64, 64, 3)
+
+
+def test_colour_and_channel_handling():
+    bgr = np.zeros((10, 12, 3), np.uint8)
+    bgr[..., 0] = 255  # blue in OpenCV's order
+    rgb = prepare_image(bgr, ImageSpec(size=(10, 12)))
+    assert (rgb[..., 2] == 255).all() and (rgb[..., 0] == 0).all()  # the model takes RGB
+    gray = fit_image(bgr, ImageSpec(size=(10, 12), channels=1))
+    assert gray.shape == (10, 12, 1) and (gray == round(0.114 * 255)).all()
+    bgra = np.dstack([bgr, np.full((10, 12), 7, np.uint8)])
+    np.testing.assert_array_equal(fit_image(bgra, ImageSpec(size=(10, 12))), bgr)
+    one = np.full((10, 12), 9, np.uint8)
+    assert (fit_image(one, ImageSpec(size=(10, 12))) == 9).all() and fit_image(
+        one, ImageSpec(size=(10, 12))
+    ).shape[2] == 3
+
+
+def test_normalise_and_quantize_are_the_affine_maps():
+    pixels = np.array([0, 1, 127, 255], np.uint8)
+    spec = ImageSpec(size=(1, 4), scale=2 / 255, offset=-1.0)
+    np.testing.assert_allclose(normalize(pixels, spec), pixels.astype(float) * 2 / 255 - 1, atol=1e-6)
+    x = np.array([-1.0, -0.5, 0.0, 0.49, 1.0], np.float32)
+    # q = round(x / scale) + zero_point, clipped to the type's range
+    np.testing.assert_array_equal(quantize(x, 1 / 127, 0, np.int8), [-127, -64, 0, 62, 127])
+    np.testing.assert_array_equal(quantize(x, 1 / 100, 128, np.uint8), [28, 78, 128, 177, 228])
+    np.testing.assert_array_equal(quantize(np.array([5.0, -5.0]), 0.01, 3, np.int8), [127, -128])
+    np.testing.assert_allclose(dequantize(np.array([-128, 0, 3, 127], np.int8), 0.5, 3), [-65.5, -1.5, 0, 62])
