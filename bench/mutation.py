@@ -86,11 +86,23 @@ TARGETS = {
         "runtime/detection_formats/yolo.py",
         ("tests/test_detection.py", "tests/test_detection_formats.py", "tests/test_ultralytics.py"),
         "YOLOv5/v8 and end-to-end output decoding",
+        ("decode_yolov8", "decode_yolov5", "decode_yolo", "_yolo_rows", "select_yolo", "finish_yolo")
+        + ("head_rows", "detect_yolo_layout"),
     ),
     "ssd": Target(
         "runtime/detection_formats/ssd.py",
         ("tests/test_detection.py", "tests/test_detection_formats.py", "tests/test_mediapipe_ssd.py"),
         "SSD anchors and MediaPipe box/keypoint decoding",
+        (
+            "layers",
+            "_square",
+            "ssd_anchors",
+            "anchors",
+            "logit_threshold",
+            "decoder",
+            "decode_ssd",
+            "to_frame",
+        ),
     ),
     "darknet_format": Target(
         "runtime/detection_formats/darknet.py",

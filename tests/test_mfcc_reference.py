@@ -166,3 +166,52 @@ def test_a_stream_is_cut_into_one_second_windows_every_quarter_second():
     full = (len(x) - SAMPLE_RATE) // (SAMPLE_RATE // 4) + 1
     assert len(got) == full + 1  # the tail after the last full window comes out padded
     np.testing.assert_array_equal(got[-1], fix_length(x[full * SAMPLE_RATE // 4 :], SAMPLE_RATE))
+
+
+def test_windows_end_exactly_at_the_stream_end_and_short_streams_still_give_one():
+    # 1 s + 3 hops: the last full window ends on the last sample, nothing is left to flush
+    x = np.ones(SAMPLE_RATE + 3 * SAMPLE_RATE // 4, np.float32)
+    assert len(list(frames(x, SAMPLE_RATE))) == 4
+    assert len(list(frames([x[:5000], x[5000:]], SAMPLE_RATE, flush=False))) == 4
+    # a stream shorter than one window: one window, zero-padded (even of a single sample)
+    (only,) = frames(np.array([0.5], np.float32), SAMPLE_RATE)
+    assert len(only) == SAMPLE_RATE and only[0] == 0.5 and not only[1:].any()
+    assert list(frames(np.array([0.5], np.float32), SAMPLE_RATE, flush=False)) == []
+    # windows and hops of one sample are allowed; none of zero samples
+    assert (
+        len(list(frames(np.arange(3, dtype=np.float32), SAMPLE_RATE, 1 / SAMPLE_RATE, 1 / SAMPLE_RATE))) == 3
+    )
+    from edgekit.errors import ConfigError
+
+    for window_s, hop_s in ((0.0, 0.25), (1.0, 0.0), (1e-6, 0.25), (1.0, 1e-6)):
+        with pytest.raises(ConfigError, match="positive window and hop"):
+            list(frames(x, SAMPLE_RATE, window_s, hop_s))
+
+
+def test_stereo_int16_chunks_are_mixed_to_mono_floats():
+    left = np.full(SAMPLE_RATE, 16384, np.int16)
+    right = np.full(SAMPLE_RATE, -32768, np.int16)
+    (window,) = frames(np.stack([left, right], axis=1), SAMPLE_RATE)
+    np.testing.assert_allclose(window, (0.5 - 1.0) / 2, atol=1e-6)
+
+
+def test_one_window_of_samples_gives_one_frame_and_batches_keep_their_count():
+    assert mfcc(np.ones(WINDOW, np.float32)).shape == (1, N_MFCC)
+    assert mfcc(np.ones(WINDOW - 1, np.float32)).shape == (0, N_MFCC)
+    from edgekit.runtime.audio import mfcc_batch
+
+    clips = np.stack([speech_like(0.1, seed) for seed in range(3)])
+    for centred in (False, True):
+        batch = mfcc_batch(clips, MfccParams(center=centred))
+        assert batch.shape[0] == 3
+        np.testing.assert_allclose(batch[2], mfcc(clips[2], MfccParams(center=centred)), atol=1e-5)
+
+
+def test_the_cached_tables_cannot_be_written():
+    """The window, filterbank and DCT are cached per settings and shared by every call: a caller
+    that wrote into one would change every later MFCC."""
+    from edgekit.runtime.audio.mfcc import _tables
+
+    for table in _tables(MfccParams()):
+        with pytest.raises(ValueError, match="read-only"):
+            table[0] = 1.0
