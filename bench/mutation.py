@@ -69,7 +69,7 @@ TARGETS = {
             "tests/test_everyday.py",
             "tests/test_runtime.py",
             "-k",
-            "not folder_of_pngs and not video_frames and not bad_frames",
+            "preprocess_reference or mnist_preprocessing or light_ground or preprocessing_matches_training",
         ),
         "resize, letterbox/crop choice, the MNIST crop, normalisation, (de)quantization, the card's image fields",
         ("ImageSpec", "to_dict", "from_dict", "_one_of", "mnist_style", "light_ground", "_border")
@@ -116,7 +116,7 @@ TARGETS = {
     ),
     "classify": Target(
         "runtime/tasks/classify.py",
-        ("tests/test_tasks.py", "tests/test_runtime.py", "-k", "not folder_of_pngs and not video_frames"),
+        ("tests/test_classify_task.py", "tests/test_tasks.py"),
         "the image classifier's fast path: lookup table, top-k, softmax",
         (
             "top_k",

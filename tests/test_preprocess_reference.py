@@ -186,3 +186,116 @@ def test_normalise_and_quantize_are_the_affine_maps():
     np.testing.assert_array_equal(quantize(x, 1 / 100, 128, np.uint8), [28, 78, 128, 177, 228])
     np.testing.assert_array_equal(quantize(np.array([5.0, -5.0]), 0.01, 3, np.int8), [127, -128])
     np.testing.assert_allclose(dequantize(np.array([-128, 0, 3, 127], np.int8), 0.5, 3), [-65.5, -1.5, 0, 62])
+
+
+def test_the_cards_image_fields_round_trip_and_default_as_documented():
+    """The card's `preprocess` for images: what to_dict writes is what from_dict reads, and a
+    field left out means the documented default (RGB, x / 255, stretch, letterbox grey 114)."""
+    from edgekit.errors import ModelFileError
+
+    letterboxed = ImageSpec((160, 224), 3, 1 / 127.5, -1.0, "letterbox", pad=0)
+    d = letterboxed.to_dict()
+    assert d == {
+        "kind": "image",
+        "size": [160, 224],
+        "channels": 3,
+        "scale": 1 / 127.5,
+        "offset": -1.0,
+        "resize": "letterbox",
+        "pad": 0,
+    }
+    assert ImageSpec.from_dict(d) == letterboxed
+    assert "pad" not in ImageSpec((28, 28), 1).to_dict()  # stretched specs keep the card they had
+    assert ImageSpec.from_dict(MNIST.to_dict()) == MNIST and MNIST.mnist_like
+    assert MNIST.to_dict()["polarity"] == "light-on-dark" and MNIST.to_dict()["crop"] == "centre-of-mass"
+    bare = ImageSpec.from_dict({"kind": "image", "size": [32, 48]})
+    assert bare == ImageSpec((32, 48)) and not bare.mnist_like
+    assert (bare.channels, bare.scale, bare.offset, bare.resize, bare.pad) == (
+        3,
+        1 / 255,
+        0.0,
+        "stretch",
+        114,
+    )
+    assert ImageSpec((8, 8), 1, polarity="light-on-dark").mnist_like
+    assert ImageSpec((8, 8), 1, crop="centre-of-mass").mnist_like
+    for bad, words in (
+        ({"kind": "audio", "size": [1, 1]}, "not 'image'"),
+        ({"kind": "image"}, "size"),
+        ({"kind": "image", "size": [28, 28], "polarity": "dark"}, "polarity is 'dark'"),
+        ({"kind": "image", "size": [28, 28], "crop": "middle"}, "crop is 'middle'"),
+    ):
+        with pytest.raises(ModelFileError, match=words):
+            ImageSpec.from_dict(bad)
+
+
+def test_light_ground_reads_the_border_only():
+    """Paper or not: whether the median of the frame's border is above 127 (np.median's answer,
+    the corners counted twice as np.concatenate of the four edges counts them)."""
+    g = np.zeros((6, 8), np.uint8)
+    g[1:-1, 1:-1] = 255  # a light inside on a dark border: MNIST's ground
+    assert not light_ground(g)
+    g = np.full((6, 8), 255, np.uint8)
+    g[1:-1, 1:-1] = 0
+    assert light_ground(g)
+    # a border half light, half dark: the median is the mean of the middle two values
+    for top, bottom, want in (
+        (128, 126, False),
+        (129, 126, True),
+        (200, 0, False),
+        (255, 129, True),
+        (127, 127, False),
+    ):
+        g = np.full((4, 5), bottom, np.uint8)
+        g[:2] = top
+        edge = np.concatenate((g[0], g[-1], g[:, 0], g[:, -1]))
+        assert (np.median(edge) > 127) == want
+        assert light_ground(g) == want, (top, bottom)
+    # more than half light, or fewer, decides without a tie
+    g = np.zeros((5, 5), np.uint8)
+    g[:3] = 255
+    assert light_ground(g)
+    assert not light_ground(255 - g)
+
+
+def test_one_channel_frames_keep_their_channel_axis_through_every_resize():
+    rng = np.random.default_rng(1)
+    gray = rng.integers(0, 256, (30, 40), dtype=np.uint8)
+    up = fit_image(gray, ImageSpec(size=(60, 80), channels=1))  # upscale: bilinear
+    assert up.shape == (60, 80, 1)
+    np.testing.assert_array_equal(up[:, :, 0], cv2.resize(gray, (80, 60), interpolation=cv2.INTER_LINEAR))
+    down = fit_image(gray, ImageSpec(size=(15, 20), channels=1))  # downscale: area
+    np.testing.assert_array_equal(down[:, :, 0], cv2.resize(gray, (20, 15), interpolation=cv2.INTER_AREA))
+    boxed = fit_image(gray, ImageSpec(size=(40, 40), channels=1, resize="letterbox", pad=7))
+    assert boxed.shape == (40, 40, 1) and (boxed[:5] == 7).all() and (boxed[-5:] == 7).all()
+    cropped = fit_image(gray, ImageSpec(size=(20, 20), channels=1, resize="crop"))
+    assert cropped.shape == (20, 20, 1)
+    np.testing.assert_array_equal(
+        cropped[:, :, 0], cv2.resize(gray, (26, 20), interpolation=cv2.INTER_AREA)[:, 3:23]
+    )
+    assert centre_crop(gray, (10, 10)).shape == (10, 10, 1)
+
+
+def test_a_crop_to_a_non_square_size_is_a_stretch_then_the_whole_of_it():
+    """Resize(int) needs a square; another size is resized to exactly that size (nothing cut)."""
+    rng = np.random.default_rng(2)
+    frame = rng.integers(0, 256, (50, 90, 3), dtype=np.uint8)
+    out = centre_crop(frame, (20, 30))
+    np.testing.assert_array_equal(out, cv2.resize(frame, (30, 20), interpolation=cv2.INTER_AREA))
+    up = centre_crop(frame, (100, 120))
+    np.testing.assert_array_equal(up, cv2.resize(frame, (120, 100), interpolation=cv2.INTER_LINEAR))
+
+
+def test_non_images_are_refused_in_one_sentence():
+    from edgekit.errors import DataError
+
+    for bad in (np.zeros((4, 4, 2), np.uint8), np.zeros((2, 4, 4, 3), np.uint8), np.zeros(5, np.uint8)):
+        with pytest.raises(DataError, match="expected an image"):
+            fit_image(bad, ImageSpec(size=(4, 4)))
+
+
+def test_frames_of_other_types_are_cropped_as_their_8_bit_values(mnist):
+    photo = on_paper(mnist.train.x[0].reshape(28, 28), (240, 320), (30, 100), 6.0)
+    want = mnist_style(photo, MNIST)
+    np.testing.assert_array_equal(mnist_style(photo.astype(np.float32), MNIST), want)
+    np.testing.assert_array_equal(mnist_style(photo[:, :, None], MNIST), want)  # H x W x 1
