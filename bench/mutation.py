@@ -92,17 +92,8 @@ TARGETS = {
     "ssd": Target(
         "runtime/detection_formats/ssd.py",
         ("tests/test_detection.py", "tests/test_detection_formats.py", "tests/test_mediapipe_ssd.py"),
-        "SSD anchors and MediaPipe box/keypoint decoding",
-        (
-            "layers",
-            "_square",
-            "ssd_anchors",
-            "anchors",
-            "logit_threshold",
-            "decoder",
-            "decode_ssd",
-            "to_frame",
-        ),
+        "SSD anchors, the decoding tables made from them, the mapping back to the frame",
+        ("layers", "_square", "ssd_anchors", "anchors", "logit_threshold", "decoder", "to_frame"),
     ),
     "darknet_format": Target(
         "runtime/detection_formats/darknet.py",
@@ -323,6 +314,7 @@ def run_target(name: str, target: Target, limit: int | None, root: Path, carried
     db_path.unlink(missing_ok=True)
     counts = {"killed": 0, "survived": 0, "not_covered": 0, "equivalent": 0, "timeout": 0, "incompetent": 0}
     survivors, equivalents = [], []
+    carried_over = 0
     print(f"{name}: {len(items)} mutants of {target.path}, tests {baseline:.1f} s", file=sys.stderr)
     t0 = time.perf_counter()
     with use_db(str(db_path), WorkDB.Mode.create) as db:
@@ -372,6 +364,7 @@ def run_target(name: str, target: Target, limit: int | None, root: Path, carried
                 survivors.append({**record, "why": kind})
             elif result.output == "killed in the run this one continues":
                 counts["killed"] += 1
+                carried_over += 1
             elif result.output == "timeout":
                 counts["timeout"] += 1
             elif result.worker_outcome == WorkerOutcome.EXCEPTION:
@@ -394,6 +387,8 @@ def run_target(name: str, target: Target, limit: int | None, root: Path, carried
         "mutants": scored + counts["equivalent"],
         **counts,
         "score": round(killed / scored, 4) if scored else None,
+        # killed in the earlier run this one continues (--survivors-of), not run again
+        "killed_earlier": carried_over,
         "seconds": round(time.perf_counter() - t0, 1),
         "survivors": sorted(survivors, key=lambda s: s["line"]),
         "equivalent_mutants": sorted(equivalents, key=lambda s: s["line"]),
