@@ -34,7 +34,20 @@ def ultralytics_letterbox(h: int, w: int, size: tuple[int, int]) -> tuple[int, i
 
 
 @pytest.mark.parametrize(
-    "shape", [(150, 200), (200, 150), (157, 211), (211, 157), (480, 640), (37, 101), (101, 37), (160, 160)]
+    "shape",
+    # (159, 160) and (160, 159): one row or column of padding, all of it below or to the right
+    [
+        (150, 200),
+        (200, 150),
+        (157, 211),
+        (211, 157),
+        (480, 640),
+        (37, 101),
+        (101, 37),
+        (160, 160),
+        (159, 160),
+        (160, 159),
+    ],
 )
 @pytest.mark.parametrize("size", [(160, 160), (128, 192)])
 def test_letterbox_is_ultralytics_letterbox(shape, size):
@@ -137,3 +150,19 @@ def test_classes_never_suppress_each_other_even_at_the_frames_edge():
     keep = class_aware_nms(boxes, scores, np.array([0, 1, 2, 0]), iou_threshold=1e-5)
     assert keep.tolist() == [0, 1, 2]
     assert class_aware_nms(np.zeros((0, 4)), np.zeros(0), np.zeros(0)).tolist() == []
+
+
+def test_at_most_300_boxes_are_kept_by_default():
+    """Ultralytics' max_det: 300 of 400 boxes that overlap nothing, the 300 best."""
+    xy = np.stack(np.meshgrid(np.arange(20) * 10.0, np.arange(20) * 10.0), axis=-1).reshape(-1, 2)
+    boxes = np.concatenate([xy, xy + 5], axis=1)
+    scores = np.linspace(0.1, 0.9, 400)
+    assert nms(boxes, scores).tolist() == list(range(399, 99, -1))
+    assert class_aware_nms(boxes, scores, np.arange(400) % 3).tolist() == list(range(399, 99, -1))
+
+
+def test_boxes_without_width_overlap_nothing():
+    boxes = np.array([[0, 0, 0, 10], [0, 0, 1, 10], [0, 0, 0, 10]], np.float32)
+    assert sorted(nms(boxes[:2], np.array([0.9, 0.8]), 0.3).tolist()) == [0, 1]
+    # (OpenCV takes two empty boxes at one place as the same box; the numpy pass, as no overlap)
+    assert sorted(_nms_numpy(boxes, np.array([0.9, 0.8, 0.7], np.float32), 0.3, 300).tolist()) == [0, 1, 2]
