@@ -77,21 +77,36 @@ TARGETS = {
     ),
     "detection": Target(
         "runtime/detection.py",
-        ("tests/test_detection.py", "tests/test_detection_formats.py", "tests/test_ultralytics.py"),
+        (
+            "tests/test_nms_reference.py",
+            "tests/test_detection.py",
+            "tests/test_detection_formats.py",
+            "tests/test_ultralytics.py",
+        ),
         "letterbox, box mapping back to the frame, IoU, NMS (plain, class-aware)",
         ("_letterbox_info", "letterbox", "unletterbox_points", "unletterbox_boxes", "xywh_to_xyxy")
         + ("box_iou", "nms", "overlapping", "_nms_numpy", "class_aware_nms"),
     ),
     "yolo": Target(
         "runtime/detection_formats/yolo.py",
-        ("tests/test_detection.py", "tests/test_detection_formats.py", "tests/test_ultralytics.py"),
+        (
+            "tests/test_yolo_reference.py",
+            "tests/test_detection.py",
+            "tests/test_detection_formats.py",
+            "tests/test_ultralytics.py",
+        ),
         "YOLOv5/v8 and end-to-end output decoding",
         ("decode_yolov8", "decode_yolov5", "decode_yolo", "_yolo_rows", "select_yolo", "finish_yolo")
         + ("head_rows", "detect_yolo_layout"),
     ),
     "ssd": Target(
         "runtime/detection_formats/ssd.py",
-        ("tests/test_detection.py", "tests/test_detection_formats.py", "tests/test_mediapipe_ssd.py"),
+        (
+            "tests/test_ssd_anchors_reference.py",
+            "tests/test_detection.py",
+            "tests/test_detection_formats.py",
+            "tests/test_mediapipe_ssd.py",
+        ),
         "SSD anchors, the decoding tables made from them, the mapping back to the frame",
         ("layers", "_square", "ssd_anchors", "anchors", "logit_threshold", "decoder", "to_frame"),
     ),
