@@ -162,3 +162,37 @@ def test_softmax_is_exp_over_its_sum_along_the_last_axis():
     np.testing.assert_allclose(softmax(x), want, rtol=1e-12)
     np.testing.assert_allclose(softmax(x).sum(axis=-1), 1.0)
     assert softmax(x)[0].argmax() == 2 and np.isfinite(softmax(x)).all()
+
+
+def test_a_dynamic_batch_and_a_colour_frame_for_a_grey_model():
+    t = task(GRAY, (None, 6, 5, 1))  # the batch left open, as many ONNX exports have it
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)  # BGR at the model's size: made grey first
+    (x,) = t.preprocess(frame)
+    assert x.shape == (1, 6, 5, 1)
+    np.testing.assert_array_equal(x, full_path(frame, GRAY, (1, 6, 5, 1)))
+
+
+def test_a_paper_check_on_a_model_that_is_not_square():
+    spec = ImageSpec((20, 12), 1, polarity="light-on-dark")
+    t = task(spec, (1, 20, 12, 1))
+    paper = np.full((20, 12), 230, np.uint8)
+    (x,) = t.preprocess(paper)
+    np.testing.assert_array_equal(x, full_path(paper, spec, (1, 20, 12, 1)))
+    assert (x == normalize(np.uint8(25), spec)).all()  # inverted
+
+
+def test_top_1_of_many_scores_is_the_best():
+    p = np.random.default_rng(4).random(300).astype(np.float32)
+    assert top_k(p, 1, ())[0].index == int(p.argmax())
+    assert [r.index for r in top_k(p, 2, ())] == list(np.argsort(-p)[:2])
+
+
+def test_one_output_unit_is_p_of_class_1_only_for_a_sigmoid():
+    one = task(RGB, (1, 6, 5, 3))  # softmax (the default) over one unit: that one score
+    assert [(r.index, r.score) for r in one.postprocess([np.array([[0.7]], np.float32)])] == [
+        (0, pytest.approx(0.7))
+    ]
+    multi = task(RGB, (1, 6, 5, 3), activation="sigmoid")  # independent units (multi-label): as they are
+    got = multi.postprocess([np.array([[0.2, 0.9, 0.4, 0.1]], np.float32)])
+    assert [r.index for r in got] == [1, 2, 0, 3] and got[0].score == pytest.approx(0.9)
