@@ -127,3 +127,61 @@ def test_the_options_round_trip_through_a_dict():
         d = options.to_dict()
         assert all(not isinstance(v, tuple) for v in d.values())  # JSON-ready lists
         assert SsdAnchorOptions.from_dict(d) == options
+
+
+def test_boxes_and_keypoints_decode_at_each_anchors_own_size():
+    """TensorsToDetectionsCalculator: x = dx / W * anchor_w + anchor_x, w = dw / W * anchor_w (y and
+    h likewise with H and anchor_h), keypoints as centres; then input pixels (x W, x H)."""
+    from edgekit.runtime.detection_formats.ssd import SsdSettings, decode_ssd
+
+    options = CONFIGS["odd"]  # 96 x 160 input, anchors of their own width and height
+    anchors = mediapipe_anchors(options)
+    i = int(np.argmax(np.abs(anchors[:, 2] - anchors[:, 3])))  # an anchor far from square
+    ax, ay, aw, ah = anchors[i]
+    assert abs(aw - ah) > 0.1
+    settings = SsdSettings(("thing",), conf=0.5, input_size=(96, 160), keypoints=1, anchor_options=options)
+    regressors = np.zeros((1, len(anchors), 6), np.float32)
+    classificators = np.full((1, len(anchors), 1), -50.0, np.float32)
+    regressors[0, i] = [8.0, -6.0, 30.0, 20.0, 4.0, 2.0]
+    classificators[0, i] = 1.0
+    (d,) = decode_ssd(regressors, classificators, settings)
+    W, H = 160, 96
+    xc, yc = (8.0 / W * aw + ax) * W, (-6.0 / H * ah + ay) * H
+    w, h = 30.0 / W * aw * W, 20.0 / H * ah * H
+    np.testing.assert_allclose(d.box, (xc - w / 2, yc - h / 2, xc + w / 2, yc + h / 2), rtol=1e-5)
+    np.testing.assert_allclose(d.keypoints, [((4.0 / W * aw + ax) * W, (2.0 / H * ah + ay) * H)], rtol=1e-5)
+    assert d.score == pytest.approx(1 / (1 + np.exp(-1.0)))
+
+
+def test_a_threshold_of_one_or_more_keeps_only_certain_scores():
+    from edgekit.runtime.detection_formats.ssd import SsdSettings
+
+    assert SsdSettings(("face",), conf=1.0).logit_threshold == pytest.approx(np.log((1 - 1e-7) / 1e-7))
+    assert SsdSettings(("face",), conf=2.0).logit_threshold == pytest.approx(16.118, abs=1e-3)
+    assert SsdSettings(("face",), conf=0.0).logit_threshold == pytest.approx(-16.118, abs=1e-3)
+    assert SsdSettings(("face",), conf=0.5).logit_threshold == 0.0
+
+
+def test_the_frame_mapping_follows_the_input_size_and_the_letterbox():
+    from edgekit.runtime.detection import letterbox_info
+    from edgekit.runtime.detection_formats.ssd import to_frame
+
+    assert to_frame((128, 128), None) == ((128.0, 128.0), (0.0, 0.0), None)
+    assert to_frame((64, 96), None) == ((96.0, 64.0), (0.0, 0.0), None)  # another size, no frame
+    info = letterbox_info((240, 560), (128, 128))
+    (gx, gy), (sx, sy), frame = to_frame((128, 128), info)
+    assert frame == (560.0, 240.0)
+    # the input's corners land on the picture's corners
+    assert (0 * gx + sx, 0 * gy + sy) != (0, 0)
+    left, top = info.pad
+    new_w, new_h = 560 * info.scale[0], 240 * info.scale[1]
+    assert (left / 128 * gx + sx, top / 128 * gy + sy) == pytest.approx((0, 0), abs=1e-9)
+    assert ((left + new_w) / 128 * gx + sx, (top + new_h) / 128 * gy + sy) == pytest.approx((560, 240))
+
+
+def test_legacy_anchor_lists_must_pair_strides_with_counts():
+    from edgekit.runtime.detection_formats.ssd import ssd_anchors
+
+    with pytest.raises(ValueError):
+        ssd_anchors(128, (8, 16), (2,))
+    assert ssd_anchors((64, 128), (16,), (1,)).shape == (4 * 8, 4)
