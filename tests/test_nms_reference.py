@@ -95,6 +95,11 @@ def test_box_iou_is_intersection_over_union():
     boxes = np.concatenate([xy, xy + rng.uniform(1, 30, (40, 2))], axis=1)
     for box in boxes[:5]:
         np.testing.assert_allclose(box_iou(box, boxes), [iou(box, b) for b in boxes], rtol=1e-12)
+    # boxes under a pixel: areas and unions below 1 are areas all the same
+    tiny = np.array([[0.0, 0, 0.5, 0.5], [0.25, 0, 0.75, 0.5], [0, 0, 10, 0.5], [0, 0, 10, 10]])
+    for box in tiny:
+        np.testing.assert_allclose(box_iou(box, tiny), [iou(box, b) for b in tiny], rtol=1e-12)
+    assert box_iou(tiny[0], tiny[1:2])[0] == pytest.approx(1 / 3)
     empty = np.array([5.0, 5, 5, 5])
     assert box_iou(empty, np.array([[5.0, 5, 5, 5], [0, 0, 10, 10]])).tolist() == [0.0, 0.0]
     # a box with x2 < x1 has no area, not a negative one
