@@ -284,6 +284,8 @@ def test_a_crop_to_a_non_square_size_is_a_stretch_then_the_whole_of_it():
     np.testing.assert_array_equal(out, cv2.resize(frame, (30, 20), interpolation=cv2.INTER_AREA))
     up = centre_crop(frame, (100, 120))
     np.testing.assert_array_equal(up, cv2.resize(frame, (120, 100), interpolation=cv2.INTER_LINEAR))
+    narrower = centre_crop(frame, (50, 30))  # the same height: bilinear, as for any size not smaller
+    np.testing.assert_array_equal(narrower, cv2.resize(frame, (30, 50), interpolation=cv2.INTER_LINEAR))
 
 
 def test_non_images_are_refused_in_one_sentence():
@@ -299,3 +301,62 @@ def test_frames_of_other_types_are_cropped_as_their_8_bit_values(mnist):
     want = mnist_style(photo, MNIST)
     np.testing.assert_array_equal(mnist_style(photo.astype(np.float32), MNIST), want)
     np.testing.assert_array_equal(mnist_style(photo[:, :, None], MNIST), want)  # H x W x 1
+
+
+def test_fit_image_sends_an_mnist_card_through_the_crop(mnist):
+    photo = on_paper(mnist.train.x[0].reshape(28, 28), (240, 320), (30, 100), 6.0)
+    np.testing.assert_array_equal(fit_image(photo, MNIST), mnist_style(photo, MNIST)[:, :, None])
+    bgr = np.dstack([photo] * 3)  # a colour camera frame: made grey first
+    np.testing.assert_array_equal(fit_image(bgr, MNIST), mnist_style(photo, MNIST)[:, :, None])
+
+
+def test_a_wide_digit_and_one_pixel_strokes_keep_their_proportions(mnist):
+    """The box's long side is 20 whichever side is long; a stroke one pixel wide stays one pixel."""
+    wide = np.ascontiguousarray(np.rot90(mnist.train.x[1].reshape(28, 28)))  # a 1 lying down
+    h0, w0, _, _ = box_and_centre(wide)
+    assert w0 > h0
+    h, w, cy, cx = box_and_centre(
+        mnist_style(cv2.copyMakeBorder(wide, 40, 40, 60, 60, cv2.BORDER_CONSTANT), MNIST)
+    )
+    assert w == 20 and abs(h / w - h0 / w0) <= 0.15 and abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
+    line = np.zeros((200, 150), np.uint8)
+    line[50:150, 70] = 255  # a stroke one pixel wide, 100 tall
+    h, w, _, _ = box_and_centre(mnist_style(line, MNIST))
+    assert (h, w) == (20, 1)
+    h, w, _, _ = box_and_centre(mnist_style(np.ascontiguousarray(line.T), MNIST))
+    assert (h, w) == (1, 20)
+
+
+def test_specks_much_smaller_than_the_strokes_are_left_out_and_pieces_of_the_digit_kept():
+    """Connected pieces under 15% of the largest are dirt; larger ones are the digit (an i's dot)."""
+    frame = np.zeros((200, 200), np.uint8)
+    frame[60:140, 96:104] = 255  # the stem: 80 x 8 = 640 pixels
+    frame[40:50, 96:106] = 255  # the dot: 100 pixels (16%), part of the digit
+    frame[180:189, 10:19] = 255  # a speck: 81 pixels (13%), dirt
+    h, w, cy, cx = box_and_centre(mnist_style(frame, MNIST))
+    # the digit spans rows 40-139 (100 tall) and columns 96-105: 20 x 2 after the crop
+    assert (h, w) == (20, 2) and abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
+    frame[40:50, 96:106] = 0
+    frame[20:24, 88:112] = 255  # a bar of exactly 15% (96 pixels): still the digit
+    h, w, _, _ = box_and_centre(mnist_style(frame, MNIST))
+    assert (h, w) == (20, 4)  # rows 20-139 and columns 88-111: 120 x 24 -> 20 x 4 (without it, 20 x 2)
+
+
+@pytest.mark.parametrize(("contrast", "found"), [(16, True), (15, False)])
+def test_strokes_are_looked_for_from_a_contrast_of_16(contrast, found):
+    frame = np.zeros((100, 100), np.uint8)
+    frame[20:80, 45:55] = contrast  # a faint bar on black
+    out = mnist_style(frame, MNIST)
+    if found:  # cropped to MNIST's box and stretched to full brightness
+        assert box_and_centre(out)[:2] == (20, 3) and out.max() > 200
+    else:  # nothing to find: the frame as it is, resized
+        np.testing.assert_array_equal(out, cv2.resize(frame, (28, 28), interpolation=cv2.INTER_AREA))
+
+
+def test_stretching_picks_area_to_shrink_and_bilinear_to_grow_by_the_height():
+    rng = np.random.default_rng(5)
+    for shape, size in (((60, 50), (60, 100)), ((30, 200), (60, 100)), ((120, 60), (60, 60))):
+        frame = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+        interp = cv2.INTER_AREA if shape[0] > size[0] else cv2.INTER_LINEAR
+        want = cv2.resize(frame, (size[1], size[0]), interpolation=interp)
+        np.testing.assert_array_equal(fit_image(frame, ImageSpec(size=size)), want)

@@ -117,8 +117,10 @@ def test_layouts_are_told_by_their_shape_and_class_count():
     assert detect_yolo_layout((1, 8400, 8)) == "yolov5"
     assert detect_yolo_layout((1, 8400, 7), num_classes=3) == "yolov8"
     assert detect_yolo_layout((1, 8400, 8), num_classes=3) == "yolov5"
-    with pytest.raises(ConfigError, match="does not fit 3 classes"):
+    with pytest.raises(ConfigError, match=r"does not fit 3 classes: expected 7 \(YOLOv8\) or 8 \(YOLOv5\)"):
         detect_yolo_layout((1, 8, 8400), num_classes=3)  # channels first is never YOLOv5
+    assert detect_yolo_layout((1, 84, 84)) == "yolov5"  # square: not channels first
+    assert detect_yolo_layout((1, 8400, 84), num_classes=80) == "yolov8"  # a transposed YOLOv8
     with pytest.raises(DataError, match="has shape"):
         detect_yolo_layout((2, 7, 8400))
 
@@ -138,3 +140,18 @@ def test_rows_are_read_whichever_way_round_and_refused_when_they_do_not_fit():
         decode_yolov8(np.zeros((2, 7, 50), np.float32), SETTINGS)
     unlabelled = decode_yolov8(ROWS.T[None], YoloSettings((), conf=0.25, iou=0.5))
     assert [d.class_id for d in unlabelled] == [0, 1, 2]  # no labels: the channels by the short axis
+
+
+def test_a_batch_of_one_only_is_unwrapped():
+    assert detect_yolo_layout((1, 7)) == "yolov8"  # (C, N) with C = 1 < 7: no batch axis to drop
+    with pytest.raises(DataError, match="has shape"):
+        decode_yolov8(np.zeros((7, 20, 1), np.float32), SETTINGS)  # 3-D but not a batch of one
+    found = decode_yolo(ROWS[None], YoloSettings(LABELS, conf=0.25, iou=0.5))  # (1, N, 4+nc): by the labels
+    assert [d.label for d in found] == ["cat", "dog", "kite"]
+
+
+def test_fewer_anchors_than_channels_and_heads_with_no_class_channel():
+    # 6 anchors of 7 channels, channels last: the labels say it, though the short axis is the anchors
+    check(decode_yolov8(ROWS[:6][None], SETTINGS), WANT)
+    with pytest.raises(DataError, match="no room for any classes after 4 box channels"):
+        decode_yolov8(np.zeros((1, 4, 20), np.float32), YoloSettings((), conf=0.25))
