@@ -237,3 +237,33 @@ def test_faces_match_mediapipe_face_detector_on_frames_far_from_square(frame):
         np.testing.assert_allclose(d.box, theirs, atol=0.15 * size)
         assert d.score == pytest.approx(want["scores"][i], abs=0.05)
         np.testing.assert_allclose(d.keypoints, want["keypoints"][i], atol=0.25 * size)
+
+
+@pytest.mark.parametrize("model", [ONNX, TFLITE], ids=["onnx", "tflite"])
+def test_inferred_blazeface_card_is_mediapipes_graph(model):
+    """MediaPipe's face_detection_short_range graph: letterbox with black to 128x128, pixels to
+    [-1, 1]; score 0.5, IoU 0.3; the regressors (16 numbers an anchor) are the card's output."""
+    with Predictor(model) as p:
+        card = p.card
+    assert card.preprocess == {
+        "kind": "image",
+        "size": [128, 128],
+        "channels": 3,
+        "scale": 1 / 127.5,
+        "offset": -1.0,
+        "resize": "letterbox",
+        "pad": 0,
+    }
+    assert card.output.shape[-1] == 16
+    said = card.postprocess["inferred_from"]
+    assert said["thresholds"] == "MediaPipe's face_detection_short_range graph: score 0.5, IoU 0.3"
+    assert said["labels"] == "MediaPipe's face_detection_short_range graph: face"
+
+
+def test_an_anchors_file_card_says_its_thresholds_are_defaults(unknown):
+    from edgekit.runtime.inferred_cards import anchors_card
+
+    card = anchors_card(unknown["model"], unknown["anchors"])
+    said = card.postprocess["inferred_from"]
+    assert said["thresholds"] == "defaults: score 0.5, IoU 0.3" and said["labels"] == "defaults: object"
+    assert card.output.shape[-1] == 4 + 2 * card.postprocess["keypoints"]

@@ -219,3 +219,22 @@ def test_info_says_the_names_came_from_the_files_metadata():
     assert rows["kpt_shape from"] == "file metadata (kpt_shape)"
     assert rows["input size from"].endswith("file metadata (imgsz)")
     assert rows["thresholds from"].startswith("defaults (Ultralytics predict")
+
+
+@pytest.mark.parametrize(
+    "name", ["yolov8", "yolov8_nms", "yolov8_seg", "yolov8_pose", "yolov8_obb", "yolov8_cls"]
+)
+def test_inferred_preprocessing_is_ultralytics_own(name):
+    """What predict does to a frame, as the card must say it: LetterBox(auto=False) with grey 114 to
+    imgsz, or for a classifier classify_transforms (short side resized, centre crop); then RGB / 255
+    (ToTensor), no mean or std."""
+    from edgekit.runtime.predictor import Predictor
+
+    pytest.importorskip("onnxruntime")
+    with Predictor(FIXTURES / f"{name}.onnx") as p:
+        pre, post = p.card.preprocess, p.card.postprocess
+    resize = {"resize": "crop"} if name == "yolov8_cls" else {"resize": "letterbox", "pad": 114}
+    size = [64, 64] if name == "yolov8_cls" else [160, 160]
+    assert pre == {"kind": "image", "size": size, "channels": 3, "scale": 1 / 255, "offset": 0.0, **resize}
+    if name in ("yolov8", "yolov8_nms"):
+        assert post["format"] == ("yolo-end2end" if name == "yolov8_nms" else "yolov8")
