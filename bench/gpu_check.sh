@@ -43,47 +43,55 @@ case "${1:-}" in
   "") ;;
   *) echo "usage: bash bench/gpu_check.sh [--prepare | --cpu | --image | --tests]" >&2; exit 2 ;;
 esac
-cd "$(dirname "$0")/.." || exit 1
+# docker/lib.sh: every Python here starts in an empty folder outside the checkout (its edgekit/ is
+# not the package the wheel installs), so paths into the checkout are "$REPO/...", and a path given
+# in OUT, MODEL, PY or GPU_PARTS_TOOL is taken from where the script was started (from_caller).
+# The library's `set -e` is undone: a failed step is recorded and the script goes on.
+source "$(dirname "$0")/../docker/lib.sh"
+set +e
+export REPO
 PYVER=${PYVER:-3.12}  # the GPU machine's Python (DESIGN.md: cp312)
 # the CLI through $PY (set below for each mode), without a console script on the path
 ek() { "$PY" -c 'import sys; from edgekit.cli import main; sys.argv[0] = "edgekit"; sys.exit(main())' "$@"; }
 gpu_tests() {  # `pytest -m gpu` into $OUT/tests.txt, extra pytest arguments after
-  "$PY" -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py "$@" > "$OUT/tests.txt" 2>&1
+  "$PY" -m pytest -q -p no:cacheprovider -m gpu "$REPO/tests/test_gpu.py" "$@" > "$OUT/tests.txt" 2>&1
 }
 export -f ek gpu_tests
 
 if [ "$mode" = prepare ]; then
   set -e
-  py=${PY:-.venv/bin/python}
-  git check-ignore -q .gpu-model/x || { echo "/.gpu*/ is not ignored here: add it to .gitignore first" >&2; exit 1; }
-  mkdir -p .gpu-model/wheels
-  if [ ! -f .gpu-model/mobilenetv2.onnx ]; then
+  py=${PY:-$REPO/.venv/bin/python}
+  [[ $py != */* ]] || py=$(from_caller "$py")
+  g=$REPO/.gpu-model  # it and .gpu1/ ... .gpu5/ go into the checkout, ignored by git
+  git -C "$REPO" check-ignore -q .gpu-model/x || { echo "/.gpu*/ is not ignored here: add it to .gitignore first" >&2; exit 1; }
+  mkdir -p "$g/wheels"
+  if [ ! -f "$g/mobilenetv2.onnx" ]; then
     made=$(mktemp -d /tmp/gpu-check-models.XXXX)
-    "$py" bench/make_tensor_models.py "$made"
-    cp "$made/mobilenetv2.onnx" .gpu-model/
+    "$py" "$REPO/bench/make_tensor_models.py" "$made"
+    cp "$made/mobilenetv2.onnx" "$g/"
   fi
-  if [ ! -f .gpu-model/quickstart/model.onnx ]; then  # the quickstart's ONNX files, for --image
+  if [ ! -f "$g/quickstart/model.onnx" ]; then  # the quickstart's ONNX files, for --image
     made=$(mktemp -d /tmp/gpu-check-quickstart.XXXX)
     PY=$py ek quickstart --out "$made" > /dev/null
-    mkdir -p .gpu-model/quickstart
-    cp "$made"/model*.onnx .gpu-model/quickstart/
+    mkdir -p "$g/quickstart"
+    cp "$made"/model*.onnx "$g/quickstart/"
   fi
-  rm -f .gpu-model/wheels/*.whl
-  "$py" -m pip wheel -q --no-deps -w .gpu-model/wheels .
+  rm -f "$g"/wheels/*.whl
+  "$py" -m pip wheel -q --no-deps -w "$g/wheels" "$REPO"
   "$py" -m pip download -q --only-binary=:all: --python-version "$PYVER" --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform any \
-    -d .gpu-model/wheels typer flatbuffers
+    -d "$g/wheels" typer flatbuffers
   # the shared tool wants a checkout whose .git is a folder (a worktree's is a file): run it in a
   # scratch folder that has one and bring its parts back
-  tool=${GPU_PARTS_TOOL:-../shared/tools/gpu-wheel-parts.sh}
+  if [ -n "${GPU_PARTS_TOOL:-}" ]; then tool=$(from_caller "$GPU_PARTS_TOOL"); else tool=$REPO/../shared/tools/gpu-wheel-parts.sh; fi
   scratch=$(mktemp -d /tmp/gpu-parts.XXXX)
   mkdir "$scratch/.git"
-  (cd "$scratch" && bash "$OLDPWD/$tool" 2>&1) | tee .gpu-model/parts.txt
-  for i in 1 2 3 4 5; do rm -rf ".gpu$i"; mv "$scratch/.gpu$i" .; done
+  (cd "$scratch" && bash "$tool" 2>&1) | tee "$g/parts.txt"
+  for i in 1 2 3 4 5; do rm -rf "$REPO/.gpu$i"; mv "$scratch/.gpu$i" "$REPO/"; done
   rm -rf "$scratch"
-  grep -o 'onnxruntime_gpu-[^ ]*\.whl' .gpu-model/parts.txt | head -1 > .gpu-model/wheel-name
-  [ -s .gpu-model/wheel-name ] || { echo "no wheel name in the tool's output" >&2; exit 1; }
-  du -sh .gpu-model .gpu1 .gpu2 .gpu3 .gpu4 .gpu5
+  grep -o 'onnxruntime_gpu-[^ ]*\.whl' "$g/parts.txt" | head -1 > "$g/wheel-name"
+  [ -s "$g/wheel-name" ] || { echo "no wheel name in the tool's output" >&2; exit 1; }
+  du -sh "$g" "$REPO"/.gpu[1-5]
   cat <<'MSG'
 Ready. Make these device calls back to back:
   carry [".gpu-model"]: mkdir -p /tmp/gpu && cp -r .gpu-model/. /tmp/gpu/
@@ -96,7 +104,7 @@ MSG
   exit 0
 fi
 
-OUT=${OUT:-$(mktemp -d /tmp/gpu-check-out.XXXX)}
+if [ -n "${OUT:-}" ]; then OUT=$(from_caller "$OUT"); else OUT=$(mktemp -d /tmp/gpu-check-out.XXXX); fi
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/gpu_check.log") 2>&1
 start=$SECONDS
@@ -117,6 +125,7 @@ step() {
 
 if [ "$mode" != cpu ]; then
   PY=${PY:-python3}
+  [[ $PY != */* ]] || PY=$(from_caller "$PY")
   devices=cuda,cpu
   big=32
   max_time=5
@@ -139,13 +148,11 @@ if [ "$mode" != cpu ]; then
   # without onnxruntime-gpu nothing here is worth the device time (the CPU build would run instead)
   step install 80 bash -c "$(declare -f install); PY=$PY; install" || { cat "$OUT/steps.tsv"; exit 1; }
   export PYTHONPATH=/tmp/site:/tmp/site-edgekit:/tmp/site-extra
-  # the checkout's edgekit/ is not the package the wheel installs (the wheel maps export/, runtime/
-  # and models/ into it): never let `python -c`/`-m` put the working directory first on sys.path
-  export PYTHONSAFEPATH=1
   step nvidia-smi 15 bash -c "nvidia-smi > '$OUT/nvidia-smi.txt'"
   step providers 30 "$PY" -c 'import onnxruntime as o; o.preload_dlls(); print(o.__version__, o.__file__, o.get_available_providers())'
 else
-  PY=${PY:-.venv/bin/python}
+  PY=${PY:-$REPO/.venv/bin/python}
+  [[ $PY != */* ]] || PY=$(from_caller "$PY")
   devices=cpu
   big=4  # a dry run: MobileNetV2 at batch 32 takes seconds a call on two cores
   max_time=2
@@ -153,7 +160,7 @@ else
   runs32=10
   warmup=3
   models=${OUT}/models
-  src=${MODEL:-.gpu-model/mobilenetv2.onnx}
+  src=$(from_caller "${MODEL:-$REPO/.gpu-model/mobilenetv2.onnx}")
 fi
 
 
@@ -180,18 +187,18 @@ if [ "$mode" = image ]; then
   exit 0
 fi
 
-step variants 30 "$PY" bench/gpu_modes.py variants "$src" "$models" --batch "$big"
+step variants 30 "$PY" "$REPO/bench/gpu_modes.py" variants "$src" "$models" --batch "$big"
 m1=$src
 mb=$models/mobilenetv2_b$big.onnx
 md=$models/mobilenetv2_dyn.onnx
 step doctor 30 bash -c "ek doctor > '$OUT/doctor.txt'"
 step bench-b1 90 bash -c "ek bench '$m1' '$md' --device $devices --batch 1 --max-time $max_time \
   --out '$OUT/bench-b1.json' --csv '$OUT/bench-b1.csv' > '$OUT/bench-b1.txt'"
-step modes-b1 40 "$PY" bench/gpu_modes.py time "$m1" "$md" --batch 1 --device "${devices%%,*}" \
+step modes-b1 40 "$PY" "$REPO/bench/gpu_modes.py" time "$m1" "$md" --batch 1 --device "${devices%%,*}" \
   --runs "$runs1" --warmup "$warmup" --out "$OUT/modes-b1.json"
 step bench-b$big 90 bash -c "ek bench '$mb' '$md' --device $devices --batch $big --max-time $max_time \
   --out '$OUT/bench-b$big.json' --csv '$OUT/bench-b$big.csv' > '$OUT/bench-b$big.txt'"
-step modes-b$big 45 "$PY" bench/gpu_modes.py time "$mb" "$md" --batch "$big" --device "${devices%%,*}" \
+step modes-b$big 45 "$PY" "$REPO/bench/gpu_modes.py" time "$mb" "$md" --batch "$big" --device "${devices%%,*}" \
   --runs "$runs32" --warmup "$warmup" --out "$OUT/modes-b$big.json"
 if [ "$mode" = gpu ]; then
   # TensorRT runs, or the row says plainly that its provider did not load and what ran instead
@@ -200,7 +207,7 @@ if [ "$mode" = gpu ]; then
   step tests 120 bash -c 'gpu_tests --junitxml "$OUT/tests.xml"'
   tail -3 "$OUT/tests.txt"
 fi
-step summary 15 bash -c "'$PY' bench/gpu_modes.py summary '$OUT' > '$OUT/summary.txt'"
+step summary 15 bash -c "'$PY' '$REPO/bench/gpu_modes.py' summary '$OUT' > '$OUT/summary.txt'"
 cat "$OUT/summary.txt" 2>/dev/null
 echo "== done in $((SECONDS - start)) s; steps:"
 cat "$OUT/steps.tsv"

@@ -43,7 +43,7 @@ from pathlib import Path
 
 try:
     import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI (the `mutation` extra)
+except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI (a dependency there)
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -47,12 +47,18 @@ def ensure_models(folder: Path) -> None:
     if all((folder / m).exists() for m in MODELS):
         return
     edgekit = [sys.executable, "-m", "edgekit.cli"]
+    # from a folder outside the checkout: `-m` puts the working folder first on sys.path, and the
+    # checkout's edgekit/ is not the installed package (pyproject maps runtime/ into that)
+    outside, folder = tempfile.gettempdir(), folder.resolve()
     print(f"training a tiny mnist-cnn into {folder} ...", file=sys.stderr)
     subprocess.run(
         [*edgekit, "train", "mnist-cnn", "--epochs", "1", "--limit", "2000", "--out", str(folder), "--force"],
         check=True,
+        cwd=outside,
     )
-    subprocess.run([*edgekit, "export", str(folder / "model.keras"), "--to", "all", "--force"], check=True)
+    subprocess.run(
+        [*edgekit, "export", str(folder / "model.keras"), "--to", "all", "--force"], check=True, cwd=outside
+    )
 
 
 def raw_call(path: Path, feeds: list[np.ndarray], threads: int) -> Callable[[], object]:

@@ -48,13 +48,17 @@ print(f"best score {1 / (1 + np.exp(-scores.max())):.3f}")
 # as installed packages run: with their bytecode cached (a shell that sets PYTHONDONTWRITEBYTECODE
 # would otherwise charge edgekit ~0.3 s of compiling its modules on every start, and not the script)
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+# and from a folder outside the checkout, as the `edgekit` command starts: `-m` puts the working folder
+# first on sys.path, and the checkout's edgekit/ is not the installed package (pyproject maps runtime/
+# into that)
+OUTSIDE = tempfile.gettempdir()
 
 
 def timed(cmd: list[str]) -> tuple[float, float]:
     """(wall, CPU of the child) seconds of one whole process."""
     before = os.times()
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=OUTSIDE)
     wall = time.perf_counter() - t0
     after = os.times()
     if proc.returncode != 0:
@@ -72,7 +76,9 @@ def import_times(cmd: list[str], runs: int) -> dict[str, dict[str, float]]:
     "other" (Python's own start-up, site). The least and the median of `runs`."""
     per_run: list[dict[str, float]] = []
     for _ in range(runs):
-        proc = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], capture_output=True, text=True, env=ENV)
+        proc = subprocess.run(
+            [cmd[0], "-X", "importtime", *cmd[1:]], capture_output=True, text=True, env=ENV, cwd=OUTSIDE
+        )
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
         rows = []  # (module, depth, own µs), children listed before the module that imported them

@@ -1,20 +1,25 @@
-# Shared by docker/test-images.sh and docker/test-arm64.sh (sourced, not run).
+# Shared by docker/test-images.sh, docker/test-arm64.sh and bench/gpu_check.sh (sourced, not run).
 #
-# What lives here: the cache folder, the prerequisites check, cleanup of what the scripts start
-# (a dockerd, mounts, user namespaces) also when interrupted, an arm64 Debian root file system made
-# with debootstrap, and a way to run commands inside it under qemu-user-static with a binfmt_misc
+# What lives here: the working folder outside the checkout that every Python of these scripts starts
+# in, the cache folder, the prerequisites check, cleanup of what the scripts start (a dockerd,
+# mounts, user namespaces) also when interrupted, an arm64 Debian root file system made with
+# debootstrap, and a way to run commands inside it under qemu-user-static with a binfmt_misc
 # registration private to a user namespace (the host's binfmt_misc is never touched).
 
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CALLER_DIR=$PWD                 # where the script was started: paths given to it are relative to it
+SCRIPT=$(realpath -ms -- "$0")   # the script itself, for --help (its $0 may be relative)
 CACHE=${EDGEKIT_DOCKER_CACHE:-$HOME/.cache/edgekit-docker}
+[[ $CACHE == /* ]] || CACHE=$CALLER_DIR/$CACHE
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 NICE=(nice -n 10)
 T0=$(date +%s)
 
 log() { printf '[%4ss] %s\n' "$(($(date +%s) - T0))" "$*" >&2; }
-usage() { sed -n '2,/^[^#]/{/^#/p}' "$0"; }  # the script's opening comment, for --help
+usage() { sed -n '2,/^[^#]/{/^#/p}' "$SCRIPT"; }  # the script's opening comment, for --help
+from_caller() { (cd "$CALLER_DIR" && realpath -ms -- "$1"); }  # a path given to the script, absolute (a venv's python stays a link)
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # -- cleanup: everything the scripts start is registered here and undone on exit or interrupt ----
@@ -26,6 +31,21 @@ on_exit() {
 }
 trap on_exit EXIT
 trap 'exit 130' INT TERM HUP
+
+# -- Python never starts in the checkout ------------------------------------------------------
+#
+# Python puts its working folder first on sys.path for a script on stdin (`python -`), `python -c`
+# and `python -m`. Started in this checkout, `import edgekit` then finds its edgekit/ folder, which
+# is not the package: pyproject's package-dir maps runtime/, export/ and models/ into the installed
+# one, so an installed edgekit fails there ("No module named 'edgekit.runtime'"). The checkout's own
+# editable .venv hides this (its finder maps the rest in); the cache's venv-x86 of a fresh clone, or
+# the GPU machine's wheel, does not. PYTHONSAFEPATH=1 stops it on Python 3.11 and newer only, and
+# edgekit supports 3.10 (Ubuntu 22.04's python3): there it is silently ignored. So the scripts
+# sourcing this run from an empty folder of their own, which works on every Python: the paths they
+# use are absolute ($REPO, $CACHE), and a path given on their command line goes through from_caller.
+WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/edgekit-workdir.XXXXXX")
+CLEANUP+=("rmdir '$WORKDIR'")  # registered first, so undone last
+cd "$WORKDIR"
 
 # -- prerequisites -----------------------------------------------------------------------------
 
@@ -62,12 +82,13 @@ report_missing() {  # prints what is missing; returns 1 if anything is
 # -- the host's own Python with edgekit[train], for the quickstart and the reference outputs -----
 
 host_python() {  # the checkout's .venv when it has TensorFlow, else one made in the cache
-    if [ -x "$REPO/.venv/bin/python" ] && "$REPO/.venv/bin/python" -c "import tensorflow, edgekit" 2>/dev/null; then
+    # edgekit.remote: an edgekit new enough for test-arm64.sh's `bench --on`
+    if [ -x "$REPO/.venv/bin/python" ] && "$REPO/.venv/bin/python" -c "import tensorflow, edgekit.remote" 2>/dev/null; then
         echo "$REPO/.venv/bin/python"
         return
     fi
     local venv=$CACHE/venv-x86
-    if ! [ -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import tensorflow, edgekit" 2>/dev/null; then
+    if ! [ -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import tensorflow, edgekit.remote" 2>/dev/null; then
         log "making $venv with edgekit[train] (TensorFlow: a few minutes)"
         python3 -m venv "$venv"
         "${NICE[@]}" "$venv/bin/pip" install -q "$REPO[train]" >&2
@@ -92,6 +113,37 @@ quickstart_models() {  # the quickstart's files (trained once, then cached); pri
         "${NICE[@]}" "$(dirname "$py")/edgekit" quickstart --out "$out" --epochs 3 --runs 50 --force >&2
     fi
     echo "$out"
+}
+
+make_inputs() {  # make_inputs DEST QUICKSTART: what the images are exercised on, read-only for all
+    # the quickstart's models and the shipped BlazeFace, 8 shipped digits and a photo with a face
+    local dest=$1 qs=$2 py
+    py=$(host_python)
+    rm -rf "$dest" && mkdir -p "$dest/models" "$dest/digits"
+    cp "$qs"/model*.tflite "$qs"/model*.onnx "$REPO/runtime/assets/face_detection_short_range.tflite" "$dest/models/"
+    "$py" - "$dest" <<'PYEOF'
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgekit.runtime.datasets import load_dataset
+
+out = Path(sys.argv[1])
+data = load_dataset("mnist", "shipped")
+for i in range(8):
+    cv2.imwrite(str(out / "digits" / f"digit_{i}_label_{int(data.heldout.y[i * 100])}.png"), data.heldout.x[i * 100])
+try:  # a real photo with a face when scikit-image is installed, else a drawn one
+    from skimage.data import astronaut
+
+    img = np.ascontiguousarray(astronaut()[..., ::-1])
+except ImportError:
+    img = np.full((256, 256, 3), 90, np.uint8)
+    cv2.ellipse(img, (128, 120), (60, 80), 0, 0, 360, (120, 160, 220), -1)
+cv2.imwrite(str(out / "face.png"), img)
+PYEOF
+    chmod -R a+rX "$dest"
 }
 
 # -- the runtime tests, for a Python that has the installed wheel and no TensorFlow ---------------

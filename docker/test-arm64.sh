@@ -9,7 +9,9 @@
 #   - `edgekit doctor`,
 #   - the runtime test subset (`pytest -m runtime_only`: the tests that need no TensorFlow),
 #   - `edgekit bench --runs 20` on the quickstart's int8 TFLite and ONNX files and the shipped BlazeFace,
-#   - outputs compared with the x86 outputs of the same files (docker/parity.py), within each mode's bar.
+#   - outputs compared with the x86 outputs of the same files (docker/parity.py), within each mode's bar,
+#   - and, from this machine, one `edgekit bench --on x86 --on arm64-SUITE` that measures both: the
+#     arm64 root is a host of the hosts file whose edgekit runs through the chroot.
 # Downloads, root file systems and results are kept under the cache folder
 # (default ~/.cache/edgekit-docker, or EDGEKIT_DOCKER_CACHE): a second run reuses them. The runtime
 # tests' passing result is reused too while their inputs (the wheel's contents, the tests, the venv,
@@ -26,7 +28,7 @@ while (($#)); do
     case $1 in
     --check) CHECK=1 ;;
     --rerun) RERUN=1 ;;
-    --cache) CACHE=$(realpath -m "$2"); shift ;;
+    --cache) CACHE=$(from_caller "$2"); shift ;;
     --suite) SUITES+=("$2"); shift ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
@@ -64,7 +66,7 @@ run_suite() {
     out=$CACHE/results/arm64-$suite.txt
     res=$CACHE/results/arm64-$suite  # each step's exit status, and the tests' output and key
     mkdir -p "$res"
-    rm -f "$res"/{doctor,bench,parity}.rc "$res/reused"
+    rm -f "$res"/{doctor,bench,parity,on}.rc "$res/reused"
     make_arm64_rootfs "$suite" "$root" "$(packages "$suite")"
     pyver=$(arm64_chroot "$root" -- python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
     log "arm64 $suite: Python $pyver; aarch64 wheels for it"
@@ -115,6 +117,21 @@ $tests_sh
 echo '== bench'; $venv/bin/edgekit bench /work/models/model_int8.tflite /work/models/model_int8.onnx /work/models/face_detection_short_range.tflite --runs 20; rc bench
 echo '== parity'; cd /work && $venv/bin/python /work/parity.py check /work/ref-x86.npz models/*; rc parity"
     arm64_chroot "$root" "${mounts[@]}" "$res:/out" -- sh -c "$script" >"$out" 2>&1 || true
+    # one command measures x86 and arm64: this machine and the arm64 root as two hosts of `--on`. They
+    # share one cache folder, so one lock: the suites' and the x86 benches run one after another.
+    local w=$CACHE/remote pi=$CACHE/work/edgekit-arm64-$suite
+    mkdir -p "$w"
+    printf '#!/usr/bin/env bash\n# edgekit in the arm64 %s root, under qemu, the --on cache at the same path\nsource %q\narm64_chroot %q %q -- %q "$@"\n' \
+        "$suite" "$REPO/docker/lib.sh" "$root" "$w:$w" "$venv/bin/edgekit" >"$pi"
+    chmod +x "$pi"
+    printf '[x86]\nlocal = true\nedgekit = "%s -m edgekit.cli"\nworkdir = "%s"\n\n[arm64-%s]\nlocal = true\nedgekit = "%s"\nworkdir = "%s"\n' \
+        "$PY" "$w" "$suite" "$pi" "$w" >"$res/hosts.toml"
+    log "arm64 $suite: edgekit bench --on x86 --on arm64-$suite (one command, both)"
+    rm -rf "$res/on-results"
+    { echo "== edgekit bench --on x86 --on arm64-$suite"
+      (cd "$res" && "${NICE[@]}" "$PY" -m edgekit.cli bench "$CACHE/work/models/model_int8.tflite" \
+          "$CACHE/work/models/model_int8.onnx" --runs 20 --on x86 --on "arm64-$suite" --hosts hosts.toml \
+          --out on-results 2>&1); echo $? >"$res/on.rc"; } >>"$out"
     if [ -f "$res/tests.key" ]; then :  # reused: its date stays that of the run
     elif [ "$(cat "$res/pytest.rc" 2>/dev/null)" = 0 ]; then echo "$tkey" >"$res/tests.key"; fi
     log "arm64 $suite: done, results in $out"
@@ -153,7 +170,7 @@ for suite in "${SUITES[@]}"; do
         "$([ -f "$res/reused" ] && date -r "$res/tests.key" '+ (the run of %Y-%m-%d %H:%M, reused)')" \
         "$(grep '^parity:' "$res.txt" 2>/dev/null || echo 'parity: no result')"
     bad=()
-    for step in doctor pytest bench parity; do
+    for step in doctor pytest bench parity on; do
         [ "$(cat "$res/$step.rc" 2>/dev/null)" = 0 ] || bad+=("$step")
     done
     ((${#bad[@]} == 0)) || FAILED+=("$suite: ${bad[*]} failed")

@@ -31,7 +31,7 @@ REGISTRY=auto
 while (($#)); do
     case $1 in
     --check) CHECK=1 ;;
-    --cache) CACHE=$(realpath -m "$2"); shift ;;
+    --cache) CACHE=$(from_caller "$2"); shift ;;
     --gpu) GPU=1 ;;
     --only)
         case ${2:-} in cpu | pi | gpu) ONLY+=("$2") ;; *) die "--only takes cpu, pi or gpu, not '${2:-}'" ;; esac
@@ -129,31 +129,7 @@ fi
 QS=$(quickstart_models)
 PY=$(host_python)
 IN=$CACHE/work/inputs
-rm -rf "$IN" && mkdir -p "$IN/models" "$IN/digits"
-cp "$QS"/model*.tflite "$QS"/model*.onnx "$REPO/runtime/assets/face_detection_short_range.tflite" "$IN/models/"
-"$PY" - "$IN" <<'PYEOF'
-import sys
-from pathlib import Path
-
-import cv2
-import numpy as np
-
-from edgekit.runtime.datasets import load_dataset
-
-out = Path(sys.argv[1])
-data = load_dataset("mnist", "shipped")
-for i in range(8):
-    cv2.imwrite(str(out / "digits" / f"digit_{i}_label_{int(data.heldout.y[i * 100])}.png"), data.heldout.x[i * 100])
-try:  # a real photo with a face when scikit-image is installed, else a drawn one
-    from skimage.data import astronaut
-
-    img = np.ascontiguousarray(astronaut()[..., ::-1])
-except ImportError:
-    img = np.full((256, 256, 3), 90, np.uint8)
-    cv2.ellipse(img, (128, 120), (60, 80), 0, 0, 360, (120, 160, 220), -1)
-cv2.imwrite(str(out / "face.png"), img)
-PYEOF
-chmod -R a+rX "$IN"
+make_inputs "$IN" "$QS"
 
 # what runs inside each image, on /in (the inputs, read-only)
 # show FILTER CMD...: CMD's output through FILTER (head -12, tail -3), or all of it when CMD fails,

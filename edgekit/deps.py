@@ -59,3 +59,18 @@ def quiet_native_stderr() -> Iterator[None]:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def module_command(module: str) -> list[str]:
+    """`python -m MODULE` in a fresh interpreter that imports the installed edgekit whatever the
+    working folder holds. `-m` puts the working folder first on sys.path, and a checkout of
+    edgekit's repository there (its `edgekit/` folder holds only part of the package; pyproject maps
+    `runtime/`, `models/` and `export/` in) would be imported instead; `-P` would keep it out, but
+    only from Python 3.11. Paths given to the child stay relative to the same working folder."""
+    import sys
+
+    code = (
+        "import runpy, sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
+        f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"
+    )
+    return [sys.executable, "-c", code]

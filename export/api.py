@@ -117,7 +117,10 @@ def export_model(model: Source, options: ExportOptions, *, unsafe: bool = False)
     inputs = calib if calib is not None else samples.calibration
     raw, report = keep_failing_layers_float(source.model, card, options, inputs, trial, trial(options))
     card = card.replace(parity=report, io_quantization=report.pop("io_quantization"))
-    final = seal(exporter.embed(raw, card.replace(file_sha256=PLACEHOLDER)))  # the file's digest
+    if exporter.kind.sealed:  # the file's digest, in its card
+        final = seal(exporter.embed(raw, card.replace(file_sha256=PLACEHOLDER)))
+    else:  # a format whose bytes do not hold the card's text as it is (compressed): no digest
+        final = exporter.embed(raw, card)
     if not report["passed"]:
         rejected = options.out.with_name(options.out.name + ".rejected")
         write_bytes(rejected, final)

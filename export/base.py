@@ -131,11 +131,16 @@ class Exporter:
                 f"{', '.join(m.value for m in self.modes)}"
             )
 
-    def embed(self, data: bytes, card: ModelCard) -> bytes:
-        """The converted bytes with the card inside, as the file kind of this format writes it."""
+    @property
+    def kind(self) -> Any:
+        """The model file kind (`edgekit.runtime.files.FileKind`) of the files this format writes."""
         from edgekit.runtime.files import kind_of_suffix
 
-        return kind_of_suffix(self.suffix).embed(data, card)
+        return kind_of_suffix(self.suffix)
+
+    def embed(self, data: bytes, card: ModelCard) -> bytes:
+        """The converted bytes with the card inside, as the file kind of this format writes it."""
+        return self.kind.embed(data, card)
 
     def default_path(self, model_path: Path, q: Quantization) -> Path:
         tag = "" if q is Quantization.FP32 else f"_{q.value}"

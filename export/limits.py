@@ -11,14 +11,11 @@ format × mode pairs — full-int8 TFLite and static-QDQ ONNX of an LSTM include
 
 from __future__ import annotations
 
-import json
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from edgekit.errors import ModelFileError, UnsupportedError
+from edgekit.errors import UnsupportedError
 from edgekit.export.base import Quantization
 
 RECURRENT = frozenset({"LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional"})
@@ -210,27 +207,6 @@ def graph_from_config(model_config: dict[str, Any]) -> ModelGraph:
             dims = cfg.get("batch_shape") or cfg.get("batch_input_shape")
             shape = tuple(dims) if isinstance(dims, list) else None
     return ModelGraph(frozenset(layers), frozenset(activations), shape)
-
-
-def read_model_config(path: Path) -> dict[str, Any] | None:
-    """The Keras config inside a .keras or .h5 file (None for a SavedModel folder), read without
-    TensorFlow."""
-    path = Path(path)
-    try:
-        if path.suffix.lower() == ".keras":
-            with zipfile.ZipFile(path) as z:
-                return json.loads(z.read("config.json"))
-        if path.suffix.lower() == ".h5":
-            import h5py
-
-            with h5py.File(path, "r") as f:
-                raw = f.attrs.get("model_config")
-                if raw is None:
-                    raise ModelFileError(f"{path} holds weights only (no model_config): save the whole model")
-                return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
-        raise ModelFileError(f"{path} is not a Keras model edgekit can load: {e}") from None
-    return None
 
 
 def refusal(graph: ModelGraph, fmt: str, mode: str, batch: str | None) -> tuple[Limit, set[str]] | None:

@@ -128,6 +128,12 @@ class Recipe:
         """The recipe as it trains on `dataset` (itself, unless it adapts to the data)."""
         return self if self.adapt is None else self.adapt(self, dataset)
 
+    def build_for(self, preprocess: Mapping[str, Any], num_classes: int, **hparams: Any) -> Any:
+        """The model for data whose preprocessing was fitted as `preprocess`: the build function
+        with the arguments the data decides (a table's width) beside the hyper-parameters."""
+        data_args = self.input.data_args
+        return self.build(num_classes=num_classes, **hparams, **(data_args(preprocess) if data_args else {}))
+
 
 RECIPES: Registry[Recipe] = Registry("recipe", package="edgekit.models.recipes")
 

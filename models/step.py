@@ -193,10 +193,8 @@ class Step:
         """The recipe's model, from the step's seed, built and compiled inside `scope` (a
         distribution strategy's), its learning-rate schedule spanning the step's batches."""
         keras.utils.set_random_seed(self.seed)
-        data_args = self.recipe.input.data_args
-        arguments = {**self.build_hparams, **(data_args(data.preprocess) if data_args else {})}
         with scope():
-            model = self.recipe.build(num_classes=len(self.labels), **arguments)
+            model = self.recipe.build_for(data.preprocess, len(self.labels), **self.build_hparams)
             self.compile(keras, model, steps_per_epoch=-(-len(data.train) // self.batch_size))
         return model
 

@@ -278,3 +278,17 @@ def table_width(preprocess: Mapping[str, Any], default: int) -> int:
 def rows_of(raw: Sequence[Any]) -> Any:
     """Rows as `TableSpec.encode` takes them: a structured array as it is, else a list."""
     return raw if isinstance(raw, np.ndarray) and raw.dtype.names else list(raw)
+
+
+def bound_table(card: Any, inputs: Sequence[Any]) -> tuple[TableSpec, tuple[int, ...]]:
+    """The card's fitted table and the model input's shape (batch 1) it feeds; one sentence when the
+    two disagree in width (a card written for another model)."""
+    spec = TableSpec.from_dict(card.preprocess)
+    info = inputs[0]
+    shape = tuple(1 if s is None else s for s in info.shape)
+    if int(np.prod(shape)) != spec.width:
+        raise DataError(
+            f"the card's table makes {spec.width} values per row but the model input "
+            f"{info.shape} takes {int(np.prod(shape))}"
+        )
+    return spec, shape

@@ -368,3 +368,25 @@ def test_the_version_reported_is_the_one_python_imports(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "path", [str(both), *sys.path])
     importlib.invalidate_caches()
     assert hostinfo.versions()["probe"] == "1.5; ekprobe-gpu 2.5 also installed"
+
+
+def test_rows_are_measured_by_the_installed_edgekit_whatever_the_working_folder_holds(nets, tmp_path):
+    """A checkout of edgekit's repository as the working folder (its `edgekit/` holds only part of the
+    package) must not be what the row's child process imports: `-m` would put it first on sys.path."""
+    import subprocess
+    import sys
+
+    decoy = tmp_path / "edgekit"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise ImportError('the working folder edgekit/ was imported')\n")
+    edgekit = Path(sys.executable).with_name("edgekit")
+    proc = subprocess.run(
+        [str(edgekit), "bench", str(nets[0]["onnx"]), "--runs", "5", "--no-save", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)["results"]
+    assert row["error"] is None and row["runs"] == 5

@@ -1,5 +1,7 @@
 """docker/test-images.sh and docker/test-arm64.sh: they parse, and their prerequisites check runs,
-says what is missing in one line each, and does nothing else (no cache folder made)."""
+says what is missing in one line each, and does nothing else (no cache folder made). Their Python
+steps run against an installed edgekit from a copy of the checkout with no .venv, as on a fresh
+clone, where the checkout's partial edgekit/ folder must not shadow the installed package."""
 
 from __future__ import annotations
 
@@ -17,17 +19,19 @@ SCRIPTS = ["docker/test-images.sh", "docker/test-arm64.sh"]
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 
 
-def _run(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def _run(script: str, *args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """The script as a user starts it from `cwd` (the checkout's root unless told)."""
     return subprocess.run(
-        ["bash", str(ROOT / script), *args],
+        ["bash", os.path.relpath(ROOT / script, cwd), *args],
         capture_output=True,
         text=True,
         timeout=120,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
 
 
-@pytest.mark.parametrize("script", [*SCRIPTS, "docker/lib.sh", "docker/edgekit.sh"])
+@pytest.mark.parametrize("script", [*SCRIPTS, "docker/lib.sh", "bench/gpu_check.sh"])
 def test_scripts_parse(script):
     proc = subprocess.run(["bash", "-n", str(ROOT / script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -35,8 +39,10 @@ def test_scripts_parse(script):
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_check_reports_prerequisites_and_does_nothing_else(script, tmp_path):
-    cache = tmp_path / "cache"
-    proc = _run(script, "--check", "--cache", str(cache))
+    # a relative --cache is taken from where the script was started (the scripts run in a folder of
+    # their own, outside the checkout)
+    cache = Path(os.path.realpath(tmp_path)) / "cache"
+    proc = _run(script, "--check", "--cache", "cache", cwd=tmp_path)
     lines = proc.stderr.strip().splitlines()
     if proc.returncode == 0:
         assert lines == [f"prerequisites: all present (cache: {cache})"]
@@ -164,3 +170,149 @@ def test_help_is_the_scripts_opening_comment(script):
     lines = proc.stdout.splitlines()
     assert lines and all(line.startswith("#") for line in lines)
     assert "--check" in proc.stdout and "--cache" in proc.stdout
+
+
+# -- the Python steps, against an installed edgekit, from a fresh checkout -----------------------
+
+
+def _copy_checkout(dest: Path) -> None:
+    """What a clone of this checkout holds, with the working tree's edits: the files git tracks or
+    would (no .venv, build outputs or caches)."""
+    listed = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        timeout=60,
+    )
+    if listed.returncode != 0:  # not a git checkout: everything but what .gitignore names
+        ignore = shutil.ignore_patterns(
+            ".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", ".gpu*", "runs"
+        )
+        shutil.copytree(ROOT, dest, ignore=ignore)
+        return
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        if (ROOT / name).is_file():  # a file deleted in the working tree is listed but gone
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+
+
+@pytest.fixture(scope="module")
+def fresh_clone(tmp_path_factory) -> tuple[Path, Path]:
+    """(a copy of the checkout with no .venv, a cache folder whose venv-x86 holds the wheel built from
+    it): what docker/lib.sh's host_python falls back to on a fresh clone. The venv is made offline:
+    the wheel is built with this environment's setuptools (as tests/test_packaging.py does) and
+    installed with --no-deps; its dependencies (TensorFlow, OpenCV, numpy) are this environment's
+    site-packages, added by a .pth file, which puts them on the path but runs none of their .pth
+    files, so this environment's editable edgekit is not mapped in."""
+    pytest.importorskip("setuptools")
+    base = tmp_path_factory.mktemp("fresh")
+    clone = base / "edgekit"
+    _copy_checkout(clone)
+    wheels = base / "wheel"
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    proc = subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", str(clone), "-w", str(wheels)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (whl,) = wheels.glob("edgekit-*.whl")
+    shutil.rmtree(clone / "build", ignore_errors=True)
+    for info in clone.glob("*.egg-info"):
+        shutil.rmtree(info)
+    cache = base / "cache"
+    venv = cache / "venv-x86"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    here = [p for p in sys.path if Path(p).name == "site-packages"]
+    (site,) = Path(venv, "lib").glob("python3*/site-packages")
+    (site / "project-site-packages.pth").write_text("\n".join(here) + "\n")
+    proc = subprocess.run(
+        [
+            str(venv / "bin/python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-index",
+            "--ignore-installed",
+            str(whl),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (site / "edgekit" / "runtime" / "__init__.py").is_file()
+    return clone, cache
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment less what would hide the fault (a safe path set by the caller,
+    another venv or edgekit on PYTHONPATH)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONSAFEPATH", "PYTHONPATH", "VIRTUAL_ENV")}
+    return {**env, **extra}
+
+
+def test_the_inputs_step_runs_on_an_installed_edgekit_from_a_fresh_clone(fresh_clone, tmp_path):
+    """test-images.sh's inputs step, run from the root of a checkout with no .venv as a new user
+    would: host_python falls back to the cache's venv (a regular install), and `python -` from the
+    checkout's root must still import that install, not the checkout's edgekit/ folder (which has no
+    runtime/: pyproject maps it in)."""
+    import cv2
+
+    clone, cache = fresh_clone
+    quickstart = tmp_path / "quickstart"
+    quickstart.mkdir()
+    shutil.copy(clone / "runtime/assets/face_detection_short_range.tflite", quickstart / "model_int8.tflite")
+    (quickstart / "model_int8.onnx").write_bytes(b"not read by this step")
+    inputs = tmp_path / "inputs"
+    proc = subprocess.run(
+        [
+            "bash",
+            "-c",
+            'source docker/lib.sh && host_python && make_inputs "$0" "$1"',
+            str(inputs),
+            str(quickstart),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=clone,
+        env=_clean_env(EDGEKIT_DOCKER_CACHE=str(cache)),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == [str(cache / "venv-x86/bin/python")]  # not made anew: no download
+    assert sorted(p.name for p in (inputs / "models").iterdir()) == [
+        "face_detection_short_range.tflite",
+        "model_int8.onnx",
+        "model_int8.tflite",
+    ]
+    digits = sorted((inputs / "digits").glob("digit_*_label_*.png"))
+    assert len(digits) == 8
+    assert all(cv2.imread(str(d), cv2.IMREAD_GRAYSCALE).shape == (28, 28) for d in digits)
+    assert cv2.imread(str(inputs / "face.png")) is not None
+
+
+def test_the_pi_images_edgekit_command_ignores_a_checkout_in_its_working_folder(fresh_clone):
+    """The Pi image's `edgekit` (the file Dockerfile.pi copies to /usr/local/bin/edgekit), run with a
+    checkout as its working folder (`docker run -v "$PWD:/work"` from a clone's root): the installed
+    edgekit answers, not the checkout's partial edgekit/ folder."""
+    import re
+
+    clone, cache = fresh_clone
+    (launcher,) = re.findall(
+        r"^COPY (docker/\S+) /usr/local/bin/edgekit$", (clone / "docker/Dockerfile.pi").read_text(), re.M
+    )
+    venv_bin = cache / "venv-x86/bin"
+    proc = subprocess.run(
+        [str(clone / launcher), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=clone,
+        env=_clean_env(PATH=f"{venv_bin}:{os.environ['PATH']}"),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "0.1.0" in proc.stdout

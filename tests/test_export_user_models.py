@@ -353,7 +353,7 @@ def test_a_model_with_its_card_and_no_data_exports_on_generated_inputs(kind, tmp
     from edgekit.models.train import make_card
 
     recipe, hparams, preprocess, data = kind_example(kind, tiny=True)
-    model = recipe.build(num_classes=len(data.labels), **hparams)
+    model = recipe.build_for(preprocess, len(data.labels), **hparams)
     card = make_card(recipe, model, data, hparams, {}, preprocess).replace(recipe="", dataset={})
     path = tmp_path / "mine.keras"
     model.save(path)

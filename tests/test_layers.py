@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 # the modules and packages of the top layer that live in edgekit/ beside the kernel
-ORCHESTRATION = ("edgekit.benchmark", "edgekit.evaluate_file", "edgekit.quickstart")
+ORCHESTRATION = ("edgekit.benchmark", "edgekit.evaluate_file", "edgekit.quickstart", "edgekit.remote")
 LAYERS = {0: "kernel", 1: "runtime", 2: "models/export", 3: "CLI"}
 
 

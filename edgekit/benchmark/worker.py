@@ -14,13 +14,14 @@ from dataclasses import asdict
 from edgekit.benchmark.measure import RowSpec
 from edgekit.benchmark.plan import Planned, failed_row
 from edgekit.benchmark.results import BenchRow
+from edgekit.deps import module_command
 
 
 def run_in_child(spec: RowSpec, timeout: float) -> BenchRow:
     """Measure one row in a fresh interpreter; a crash, a hang or a refusal becomes the row's reason.
     Ctrl-C stops the child with the parent (it is in the same process group) and propagates."""
     planned = Planned(spec.model, spec.backend, spec.device, spec.threads, spec.batch)
-    cmd = [sys.executable, "-m", "edgekit.benchmark.worker"]
+    cmd = module_command("edgekit.benchmark.worker")
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "TF_CPP_MIN_LOG_LEVEL": "3"}
     try:
         proc = subprocess.run(

@@ -33,12 +33,20 @@ def _register_only(argv: list[str]) -> None:
 
 
 def main() -> None:
+    from edgekit.errors import EdgekitError
+
     gc.disable()  # for start-up only: each command turns it back on (`core.work_begins`)
     from edgekit.cli.core import app
     from edgekit.fileio import claim_temp_dir
 
     claim_temp_dir()  # what killed edgekit processes left in the temp folder goes; ours goes at exit
-    _register_only(sys.argv[1:])
+    try:
+        _register_only(sys.argv[1:])  # a command's choices come from the registries (plugins too)
+    except EdgekitError as e:
+        from edgekit.cli.core import fail
+
+        fail(str(e))
+        sys.exit(1)
     try:
         app()
     except BrokenPipeError:  # `edgekit run ... | head`

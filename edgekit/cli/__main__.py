@@ -1,3 +1,4 @@
 from edgekit.cli import main
 
-main()
+if __name__ == "__main__":  # imported (by a documentation tool, say) it runs nothing
+    main()

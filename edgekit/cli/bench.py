@@ -67,13 +67,31 @@ def bench(
     seed: Annotated[
         int, typer.Option(help="Seed of the random order the rows run in (the table keeps yours).")
     ] = 0,
+    on: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Bench on this host instead, by its own edgekit (repeat for several, run at once): local, "
+            "ssh://user@host:port (user, port optional), docker://IMAGE, or a name in the hosts file; the "
+            "results merged."
+        ),
+    ] = None,
+    hosts: Annotated[
+        Path | None,
+        typer.Option(
+            help="The hosts file for --on names (default: ./edgekit-hosts.toml, ~/.config/edgekit/hosts.toml)."
+        ),
+    ] = None,
+    ssh_config: Annotated[Path | None, typer.Option(help="The ssh config file for --on (ssh -F).")] = None,
+    plot: Annotated[Path | None, typer.Option(help="With --on: draw the comparison as a PNG.")] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="With --on: Markdown tables.")] = False,
+    stream_rows: Annotated[bool, typer.Option("--stream-rows", hidden=True)] = False,
 ) -> None:
     """Latency (p50/p90/p99 with the median's interval), load and first-inference time, throughput,
     peak memory, size and the task's metric, one row per file x backend x device x threads x batch,
     each in its own process, in a random order; each row against the baseline with a Mann-Whitney
     test; a verdict for this host under the table."""
     from edgekit.benchmark.runner import Benchmark, BenchSettings, progress_printer
-    from edgekit.errors import DataError
+    from edgekit.errors import ConfigError, DataError
     from edgekit.fileio import check_writable
     from edgekit.runtime.tasks.tensor import parse_shapes
 
@@ -92,13 +110,28 @@ def bench(
         seed=seed,
         baseline=baseline,
     )
+    if on:  # each host runs this same bench by its own edgekit: edgekit/remote
+        from edgekit.remote.fleet import bench_on
+
+        bench_on(on, models, settings, hosts_file=hosts, ssh_config=ssh_config, out=out, no_save=no_save,
+                 csv=csv_out, plot=plot, markdown=markdown, json_out=json_out, echo=typer.echo)  # fmt: skip
+        return
+    if plot or markdown or hosts or ssh_config:
+        raise ConfigError(
+            "--plot, --markdown, --hosts and --ssh-config go with --on (one host: `edgekit compare`)"
+        )
     benchmark = Benchmark(models, settings)
     # where the results go is checked before minutes of measuring, not after
     save_to = None if no_save else (out or Path("bench-results") / "result.json")
     for target in (save_to, csv_out):
         if target is not None:
             check_writable(target, force=True)
-    report = benchmark.run(progress=progress_printer())
+    progress = progress_printer()
+    if stream_rows:  # for the machine that started this bench over `--on` (edgekit/remote/protocol.py)
+        from edgekit.remote.protocol import stream_rows as streaming
+
+        progress = streaming(progress)
+    report = benchmark.run(progress=progress)
     doc = report.doc()
     if json_out:
         typer.echo(json.dumps(doc, indent=1))

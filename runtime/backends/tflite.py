@@ -56,10 +56,27 @@ def check_sound(file: ModelFile, module: str) -> None:
         if not file.checked:
             verify_tflite(buf, source=str(file.path))  # rejects a file that is not a sound TFLite model
         file.checked = True
-        probe_tflite(file.path, module, digest)
+        _probe(file, module, digest)
     file.checked = True
     if st is not None:
         remember_sound(st, module)
+
+
+def _probe(file: ModelFile, module: str, digest: str) -> None:
+    """`probe_tflite` on the file's bytes: the file itself where they were read from it, else (bytes
+    held in memory: a file unpacked from another) a temporary copy, the verdict naming the file."""
+    if file.stat is not None:
+        probe_tflite(file.path, module, digest)
+        return
+    from edgekit.fileio import temporary_dir
+
+    with temporary_dir("probe") as tmp:
+        copy = tmp / "model.tflite"
+        copy.write_bytes(file.data)
+        try:
+            probe_tflite(copy, module, digest)
+        except ModelFileError as e:
+            raise ModelFileError(str(e).replace(str(copy), str(file.path))) from None
 
 
 class TFLiteSession(Session):

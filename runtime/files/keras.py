@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,8 @@ def embedded_keras_card(path: Path) -> ModelCard | None:
 
 
 def _rezip(src: zipfile.ZipFile, dst: zipfile.ZipFile, card: ModelCard) -> None:
+    import shutil
+
     for info in src.infolist():
         if info.filename != CARD_ENTRY:
             with src.open(info) as fin, dst.open(info, "w") as fout:

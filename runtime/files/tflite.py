@@ -10,9 +10,6 @@ once the verifier has passed the bytes."""
 
 from __future__ import annotations
 
-import ast
-import io
-import json
 import struct
 from collections import Counter
 from typing import Any
@@ -167,6 +164,9 @@ class TFLiteKind(FileKind):
     def metadata(self, file: ModelFile) -> dict[str, Any]:
         """Ultralytics' TFLite exports: its exporter appends a zip holding `metadata.json` to the
         flatbuffer (`_add_tflite_metadata`), which `zipfile` finds from the end of the bytes."""
+        import ast
+        import io
+        import json
         import zipfile
 
         try:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from edgekit.errors import SourceError
 from edgekit.runtime.sources import SOURCES, Item, Source, SourceKind
-from edgekit.runtime.table import csv_rows
 
 TABLE_SUFFIXES = (".csv", ".csv.gz")
 
@@ -30,6 +29,8 @@ class CsvRows(Source):
     kind = "table"
 
     def __init__(self, path: Path) -> None:
+        from edgekit.runtime.table import csv_rows  # csv and gzip only when a table is read
+
         super().__init__()
         self.path = path
         self.header, rows = csv_rows(path)  # an empty file: one sentence here

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import DataError
-from edgekit.runtime.table_features import TableSpec
+from edgekit.runtime.table_features import TableSpec, bound_table
 from edgekit.runtime.tasks import TASKS, MetricBar, Task
 
 
@@ -73,14 +73,7 @@ class Regress(Task):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.spec = TableSpec.from_dict(self.card.preprocess)
-        info = self.inputs[0]
-        self._shape = tuple(1 if s is None else s for s in info.shape)
-        if int(np.prod(self._shape)) != self.spec.width:
-            raise DataError(
-                f"the card's table makes {self.spec.width} values per row but the model input "
-                f"{info.shape} takes {int(np.prod(self._shape))}"
-            )
+        self.spec, self._shape = bound_table(self.card, self.inputs)
         target = self.spec.target
         self._center = target.center if target else 0.0
         self._scale = target.scale if target else 1.0
