@@ -360,3 +360,69 @@ def test_stretching_picks_area_to_shrink_and_bilinear_to_grow_by_the_height():
         interp = cv2.INTER_AREA if shape[0] > size[0] else cv2.INTER_LINEAR
         want = cv2.resize(frame, (size[1], size[0]), interpolation=interp)
         np.testing.assert_array_equal(fit_image(frame, ImageSpec(size=size)), want)
+
+
+def test_mnists_own_digits_framed_in_black_come_back_as_themselves(mnist):
+    """MNIST's digits are in MNIST's form already: framed in black at another size, the crop gives
+    each one back, not resampled, not re-toned: every pixel it keeps is the digit's own value,
+    every stroke pixel (128 and up) is kept, and the ground stays black. A few lose a faint rim
+    under half Otsu's threshold, which moves their centre of mass by a pixel or leaves a box of 18
+    to be resampled; the rest must come back exactly."""
+    exact = 0
+    for digit in mnist.train.x[:100].reshape(-1, 28, 28):
+        out = mnist_style(cv2.copyMakeBorder(digit, 10, 30, 25, 5, cv2.BORDER_CONSTANT, value=0), MNIST)
+        kept, strokes, ground = out > 0, digit >= 128, digit == 0
+        exact += bool(
+            np.array_equal(out[kept], digit[kept])
+            and np.array_equal(out[strokes], digit[strokes])
+            and not out[ground].any()
+        )
+    assert exact >= 85, f"{exact} of 100 digits came back as themselves"
+
+
+def outline(height: int, width: int) -> np.ndarray:
+    """A digit-like shape of full-strength strokes one pixel wide: a box with a bar across it."""
+    shape = np.zeros((height, width), np.uint8)
+    shape[[0, height // 2, -1]] = 255
+    shape[:, [0, -1]] = 255
+    return shape
+
+
+def the_box(digit: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(digit)
+    return digit[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
+@pytest.mark.parametrize("long_side", [19, 21])
+def test_a_digit_within_a_tenth_of_the_box_is_not_resampled(long_side):
+    """A digit 19 or 21 pixels long is already in its box, as MNIST's own are: it comes back
+    pixel for pixel, only moved to the centre."""
+    shape = outline(long_side, 9)
+    out = mnist_style(cv2.copyMakeBorder(shape, 30, 30, 30, 30, cv2.BORDER_CONSTANT, value=0), MNIST)
+    np.testing.assert_array_equal(the_box(out), shape)
+
+
+@pytest.mark.parametrize(
+    ("height", "width"), [(10, 6), (12, 8), (100, 70)], ids=["twice", "five-thirds", "a-fifth"]
+)
+def test_a_digit_is_scaled_into_the_box_by_opencvs_zoom_or_area_average(height, width):
+    """Into the 20-pixel box as OpenCV advises: bilinear to grow a small digit (its edges come
+    out anti-aliased, as MNIST's normalisation left them), the area average to shrink a large one
+    (a one-pixel stroke then fades, but is never skipped, as sampling would skip it)."""
+    shape = outline(height, width)
+    out = mnist_style(cv2.copyMakeBorder(shape, 30, 30, 30, 30, cv2.BORDER_CONSTANT, value=0), MNIST)
+    scale = 20 / height
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    want = cv2.resize(shape.astype(np.float32), (round(width * scale), 20), interpolation=interp)
+    np.testing.assert_array_equal(the_box(out), np.clip(want + 0.5, 0, 255).astype(np.uint8))
+
+
+def test_a_stroke_up_to_a_third_of_the_frame_wide_is_a_stroke_not_the_ground():
+    """The ground is what survives an opening a third of the frame wide: a bold stroke narrower
+    than that (17 pixels in a 60-pixel frame) is ink, all of it, cropped and centred like any other."""
+    frame = np.zeros((60, 60), np.uint8)
+    frame[2:42, 2:19] = 255  # 40 tall, 17 wide, in the top left corner
+    out = mnist_style(frame, MNIST)
+    h, w, cy, cx = box_and_centre(out)
+    assert (h, w) == (20, round(17 * 20 / 40)) and abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
+    assert (the_box(out) == 255).all()  # solid, not only the corners an opening rounds off
