@@ -426,3 +426,35 @@ def test_a_stroke_up_to_a_third_of_the_frame_wide_is_a_stroke_not_the_ground():
     h, w, cy, cx = box_and_centre(out)
     assert (h, w) == (20, round(17 * 20 / 40)) and abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
     assert (the_box(out) == 255).all()  # solid, not only the corners an opening rounds off
+
+
+@pytest.mark.parametrize(
+    ("frame", "at", "zoom", "edge"),
+    [((24, 30), (2, 1), 0.7, 24), ((100, 120), (20, 15), 1.5, 95), ((240, 320), (30, 40), 2.0, 200)],
+    ids=["tight-crop", "small", "large"],
+)
+def test_a_shadows_straight_edge_is_ground_not_a_stroke(mnist, frame, at, zoom, edge):
+    """A shadow across the paper is uneven light: the opening that finds the ground follows its
+    straight edge in place (a kernel of odd size, centred on each pixel, however small the frame),
+    so no line of ink is left along it and the digit is cropped as it is without the shadow."""
+    digit = mnist.train.x[0].reshape(28, 28)
+    photo = on_paper(digit, frame, at, zoom)
+    shadowed = photo.copy()
+    shadowed[:, edge:] -= 80  # paper only there (above 200): no wrap-around
+    h, w, cy, cx = box_and_centre(mnist_style(shadowed, MNIST))
+    assert (h, w) == box_and_centre(mnist_style(photo, MNIST))[:2]
+    assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
+
+
+def test_the_ground_between_strokes_is_what_lies_under_half_otsus_threshold():
+    """Inside the digit's box, a pixel under half of Otsu's threshold (OpenCV's) is ground and
+    turns black; from half of it up it is a stroke's faint edge and is kept as it is."""
+    shape = outline(20, 9)
+    shape[2:9, 1:8] = 80  # a faint wash inside the loop
+    shape[12, 3], shape[14, 3] = 40, 39
+    frame = cv2.copyMakeBorder(shape, 30, 30, 30, 30, cv2.BORDER_CONSTANT, value=0)
+    threshold, _ = cv2.threshold(frame, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    assert threshold == 80  # so 40 is exactly half of it, and 39 under half
+    want = shape.copy()
+    want[14, 3] = 0
+    np.testing.assert_array_equal(the_box(mnist_style(frame, MNIST)), want)
