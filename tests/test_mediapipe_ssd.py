@@ -205,3 +205,65 @@ def test_info_says_where_each_inferred_field_came_from():
     assert "face_detection_short_range" in rows["anchors from"] and "896 anchors" in rows["anchors from"]
     assert rows["keypoints from"].startswith("tensor shapes (6")
     assert rows["preprocess from"].startswith("defaults")
+
+
+MEDIAPIPE = Path(__file__).parent / "fixtures" / "mediapipe"
+
+
+@pytest.mark.parametrize("frame", ["faces_wide", "faces_tall"])
+def test_faces_match_mediapipe_face_detector_on_frames_far_from_square(frame):
+    """MediaPipe Tasks' own FaceDetector on frames the letterbox pads (240x560: rows of black above
+    and below; 461x203, odd: columns left and right), stored by tests/make_peer_fixtures.py.
+
+    The two resample the frame differently (MediaPipe warps it, edgekit resizes it: 4.4x smaller
+    here), which moves boxes by up to 11 px on faces of 66-107 px, an ear keypoint by 14 px and
+    scores by up to 0.035, whatever the grey of the padding; so the bars are 15% of the face for
+    boxes, 25% for keypoints, 0.05 for scores. What they catch: a stretch instead of the letterbox (scores 0.56-
+    0.78, boxes 45 px off), boxes mapped back without the padding's offset or at the wrong scale,
+    keypoints in the wrong order. (The letterbox grey is held by the Ultralytics parity.)"""
+    import cv2
+
+    want = json.loads((MEDIAPIPE / f"{frame}.json").read_text())
+    image = cv2.imread(str(MEDIAPIPE / want["image"]))
+    assert image.shape[0] != image.shape[1]
+    with Predictor(TFLITE) as p:
+        assert p.card.preprocess["resize"] == "letterbox" and p.card.preprocess["pad"] == 0
+        found = sorted(p(image).results, key=lambda d: d.box[0])
+    order = np.argsort([b[0] for b in want["boxes"]])
+    assert len(found) == len(want["boxes"]) == 2
+    for d, i in zip(found, order, strict=True):
+        theirs = np.array(want["boxes"][i], float)
+        size = theirs[2] - theirs[0]
+        np.testing.assert_allclose(d.box, theirs, atol=0.15 * size)
+        assert d.score == pytest.approx(want["scores"][i], abs=0.05)
+        np.testing.assert_allclose(d.keypoints, want["keypoints"][i], atol=0.25 * size)
+
+
+@pytest.mark.parametrize("model", [ONNX, TFLITE], ids=["onnx", "tflite"])
+def test_inferred_blazeface_card_is_mediapipes_graph(model):
+    """MediaPipe's face_detection_short_range graph: letterbox with black to 128x128, pixels to
+    [-1, 1]; score 0.5, IoU 0.3; the regressors (16 numbers an anchor) are the card's output."""
+    with Predictor(model) as p:
+        card = p.card
+    assert card.preprocess == {
+        "kind": "image",
+        "size": [128, 128],
+        "channels": 3,
+        "scale": 1 / 127.5,
+        "offset": -1.0,
+        "resize": "letterbox",
+        "pad": 0,
+    }
+    assert card.output.shape[-1] == 16
+    said = card.postprocess["inferred_from"]
+    assert said["thresholds"] == "MediaPipe's face_detection_short_range graph: score 0.5, IoU 0.3"
+    assert said["labels"] == "MediaPipe's face_detection_short_range graph: face"
+
+
+def test_an_anchors_file_card_says_its_thresholds_are_defaults(unknown):
+    from edgekit.runtime.inferred_cards import anchors_card
+
+    card = anchors_card(unknown["model"], unknown["anchors"])
+    said = card.postprocess["inferred_from"]
+    assert said["thresholds"] == "defaults: score 0.5, IoU 0.3" and said["labels"] == "defaults: object"
+    assert card.output.shape[-1] == 4 + 2 * card.postprocess["keypoints"]

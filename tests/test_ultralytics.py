@@ -79,6 +79,38 @@ def _matches(want: dict, found, boxes: np.ndarray) -> np.ndarray:
     return (iou >= 0.9) & same_class & same_score
 
 
+PADDED = [
+    f"{m}_{frame}"
+    for m in ("yolov8_padded", "yolov8_padded_nms")
+    for frame in ("landscape", "portrait", "odd")
+]
+
+
+@pytest.mark.parametrize("name", PADDED)
+def test_boxes_match_ultralytics_on_frames_the_letterbox_pads(name):
+    """Landscape (150x200), portrait (200x150) and 157x211 (no side a multiple of the stride; the
+    padding splits 20/21) frames through detectors whose features respond to the padded rows
+    (tests/make_peer_fixtures.py: PADDED_MODELS): the letterbox's grey, its split and the mapping
+    back to the frame must all be Ultralytics' for every box, class and score to match."""
+    found, want, card = _predict(name)
+    image = cv2_imread(FIXTURES / want["image"])
+    assert image.shape[0] != image.shape[1] and card.preprocess["resize"] == "letterbox"
+    assert card.postprocess["format"] == ("yolo-end2end" if "_nms_" in name else "yolov8")
+    assert len(set(want["scores"])) == len(want["scores"])  # no ties: the kept boxes are not an order's luck
+    assert len(want["boxes"]) >= 50 and len(found) == len(want["boxes"])
+    pairs = _matches(want, found, np.array([d.box for d in found]))
+    assert pairs.any(axis=1).all(), f"{(~pairs.any(axis=1)).sum()} of Ultralytics' boxes not found"
+    # boxes reach into the padded band: the frame's edges, where the letterbox's grey is seen
+    boxes = np.array(want["boxes"])
+    h, w = image.shape[:2]
+    assert ((boxes[:, [0, 1]] <= 1).any(axis=1) | (boxes[:, 2] >= w - 1) | (boxes[:, 3] >= h - 1)).sum() >= 5
+
+
+def cv2_imread(path: Path) -> np.ndarray:
+    cv2 = pytest.importorskip("cv2")
+    return cv2.imread(str(path))
+
+
 @pytest.mark.parametrize("name", ["yolov8_seg", "yolov8_seg_tflite"])
 def test_segment_boxes_and_masks_match_ultralytics_instance_for_instance(name):
     import base64
@@ -187,3 +219,22 @@ def test_info_says_the_names_came_from_the_files_metadata():
     assert rows["kpt_shape from"] == "file metadata (kpt_shape)"
     assert rows["input size from"].endswith("file metadata (imgsz)")
     assert rows["thresholds from"].startswith("defaults (Ultralytics predict")
+
+
+@pytest.mark.parametrize(
+    "name", ["yolov8", "yolov8_nms", "yolov8_seg", "yolov8_pose", "yolov8_obb", "yolov8_cls"]
+)
+def test_inferred_preprocessing_is_ultralytics_own(name):
+    """What predict does to a frame, as the card must say it: LetterBox(auto=False) with grey 114 to
+    imgsz, or for a classifier classify_transforms (short side resized, centre crop); then RGB / 255
+    (ToTensor), no mean or std."""
+    from edgekit.runtime.predictor import Predictor
+
+    pytest.importorskip("onnxruntime")
+    with Predictor(FIXTURES / f"{name}.onnx") as p:
+        pre, post = p.card.preprocess, p.card.postprocess
+    resize = {"resize": "crop"} if name == "yolov8_cls" else {"resize": "letterbox", "pad": 114}
+    size = [64, 64] if name == "yolov8_cls" else [160, 160]
+    assert pre == {"kind": "image", "size": size, "channels": 3, "scale": 1 / 255, "offset": 0.0, **resize}
+    if name in ("yolov8", "yolov8_nms"):
+        assert post["format"] == ("yolo-end2end" if name == "yolov8_nms" else "yolov8")
