@@ -53,6 +53,11 @@ class Classifier(Task):
 
     classifies = True
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # read per call by the image classifier's postprocess, which text and table classifiers share
+        self._k, self._labels = self.options.top_k, self.card.labels
+
     @classmethod
     def metrics(
         cls, card: Any, outputs: Sequence[np.ndarray], y: Any, items: Sequence[Any] | None = None
@@ -91,7 +96,6 @@ class ClassifyImage(Classifier):
         # half of the border pixels light (`light_ground` decides the rest, ties included, there)
         self._border = 2 * (h + w) if self.spec.mnist_like and self.spec.polarity else 0
         self._rgb = self.spec.channels == 3
-        self._k, self._labels = self.options.top_k, self.card.labels
 
     def pixels(self, image: np.ndarray) -> np.ndarray:
         """A decoded image -> uint8 pixels at the model's size and colour."""
