@@ -136,7 +136,9 @@ def parity_report(
         task = get_task(card.task)
         if bar.max_metric_drop is not None:
             # the task's own floor where its metric is noisier than an accuracy (a read-back rate)
-            allowed = max(bar.max_metric_drop, task.headline_bar or 0.0)
+            allowed = bar.max_metric_drop
+            if task.headline_bar is not None:
+                allowed = max(allowed, task.headline_bar)
             checked.append(
                 f"{metric} drop"
                 + (f" (the task's bar: {allowed:g} points)" if allowed > bar.max_metric_drop else "")
